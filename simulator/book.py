@@ -1,0 +1,219 @@
+"""The book: every account as a struct of numpy arrays.
+
+Latent columns (what only the simulator knows) are kept apart from observable ones
+(what a lender knows); dynamic state is a third group. Strategies only ever receive a
+copy of observable columns, built in ``simulator.view``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator.scenario import CHANNELS, SEGMENTS, Scenario
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+BOOL = NDArray[np.bool_]
+
+# Account status codes (``State.status``). Every account is in exactly one at any time.
+PRE_DUE, PAID_ON_TIME, DELINQUENT, CURED, CHARGED_OFF = 0, 1, 2, 3, 4
+STATUS_NAMES = ("pre_due", "paid_on_time", "delinquent", "cured", "charged_off")
+
+CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
+PUSH, EMAIL, SMS, ROBOCALL, AGENT_CALL = range(len(CHANNELS))
+ELECTRONIC = (PUSH, EMAIL, SMS)  # carry an opt-out that must be honoured
+CALLS = (ROBOCALL, AGENT_CALL)  # count as calls for the caps
+
+# Last contact outcome codes, observable to strategies.
+OUTCOMES = ("none", "undelivered", "delivered", "read", "no_answer", "right_party", "promise")
+OUTCOME_INDEX = {name: i for i, name in enumerate(OUTCOMES)}
+
+
+@dataclass
+class Latent:
+    """Hidden truth about each borrower; never shown to a strategy."""
+
+    segment: NDArray[np.int8]
+    ability: F64
+    willingness: F64
+    tolerance: F64
+    complaint_propensity: F64
+    responsiveness: F64  # (n, channels)
+    answer_propensity: F64
+    clv: F64
+    payday_offset: F64
+
+
+@dataclass
+class Observable:
+    """What the lender knows at the start about each account."""
+
+    score: F64
+    balance: F64
+    amount_due: F64
+    credit_line: F64
+    tenure_months: F64
+    prior_delinquencies: NDArray[np.int16]
+    product: NDArray[np.int8]
+    on_file: BOOL  # (n, channels)
+    due_day: F64
+    do_not_contact: BOOL
+    consent_quiet_hours: BOOL
+    clv_estimate: F64
+
+
+@dataclass
+class SegmentTable:
+    """Per-segment parameters as small arrays, indexed by ``Latent.segment``."""
+
+    lambda_0: F64
+    lambda_inf: F64
+    kappa: F64
+    delta10: F64
+    delta11: F64
+    due_impulse: F64
+    payday_impulse: F64
+    full_payment_prob: F64
+    partial_low: F64
+    partial_high: F64
+    impulse_multiplier: F64  # (segments, channels)
+    promise_prob: F64
+    promise_keep_prob: F64
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> SegmentTable:
+        segs = [scenario.population.segments[name] for name in SEGMENTS]
+
+        def col(attr: str) -> F64:
+            return np.array([getattr(s, attr) for s in segs], dtype=np.float64)
+
+        return cls(
+            lambda_0=col("lambda_0"),
+            lambda_inf=col("lambda_inf"),
+            kappa=col("kappa"),
+            delta10=col("delta10"),
+            delta11=col("delta11"),
+            due_impulse=col("due_impulse"),
+            payday_impulse=col("payday_impulse"),
+            full_payment_prob=col("full_payment_prob"),
+            partial_low=np.array([s.partial_fraction.low for s in segs]),
+            partial_high=np.array([s.partial_fraction.high for s in segs]),
+            impulse_multiplier=np.array([s.impulse_multiplier.as_tuple() for s in segs]),
+            promise_prob=col("promise_prob"),
+            promise_keep_prob=col("promise_keep_prob"),
+        )
+
+
+@dataclass
+class State:
+    """Everything about an account that changes during a run."""
+
+    n: int
+    n_channels: int = len(CHANNELS)
+    status: NDArray[np.int8] = field(init=False)
+    owed: F64 = field(init=False)  # amount due before the due date, past due after
+    balance: F64 = field(init=False)
+    amount_delinquent: F64 = field(init=False)
+    paid_in_house: F64 = field(init=False)
+    paid_delinquent: F64 = field(init=False)  # paid towards the amount past due, in-house
+    agency_collected: F64 = field(init=False)
+    written_off: F64 = field(init=False)
+    # Hawkes state: excess intensity above lambda_inf at time t_state.
+    t_state: F64 = field(init=False)
+    excess: F64 = field(init=False)
+    t_pay: F64 = field(init=False)  # next candidate repayment time
+    t_boundary: F64 = field(init=False)  # due date, next bucket, or charge-off
+    t_payday: F64 = field(init=False)
+    t_promise: F64 = field(init=False)
+    promise_amount: F64 = field(init=False)
+    promise_kept: BOOL = field(init=False)  # decided when the promise is made (latent)
+    promises_made: NDArray[np.int16] = field(init=False)
+    promises_broken: NDArray[np.int16] = field(init=False)
+    # Event times (inf when it did not happen).
+    t_delinquent: F64 = field(init=False)
+    t_paid: F64 = field(init=False)  # paid in full: on time or cured
+    t_charged_off: F64 = field(init=False)
+    t_churn: F64 = field(init=False)
+    # Contact response.
+    pressure: F64 = field(init=False)
+    t_pressure: F64 = field(init=False)
+    fatigue: F64 = field(init=False)
+    t_fatigue: F64 = field(init=False)
+    churned: BOOL = field(init=False)
+    complaints: NDArray[np.int16] = field(init=False)
+    opted_out: BOOL = field(init=False)  # (n, channels)
+    dark: BOOL = field(init=False)  # (n, channels)
+    contacts: NDArray[np.int32] = field(init=False)  # (n, channels) executed attempts
+    last_contact: F64 = field(init=False)  # (n, channels)
+    last_outcome: NDArray[np.int8] = field(init=False)
+    right_party_contacts: NDArray[np.int32] = field(init=False)
+    # Per-borrower draw counters (see simulator.rng).
+    repay_counter: NDArray[np.uint32] = field(init=False)
+    contact_counter: NDArray[np.uint32] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n, c = self.n, self.n_channels
+        inf = np.full(n, np.inf)
+        self.status = np.full(n, PRE_DUE, dtype=np.int8)
+        for name in ("owed", "balance", "amount_delinquent", "paid_in_house", "paid_delinquent",
+                     "agency_collected", "written_off", "t_state", "excess", "promise_amount",
+                     "pressure", "t_pressure", "fatigue", "t_fatigue"):
+            setattr(self, name, np.zeros(n))
+        for name in ("t_pay", "t_boundary", "t_payday", "t_promise", "t_delinquent", "t_paid",
+                     "t_charged_off", "t_churn"):
+            setattr(self, name, inf.copy())
+        self.promise_kept = np.zeros(n, dtype=bool)
+        self.promises_made = np.zeros(n, dtype=np.int16)
+        self.promises_broken = np.zeros(n, dtype=np.int16)
+        self.churned = np.zeros(n, dtype=bool)
+        self.complaints = np.zeros(n, dtype=np.int16)
+        self.opted_out = np.zeros((n, c), dtype=bool)
+        self.dark = np.zeros((n, c), dtype=bool)
+        self.contacts = np.zeros((n, c), dtype=np.int32)
+        self.last_contact = np.full((n, c), -np.inf)
+        self.last_outcome = np.zeros(n, dtype=np.int8)
+        self.right_party_contacts = np.zeros(n, dtype=np.int32)
+        self.repay_counter = np.zeros(n, dtype=np.uint32)
+        self.contact_counter = np.zeros(n, dtype=np.uint32)
+
+
+@dataclass
+class Book:
+    """The whole portfolio of one run."""
+
+    latent: Latent
+    observable: Observable
+    state: State
+    segments: SegmentTable
+
+    @property
+    def n(self) -> int:
+        return self.state.n
+
+    def open_mask(self) -> BOOL:
+        """Accounts still open to in-house contact: owing, not churned, not charged off."""
+        s = self.state
+        return ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & ~s.churned & (s.owed > 0)
+
+    def dpd(self, t: float) -> F64:
+        """Days past due at time ``t`` (zero or negative before the due date passes)."""
+        return np.floor(t - self.observable.due_day)
+
+
+def bucket_of_dpd(dpd: F64) -> NDArray[np.int8]:
+    """Index into ``BUCKETS``: M0 (not past due), M1 1-30, M2 31-60, M3 61-90, M4 91+."""
+    b = np.zeros(dpd.shape, dtype=np.int8)
+    b[dpd >= 1] = 1
+    b[dpd >= 31] = 2
+    b[dpd >= 61] = 3
+    b[dpd >= 91] = 4
+    return b
+
+
+
+def hour_of(t: F64 | float) -> F64:
+    """Hour of the day of time ``t`` (days), rounded so that ``d + h / 24`` gives back ``h``."""
+    return np.round((np.asarray(t) - np.floor(t)) * 24.0, 6)

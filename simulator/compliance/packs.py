@@ -1,0 +1,130 @@
+"""The rule packs shipped with contactsim (MODEL.md section 5).
+
+A pack is an ordered list of rules; the first rule that forbids a contact is the one
+the blocked request is counted under. Every pack starts with the rules that always
+hold: do-not-contact, per-channel opt-outs, churned customers and charge-off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.book import CALLS, I64
+from simulator.compliance.rules import (
+    ChargedOff,
+    Churned,
+    Context,
+    ConversationCooldown,
+    DailyCap,
+    DoNotContact,
+    OptedOut,
+    QuietHours,
+    RollingCap,
+    Rule,
+)
+
+
+def always() -> list[Rule]:
+    """Rules every pack carries."""
+    return [DoNotContact(), OptedOut(), Churned(), ChargedOff()]
+
+
+def cn_2026() -> list[Rule]:
+    """China: national standard on post-loan collection for internet consumer credit
+    (2025) and the China Banking Association guideline (2026).
+
+    No collection contact 22:00-08:00 without consent; at most 3 connected calls a day
+    per debtor and at most 6 unanswered attempts a day to the same number. Third-party
+    contact is not modelled at all, so it cannot happen.
+    """
+    return [
+        *always(),
+        QuietHours(22.0, 8.0, consent_exempt=True, name="quiet_hours_22_08"),
+        DailyCap("connected_calls", 3, name="connected_calls_per_day"),
+        DailyCap("unanswered_calls", 6, name="unanswered_calls_per_day"),
+    ]
+
+
+def us_reg_f() -> list[Rule]:
+    """US Regulation F (12 CFR 1006).
+
+    Communications only 08:00-21:00 local (1006.6(b)(1)(i)); a call is presumed to harass
+    if more than 7 attempts are made within 7 days, or any within 7 days after a
+    telephone conversation about the debt (1006.14(b)(2)). Electronic messages carry an
+    opt-out that is honoured (1006.6(e)), enforced by the ``opted_out`` rule.
+    """
+    return [
+        *always(),
+        QuietHours(21.0, 8.0, name="inconvenient_time_21_08"),
+        RollingCap("call_attempts", 7, 7, channels=CALLS, name="call_attempts_per_7_days"),
+        ConversationCooldown(7.0, channels=CALLS, name="7_days_after_conversation"),
+    ]
+
+
+def au_accc() -> list[Rule]:
+    """Australia: ACCC/ASIC debt collection guideline: at most 3 contacts a week and 10
+    a month. A contact is a delivered message or an answered call; weeks and months are
+    rolling 7- and 30-day windows."""
+    return [
+        *always(),
+        RollingCap("contacts", 7, 3, name="contacts_per_7_days"),
+        RollingCap("contacts", 30, 10, name="contacts_per_30_days"),
+    ]
+
+
+def no_pack() -> list[Rule]:
+    """Only the rules that always hold."""
+    return always()
+
+
+PACKS: dict[str, Callable[[], list[Rule]]] = {
+    "cn-2026": cn_2026,
+    "us-reg-f": us_reg_f,
+    "au-accc": au_accc,
+    "none": no_pack,
+}
+
+
+@dataclass
+class Verdict:
+    """Outcome of checking a batch: who may be contacted and why the rest may not."""
+
+    allowed: I64
+    blocked: I64
+    rule: np.ndarray  # index into RulePack.rule_names, one per blocked id
+
+
+class RulePack:
+    """An ordered list of rules enforced by the engine."""
+
+    def __init__(self, name: str, rules: Sequence[Rule]):
+        self.name = name
+        self.rules = list(rules)
+        self.rule_names = [r.name for r in self.rules]
+        if len(set(self.rule_names)) != len(self.rule_names):
+            raise ValueError(f"rule names in pack {name} must be unique")
+
+    @classmethod
+    def named(cls, name: str) -> RulePack:
+        return cls(name, PACKS[name]())
+
+    @property
+    def window_days(self) -> int:
+        """Longest look-back any rule needs, in days."""
+        return max(r.window_days for r in self.rules)
+
+    def check(self, ctx: Context, idx: I64, channel: int, t: float) -> Verdict:
+        """Split ``idx`` into allowed and blocked, naming the first rule that blocks."""
+        rule = np.full(idx.size, -1, dtype=np.int16)
+        open_ = np.ones(idx.size, dtype=bool)
+        for k, r in enumerate(self.rules):
+            if not r.applies(channel) or not open_.any():
+                continue
+            pos = np.flatnonzero(open_)
+            hit = r.blocks(ctx, idx[pos], channel, t)
+            rule[pos[hit]] = k
+            open_[pos[hit]] = False
+        return Verdict(allowed=idx[open_], blocked=idx[~open_], rule=rule[~open_])

@@ -1,0 +1,318 @@
+"""One run: ``run(scenario, strategy, seed) -> Results``, a pure function of its inputs.
+
+SimPy drives what is truly event-driven: decision epochs, the release of requests at
+their hour, and agents working through the call queue on their shifts. Borrowers'
+repayment lives are advanced exactly and lazily (``simulator.repayment``) whenever the
+engine touches them, so no borrower needs a heap entry or daily polling.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from simulator.agents import AgentPool, ShiftPlan
+from simulator.book import (
+    AGENT_CALL,
+    CALLS,
+    CHARGED_OFF,
+    DELINQUENT,
+    PRE_DUE,
+    STATUS_NAMES,
+    Book,
+    I64,
+    bucket_of_dpd,
+)
+from simulator.compliance import ContactLog, Context, RulePack
+from simulator.compliance.audit import audit_contacts
+from simulator.errors import StrategyError
+from simulator.kpis import RunFacts, compute_kpis
+from simulator.population import generate_book
+from simulator.recorder import Event, Recorder
+from simulator.repayment import RepaymentProcess
+from simulator.response import ContactOutcome, ContactResponse
+from simulator.rng import Streams
+from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec
+from simulator.strategies import Strategy, build_strategy
+from simulator.strategies.requests import Requests, validate_requests
+from simulator.view import build_view
+
+DAILY_STATES = ("M0", "M1", "M2", "M3", "M4", "paid_on_time", "cured", "charged_off")
+
+
+@dataclass
+class Results:
+    """Everything one run produced."""
+
+    strategy: str
+    replication: int
+    seed: int
+    kpis: dict[str, float]
+    events: pd.DataFrame
+    daily: pd.DataFrame
+    accounts: pd.DataFrame
+    wall_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def no_contact_paid_times(scenario: Scenario, seed: int) -> np.ndarray:
+    """When each account pays in full (inf if never) in its no-contact twin.
+
+    Same seed, same borrowers, same per-borrower random streams: the twin is the
+    account's own counterfactual under common random numbers.
+    """
+    streams = Streams(seed)
+    book = generate_book(scenario, streams)
+    process = RepaymentProcess(book, scenario, streams, Recorder(enabled=False))
+    process.start()
+    process.advance(process.pending(), scenario.horizon_days)
+    return book.state.t_paid.copy()
+
+
+class Simulation:
+    """The state of one run while it runs."""
+
+    def __init__(self, scenario: Scenario, spec: StrategySpec, seed: int, replication: int = 0,
+                 base_dir: Path | None = None):
+        self.scenario = scenario
+        self.spec = spec
+        self.seed = seed
+        self.replication = replication
+        self.horizon = scenario.horizon_days
+        streams = Streams(seed)
+        self.book: Book = generate_book(scenario, streams)
+        self.balance0 = self.book.state.balance.copy()
+        self.recorder = Recorder()
+        self.repayment = RepaymentProcess(self.book, scenario, streams, self.recorder)
+        self.response = ContactResponse(self.book, scenario, streams, self.repayment,
+                                        self.recorder)
+        self.pack = RulePack.named(scenario.compliance.pack)
+        self.log = ContactLog(self.book.n, self.pack.window_days)
+        self.ctx = Context(self.book, self.log)
+        self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
+        self.env = simpy.Environment()
+        ag = scenario.agents
+        shifts = [ShiftPlan(s.start, s.end, int(round(ag.count * s.fraction)), ag.work_days)
+                  for s in ag.shifts]
+        self.pool = AgentPool(self.env, shifts, self.horizon, self._serve_call)
+        self.channel_enabled = [scenario.channels.get(c).enabled for c in CHANNELS]
+        self.queued = np.zeros(self.book.n, dtype=bool)
+        self.requests = 0
+        self.blocked = np.zeros(len(self.pack.rules), dtype=np.int64)
+        self.daily_rows: list[np.ndarray] = []
+        self._learn_mark = 0
+        self._wants_outcomes = type(self.strategy).learn is not Strategy.learn
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> Results:
+        start = time.perf_counter()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # the run allocates few cycles; collection passes only cost time
+        try:
+            self.repayment.start()
+            self.repayment.advance(self.repayment.pending(), 0.0)
+            self.pool.start()
+            self.env.process(self._decisions())
+            self.env.run(until=self.horizon)
+            self.repayment.advance(self.repayment.pending(), self.horizon)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        events = self.recorder.frame()
+        twin = None
+        if self.spec.use != "no_contact":
+            twin = no_contact_paid_times(self.scenario, self.seed)
+        violations = audit_contacts(events, self.book, self.scenario.compliance.pack)
+        facts = RunFacts(
+            scenario=self.scenario, book=self.book, events=events, pool=self.pool.stats,
+            requests=self.requests,
+            blocked_by_rule=dict(zip(self.pack.rule_names, self.blocked.tolist(), strict=True)),
+            violations=violations, twin_paid_time=twin, balance0=self.balance0,
+        )
+        kpis = compute_kpis(facts)
+        return Results(
+            strategy=self.spec.name, replication=self.replication, seed=self.seed,
+            kpis=kpis, events=events, daily=self._daily_frame(),
+            accounts=self._accounts_frame(twin), wall_seconds=time.perf_counter() - start,
+        )
+
+    # ------------------------------------------------------------------ decisions
+
+    def _decisions(self) -> Generator[simpy.Event, Any, None]:
+        every = self.scenario.decision.every_days
+        day = 0
+        while day < self.horizon:
+            self.repayment.advance(self.repayment.pending(), float(day))
+            self._snapshot(day)
+            if self.scenario.agents.unmade_calls == "drop":
+                dropped = np.asarray(self.pool.drain(), dtype=np.int64)
+                self.queued[dropped] = False
+                self.recorder.add(Event.CALL_DROPPED, float(day), dropped, channel=AGENT_CALL)
+            if self._wants_outcomes:
+                self._teach(day)
+            view = build_view(self.book, float(day))
+            try:
+                result = self.strategy.decide(day, view)
+            except StrategyError:
+                raise
+            except Exception as exc:
+                raise StrategyError(f"on day {day}: decide() raised {type(exc).__name__}: {exc}",
+                                    source=f"strategy '{self.spec.name}'") from exc
+            requests = validate_requests(self.spec.name, day, result, view.index)
+            self.requests += len(requests)
+            if len(requests):
+                self.env.process(self._dispatch(day, requests))
+            yield self.env.timeout(every)
+            day += every
+
+    def _teach(self, day: int) -> None:
+        """Hand the strategy the observable outcomes since the last epoch."""
+        frame = self.recorder.frame(start=self._learn_mark)
+        self._learn_mark = self.recorder.mark()
+        observable = frame["event"].isin([
+            "payment", "contact", "promise", "promise_kept", "promise_broken", "complaint",
+            "opt_out", "churn", "blocked"])
+        try:
+            self.strategy.learn(frame[observable].reset_index(drop=True))
+        except Exception as exc:
+            raise StrategyError(f"on day {day}: learn() raised {type(exc).__name__}: {exc}",
+                                source=f"strategy '{self.spec.name}'") from exc
+
+    def _dispatch(self, day: int, req: Requests) -> Generator[simpy.Event, Any, None]:
+        """Release the day's requests at their hours, in (time, channel, priority) order."""
+        t_release = day + req.hour / 24.0
+        order = np.lexsort((req.priority, req.channel, t_release))
+        t_sorted, ch_sorted = t_release[order], req.channel[order]
+        ids_sorted, prio_sorted = req.account_id[order], req.priority[order]
+        cuts = np.flatnonzero(np.diff(t_sorted) != 0) + 1
+        for group in np.split(np.arange(order.size), cuts):
+            t = float(t_sorted[group[0]])
+            if t >= self.horizon:
+                return
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            for channel in np.unique(ch_sorted[group]):
+                sel = group[ch_sorted[group] == channel]
+                ids = ids_sorted[sel]
+                if not self.channel_enabled[channel]:
+                    continue
+                if channel == AGENT_CALL:
+                    for account, priority in zip(ids.tolist(), prio_sorted[sel].tolist(),
+                                                 strict=True):
+                        if not self.queued[account]:
+                            self.queued[account] = True
+                            self.pool.enqueue(account, priority)
+                else:
+                    self._execute(ids, int(channel), t)
+
+    # ------------------------------------------------------------------ contacts
+
+    def _execute(self, ids: I64, channel: int, t: float) -> ContactOutcome | None:
+        """Advance, screen by the rule pack and execute contacts on one channel at ``t``."""
+        s = self.book.state
+        self.repayment.advance(ids, t)
+        owing = s.owed[ids] > 0
+        if not owing.all():
+            self.recorder.add(Event.SKIPPED_PAID, t, ids[~owing], channel=channel)
+            ids = ids[owing]
+        if ids.size == 0:
+            return None
+        verdict = self.pack.check(self.ctx, ids, channel, t)
+        if verdict.blocked.size:
+            np.add.at(self.blocked, verdict.rule, 1)
+            self.recorder.add(Event.BLOCKED, t, verdict.blocked, channel=channel,
+                              code=verdict.rule)
+        if verdict.allowed.size == 0:
+            return None
+        out = self.response.contact(verdict.allowed, channel, t)
+        connected = out.attended if channel in CALLS else np.zeros(out.idx.size, dtype=bool)
+        self.log.record(out.idx, int(np.floor(t)), channel, out.delivered, connected, t)
+        return out
+
+    def _serve_call(self, account: int, now: float) -> float:
+        """An agent dials ``account``: returns the agent's busy time in days."""
+        self.queued[account] = False
+        out = self._execute(np.array([account], dtype=np.int64), AGENT_CALL, now)
+        if out is None:
+            return 0.0
+        return float(out.agent_minutes[0]) / 1440.0
+
+    # ------------------------------------------------------------------ outputs
+
+    def _state_codes(self, day: float) -> np.ndarray:
+        s = self.book.state
+        bucket = bucket_of_dpd(np.floor(day - self.book.observable.due_day))
+        code = np.where(s.status == PRE_DUE, 0, bucket)
+        code = np.where(s.status == DELINQUENT, np.maximum(bucket, 1), code)
+        code = np.where(s.status == CHARGED_OFF, 7, code)
+        code = np.where(s.status == 1, 5, code)  # paid on time
+        return np.where(s.status == 3, 6, code)  # cured
+
+    def _snapshot(self, day: int) -> None:
+        code = self._state_codes(float(day))
+        counts = np.bincount(code, minlength=len(DAILY_STATES))
+        owed = np.bincount(code, weights=self.book.state.owed, minlength=len(DAILY_STATES))
+        churned = int(self.book.state.churned.sum())
+        self.daily_rows.append(np.column_stack([
+            np.full(len(DAILY_STATES), day), np.arange(len(DAILY_STATES)), counts, owed,
+            np.full(len(DAILY_STATES), churned)]))
+
+    def _daily_frame(self) -> pd.DataFrame:
+        arr = np.vstack(self.daily_rows) if self.daily_rows else np.empty((0, 5))
+        df = pd.DataFrame({
+            "day": arr[:, 0].astype(np.int64),
+            "state": pd.Categorical.from_codes(arr[:, 1].astype(int), DAILY_STATES),
+            "accounts": arr[:, 2].astype(np.int64),
+            "amount_owed": arr[:, 3],
+            "churned_to_date": arr[:, 4].astype(np.int64),
+        })
+        return df
+
+    def _accounts_frame(self, twin: np.ndarray | None) -> pd.DataFrame:
+        b, s, o = self.book, self.book.state, self.book.observable
+        data: dict[str, Any] = {
+            "account_id": np.arange(b.n, dtype=np.int64),
+            "segment": pd.Categorical.from_codes(b.latent.segment, SEGMENTS),
+            "score": o.score,
+            "due_day": o.due_day.astype(np.int64),
+            "amount_due": o.amount_due,
+            "balance_start": self.balance0,
+            "final_state": pd.Categorical.from_codes(s.status, STATUS_NAMES),
+            "amount_delinquent": s.amount_delinquent,
+            "owed_end": s.owed,
+            "balance_end": s.balance,
+            "paid_in_house": s.paid_in_house,
+            "paid_delinquent": s.paid_delinquent,
+            "agency_collected": s.agency_collected,
+            "written_off": s.written_off,
+            "t_delinquent": s.t_delinquent,
+            "t_paid": s.t_paid,
+            "t_charged_off": s.t_charged_off,
+            "churned": s.churned,
+            "t_churn": s.t_churn,
+            "complaints": s.complaints,
+            "promises_made": s.promises_made,
+            "promises_broken": s.promises_broken,
+            "clv": b.latent.clv,
+        }
+        for c, name in enumerate(CHANNELS):
+            data[f"contacts_{name}"] = s.contacts[:, c]
+        data["twin_t_paid"] = twin if twin is not None else s.t_paid
+        return pd.DataFrame(data)
+
+
+def run(scenario: Scenario, spec: StrategySpec | str, seed: int, replication: int = 0,
+        base_dir: Path | None = None) -> Results:
+    """Run one strategy arm on one seed."""
+    if isinstance(spec, str):
+        spec = StrategySpec(use=spec)
+    return Simulation(scenario, spec, seed, replication, base_dir).run()

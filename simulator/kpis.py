@@ -1,0 +1,190 @@
+"""KPIs of one run, as defined in the README (MODEL.md section 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from simulator.agents import PoolStats
+from simulator.book import CHARGED_OFF, CURED, OUTCOME_INDEX, Book
+from simulator.recorder import PAY_AGENCY, PAY_DELINQUENT
+from simulator.scenario import CHANNELS, Scenario
+
+#: KPI name -> definition. The order is the order of kpis.csv columns.
+KPI_DEFINITIONS: dict[str, str] = {
+    "accounts": "accounts in the book",
+    "delinquency_rate": "share of accounts whose due date passed unpaid",
+    "amount_delinquent": "amount past due when accounts became delinquent",
+    "collected": "paid towards amounts past due after the due date (in-house and agency)",
+    "recovery_rate": "collected / amount_delinquent",
+    "recovery_rate_30": "same, counting payments within 30 days of the due date, among "
+                        "accounts delinquent for at least 30 days before the horizon",
+    "recovery_rate_60": "same within 60 days",
+    "recovery_rate_90": "same within 90 days",
+    "cure_rate": "share of delinquent accounts that paid their amount past due in full",
+    "cure_rate_30": "share of delinquent accounts cured within 30 days of the due date "
+                    "(among those due at least 30 days before the horizon)",
+    "roll_m1_m2": "share of accounts reaching 1 day past due that reach 31 (observable ones)",
+    "roll_m2_m3": "share reaching 31 days past due that reach 61",
+    "roll_m3_m4": "share reaching 61 days past due that reach 91",
+    "charge_off_rate": "share of accounts written off",
+    "loss_rate": "balance written off / book balance at the start",
+    "cash_collected": "all payments in the horizon: on time, late and agency (gross)",
+    "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
+    "cost_per_collected": "contact_cost / collected",
+    "agent_utilisation": "agent time on calls / staffed agent time",
+    "staffing_cost": "staffed agent hours x cost per hour (whether busy or not)",
+    "agency_commission": "commission kept by the outside agency",
+    "churned": "customers who closed their account or stopped using the product",
+    "churn_rate": "churned / accounts",
+    "clv_lost": "customer lifetime value of churned customers",
+    "complaints": "complaints to the regulator",
+    "complaints_per_1000": "complaints per 1000 accounts",
+    "contacts": "executed contact attempts, all channels",
+    "contacts_per_account": "contacts / accounts",
+    "wasted_contacts": "contacts to accounts whose no-contact twin paid in full within "
+                       "metrics.wasted_window_days after the contact",
+    "wasted_contact_cost": "cost of wasted contacts",
+    "net_value": "cash_collected - contact_cost - agency_commission - clv_lost",
+    "requests": "contact requests made by the strategy",
+    "blocked_requests": "requests refused by the rule pack (by rule: blocked_<rule>)",
+    "violations": "executed contacts that break the rule pack, found by an independent "
+                  "audit of the event log (must be 0)",
+    "calls_dropped": "queued agent calls not made before the next decision epoch",
+    "right_party_contacts": "agent calls that reached the borrower",
+    "rpc_rate": "right_party_contacts / agent call attempts",
+    "promises_made": "promises to pay made on calls",
+    "promises_kept": "promises kept (paid on the promised date)",
+    "promise_kept_rate": "promises_kept / promises resolved (kept or broken)",
+}
+
+
+@dataclass
+class RunFacts:
+    """Everything the KPIs are computed from."""
+
+    scenario: Scenario
+    book: Book
+    events: pd.DataFrame
+    pool: PoolStats
+    requests: int
+    blocked_by_rule: dict[str, int]
+    violations: int
+    twin_paid_time: np.ndarray | None  # t_paid of each account in the no-contact twin
+    balance0: np.ndarray
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else float("nan")
+
+
+def _recovery_within(facts: RunFacts, days: float) -> float:
+    s, ev = facts.book.state, facts.events
+    horizon = facts.scenario.horizon_days
+    eligible = np.isfinite(s.t_delinquent) & (s.t_delinquent - 1 + days <= horizon)
+    pay = ev[(ev["event"] == "payment") & ev["code"].isin([PAY_DELINQUENT, PAY_AGENCY])]
+    ids = pay["account_id"].to_numpy()
+    # The due date is t_delinquent - 1 (the due date passes at the end of the due day).
+    in_time = eligible[ids] & (pay["t"].to_numpy() <= s.t_delinquent[ids] - 1 + days)
+    return _ratio(float(pay["amount"].to_numpy()[in_time].sum()),
+                  float(s.amount_delinquent[eligible].sum()))
+
+
+def _roll(facts: RunFacts, from_dpd: int, to_dpd: int) -> float:
+    """Share of accounts that reached ``from_dpd`` and went on to ``to_dpd``."""
+    s, o = facts.book.state, facts.book.observable
+    horizon = facts.scenario.horizon_days
+    due = o.due_day
+    # Time at which the account stopped being delinquent, if it did.
+    end = np.minimum(s.t_paid, s.t_charged_off)
+    end = np.where(np.isfinite(s.t_delinquent), end, -np.inf)
+    last_dpd = np.floor(np.minimum(end, horizon) - due)
+    last_dpd = np.where(s.status == CHARGED_OFF, np.inf, last_dpd)
+    observable = due + to_dpd <= horizon
+    reached_from = observable & np.isfinite(s.t_delinquent) & (last_dpd >= from_dpd)
+    reached_to = reached_from & (last_dpd >= to_dpd)
+    return _ratio(float(reached_to.sum()), float(reached_from.sum()))
+
+
+def compute_kpis(facts: RunFacts) -> dict[str, float]:
+    """All KPIs of one run (see ``KPI_DEFINITIONS``)."""
+    sc, book, ev = facts.scenario, facts.book, facts.events
+    s = book.state
+    n = book.n
+    horizon = sc.horizon_days
+    delinquent = np.isfinite(s.t_delinquent)
+    amount_delinquent = float(s.amount_delinquent.sum())
+    collected = float(s.paid_delinquent.sum() + s.agency_collected.sum())
+    cash = float(s.paid_in_house.sum() + s.agency_collected.sum())
+    contacts = ev[ev["event"] == "contact"]
+    contact_cost = float(contacts["amount"].sum())
+    agency_commission = float(s.agency_collected.sum()) * sc.agency.commission
+    churned = s.churned
+    clv_lost = float(book.latent.clv[churned].sum())
+    cured30_eligible = delinquent & (s.t_delinquent - 1 + 30 <= horizon)
+    cured30 = cured30_eligible & (s.t_paid <= s.t_delinquent - 1 + 30)
+
+    k: dict[str, float] = {
+        "accounts": float(n),
+        "delinquency_rate": _ratio(float(delinquent.sum()), n),
+        "amount_delinquent": amount_delinquent,
+        "collected": collected,
+        "recovery_rate": _ratio(collected, amount_delinquent),
+        "recovery_rate_30": _recovery_within(facts, 30),
+        "recovery_rate_60": _recovery_within(facts, 60),
+        "recovery_rate_90": _recovery_within(facts, 90),
+        "cure_rate": _ratio(float((s.status == CURED).sum()), float(delinquent.sum())),
+        "cure_rate_30": _ratio(float(cured30.sum()), float(cured30_eligible.sum())),
+        "roll_m1_m2": _roll(facts, 1, 31),
+        "roll_m2_m3": _roll(facts, 31, 61),
+        "roll_m3_m4": _roll(facts, 61, 91),
+        "charge_off_rate": _ratio(float((s.status == CHARGED_OFF).sum()), n),
+        "loss_rate": _ratio(float(s.written_off.sum()), float(facts.balance0.sum())),
+        "cash_collected": cash,
+        "contact_cost": contact_cost,
+        "cost_per_collected": _ratio(contact_cost, collected),
+    }
+    staffed_hours = facts.pool.staffed_time * 24.0
+    k["agent_utilisation"] = _ratio(facts.pool.busy_time * 24.0, staffed_hours)
+    k["staffing_cost"] = staffed_hours * sc.agents.cost_per_hour
+    k["agency_commission"] = agency_commission
+    k["churned"] = float(churned.sum())
+    k["churn_rate"] = _ratio(float(churned.sum()), n)
+    k["clv_lost"] = clv_lost
+    k["complaints"] = float(s.complaints.sum())
+    k["complaints_per_1000"] = 1000.0 * _ratio(float(s.complaints.sum()), n)
+    k["contacts"] = float(len(contacts))
+    k["contacts_per_account"] = _ratio(float(len(contacts)), n)
+
+    if facts.twin_paid_time is not None and len(contacts):
+        ids = contacts["account_id"].to_numpy()
+        twin_paid = facts.twin_paid_time[ids]
+        wasted = twin_paid <= contacts["t"].to_numpy() + sc.metrics.wasted_window_days
+        k["wasted_contacts"] = float(wasted.sum())
+        k["wasted_contact_cost"] = float(contacts["amount"].to_numpy()[wasted].sum())
+    else:
+        k["wasted_contacts"] = 0.0
+        k["wasted_contact_cost"] = 0.0
+    k["net_value"] = cash - contact_cost - agency_commission - clv_lost
+    k["requests"] = float(facts.requests)
+    k["blocked_requests"] = float(sum(facts.blocked_by_rule.values()))
+    k["violations"] = float(facts.violations)
+    k["calls_dropped"] = float(facts.pool.dropped)
+    calls = contacts[contacts["channel"] == "agent_call"]
+    rpc = calls["code"].isin([OUTCOME_INDEX["right_party"], OUTCOME_INDEX["promise"]])
+    k["right_party_contacts"] = float(rpc.sum())
+    k["rpc_rate"] = _ratio(float(rpc.sum()), float(len(calls)))
+    kept = int((ev["event"] == "promise_kept").sum())
+    broken = int((ev["event"] == "promise_broken").sum())
+    k["promises_made"] = float((ev["event"] == "promise").sum())
+    k["promises_kept"] = float(kept)
+    k["promise_kept_rate"] = _ratio(kept, kept + broken)
+    for ch in CHANNELS:
+        k[f"cost_{ch}"] = float(contacts.loc[contacts["channel"] == ch, "amount"].sum())
+        k[f"contacts_{ch}"] = float((contacts["channel"] == ch).sum())
+    for rule, count in facts.blocked_by_rule.items():
+        k[f"blocked_{rule}"] = float(count)
+    return k
+

@@ -1,0 +1,256 @@
+"""Repayment as a controlled self-exciting (Hawkes) process (MODEL.md section 2).
+
+Each borrower's intensity decays exponentially towards ``lambda_inf`` and jumps on
+payments, on delivered contacts, on the due date passing and on paydays. Because the
+kernel is exponential, the next event time is drawn exactly in O(1); a jump simply
+redraws it. Borrowers never interact between touches, so a borrower's events are
+processed lazily, vectorised over borrowers, whenever the engine needs the book at a
+later time (a decision epoch, a contact): the result is the same as one pending
+wake-up per borrower, without a heap entry per borrower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.book import (
+    CHARGED_OFF,
+    CURED,
+    DELINQUENT,
+    F64,
+    I64,
+    PAID_ON_TIME,
+    PRE_DUE,
+    Book,
+    bucket_of_dpd,
+)
+from simulator.recorder import (
+    PAY_AGENCY,
+    PAY_DELINQUENT,
+    PAY_PRE_DUE,
+    Event,
+    Recorder,
+)
+from simulator.rng import Streams
+from simulator.scenario import BUCKETS, Scenario
+
+CENT = 0.005  # what is left below half a cent counts as paid
+
+
+def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) -> F64:
+    """Exact time to the next event of an intensity ``lam_inf + excess * exp(-kappa s)``.
+
+    The event is the first of two independent clocks: a Poisson clock at rate
+    ``lam_inf`` (``-ln u1 / lam_inf``) and the excess clock, whose integrated intensity
+    ``excess (1 - exp(-kappa s)) / kappa`` reaches ``-ln u2`` at
+    ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the log argument is not
+    positive: the excess decays away first).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t1 = np.where(lam_inf > 0, -np.log(u1) / lam_inf, np.inf)
+        safe_kappa = np.where(kappa > 0, kappa, 1.0)
+        arg = 1.0 + kappa * np.log(u2) / excess
+        t2_decay = np.where(arg > 0, -np.log(arg) / safe_kappa, np.inf)
+        t2_flat = -np.log(u2) / excess  # kappa == 0: the excess never decays
+        t2 = np.where(kappa > 0, t2_decay, t2_flat)
+        t2 = np.where(excess > 0, t2, np.inf)
+    return np.minimum(t1, t2)
+
+
+class RepaymentProcess:
+    """Advances borrowers' repayment lives exactly, in vectorised batches."""
+
+    def __init__(self, book: Book, scenario: Scenario, streams: Streams, recorder: Recorder):
+        self.book = book
+        self.recorder = recorder
+        self.time_stream = streams.borrower_stream("repayment_time")
+        self.amount_stream = streams.borrower_stream("repayment_amount")
+        rp = scenario.repayment
+        self.bucket_mult = np.array([rp.bucket_multiplier[b] for b in BUCKETS])
+        self.agency_mult = rp.bucket_multiplier["agency"] if scenario.agency.enabled else 0.0
+        self.late_fee = rp.late_fee
+        self.charge_off_dpd = rp.charge_off_dpd
+        self.payday_period = rp.payday_period_days
+        self.statement_lead = scenario.population.statement_lead_days
+        cut = [d for d in (31, 61, 91) if d < rp.charge_off_dpd]
+        self._boundaries = np.array([*cut, rp.charge_off_dpd], dtype=np.float64)
+
+    # ------------------------------------------------------------------ set-up
+
+    def start(self) -> None:
+        """Put every borrower at its statement date with its segment's initial intensity."""
+        b, s, seg = self.book, self.book.state, self.book.segments
+        code = b.latent.segment
+        t0 = b.observable.due_day + 1.0 - self.statement_lead
+        s.t_state[:] = t0
+        s.excess[:] = np.maximum(seg.lambda_0[code] - seg.lambda_inf[code], 0.0)
+        s.t_boundary[:] = b.observable.due_day + 1.0  # the due date passes at end of day
+        has_payday = seg.payday_impulse[code] > 0
+        # First payday on or after the statement date.
+        k = np.ceil((t0 - b.latent.payday_offset) / self.payday_period)
+        s.t_payday[:] = np.where(has_payday, b.latent.payday_offset + k * self.payday_period,
+                                 np.inf)
+        self.redraw(np.arange(b.n, dtype=np.int64), t0)
+
+    # ------------------------------------------------------------------ core
+
+    def multiplier(self, idx: I64, t: F64 | float) -> F64:
+        """Bucket multiplier of ``lambda_inf`` and impulses at time ``t``."""
+        s = self.book.state
+        st = s.status[idx]
+        dpd = np.floor(t - self.book.observable.due_day[idx])
+        m = self.bucket_mult[bucket_of_dpd(dpd)]
+        m = np.where(st == CHARGED_OFF, self.agency_mult, m)
+        return np.where((st == PAID_ON_TIME) | (st == CURED) | (s.owed[idx] <= 0), 0.0, m)
+
+    def decay_to(self, idx: I64, t: F64 | float) -> None:
+        """Bring the excess intensity of ``idx`` forward to time ``t``."""
+        s = self.book.state
+        kappa = self.book.segments.kappa[self.book.latent.segment[idx]]
+        s.excess[idx] *= np.exp(-kappa * (t - s.t_state[idx]))
+        s.t_state[idx] = t
+
+    def redraw(self, idx: I64, t: F64 | float) -> None:
+        """Draw the next repayment time of ``idx`` from its state at time ``t``."""
+        if idx.size == 0:
+            return
+        s, seg = self.book.state, self.book.segments
+        code = self.book.latent.segment[idx]
+        mult = self.multiplier(idx, t)
+        u = self.time_stream.uniforms(idx, s.repay_counter[idx], 2)
+        s.repay_counter[idx] += 1
+        lam = seg.lambda_inf[code] * mult
+        excess = np.where(mult > 0, s.excess[idx], 0.0)
+        s.t_pay[idx] = t + next_event_delay(lam, excess, seg.kappa[code], u[:, 0], u[:, 1])
+
+    def jump(self, idx: I64, t: float, size: F64) -> None:
+        """Add ``size`` to the intensity of ``idx`` at time ``t`` and redraw."""
+        self.decay_to(idx, t)
+        self.book.state.excess[idx] += size
+        self.redraw(idx, t)
+
+    def pending(self) -> I64:
+        """Accounts with any future event (the rest are settled for good)."""
+        s = self.book.state
+        nxt = np.minimum(np.minimum(s.t_pay, s.t_boundary), np.minimum(s.t_payday, s.t_promise))
+        return np.flatnonzero(np.isfinite(nxt))
+
+    def advance(self, idx: I64, t: float) -> None:
+        """Process every event of the accounts ``idx`` that falls at or before ``t``."""
+        s = self.book.state
+        while idx.size:
+            tb, tpr, tpd, tp = s.t_boundary[idx], s.t_promise[idx], s.t_payday[idx], s.t_pay[idx]
+            tn = np.minimum(np.minimum(tb, tpr), np.minimum(tpd, tp))
+            due = tn <= t
+            if not due.all():
+                idx, tn = idx[due], tn[due]
+                tb, tpr, tpd = tb[due], tpr[due], tpd[due]
+            if idx.size == 0:
+                return
+            # On ties the boundary goes first, then a promise date, a payday, a payment.
+            is_b = tb == tn
+            is_pr = ~is_b & (tpr == tn)
+            is_pd = ~is_b & ~is_pr & (tpd == tn)
+            is_p = ~(is_b | is_pr | is_pd)
+            if is_b.any():
+                self._on_boundary(idx[is_b], tn[is_b])
+            if is_pr.any():
+                self._on_promise_date(idx[is_pr], tn[is_pr])
+            if is_pd.any():
+                self._on_payday(idx[is_pd], tn[is_pd])
+            if is_p.any():
+                self._on_payment(idx[is_p], tn[is_p])
+
+    # ------------------------------------------------------------------ events
+
+    def _on_boundary(self, idx: I64, t: F64) -> None:
+        s, b = self.book.state, self.book
+        self.decay_to(idx, t)
+        due = b.observable.due_day[idx]
+        st = s.status[idx]
+
+        pre = st == PRE_DUE
+        if pre.any():
+            i = idx[pre]
+            s.status[i] = DELINQUENT
+            s.owed[i] += self.late_fee
+            s.balance[i] += self.late_fee
+            s.amount_delinquent[i] = s.owed[i]
+            s.t_delinquent[i] = t[pre]
+            s.excess[i] += b.segments.due_impulse[b.latent.segment[i]]
+            self.recorder.add(Event.DELINQUENT, t[pre], i, amount=s.owed[i])
+
+        # Next boundary strictly after t: the next bucket, or charge-off.
+        dpd_now = t - due
+        nxt = self._boundaries[np.searchsorted(self._boundaries, dpd_now, side="right").clip(
+            max=self._boundaries.size - 1)]
+        charge = (st == DELINQUENT) & (dpd_now >= self.charge_off_dpd)
+        s.t_boundary[idx] = np.where(charge, np.inf, due + nxt)
+        if charge.any():
+            i = idx[charge]
+            s.status[i] = CHARGED_OFF
+            s.t_charged_off[i] = t[charge]
+            s.written_off[i] = s.balance[i]
+            s.balance[i] = 0.0
+            s.t_promise[i] = np.inf  # in-house promises end with in-house collection
+            self.recorder.add(Event.CHARGE_OFF, t[charge], i, amount=s.written_off[i])
+        self.redraw(idx, t)
+
+    def _on_payday(self, idx: I64, t: F64) -> None:
+        s, b = self.book.state, self.book
+        self.decay_to(idx, t)
+        s.excess[idx] += b.segments.payday_impulse[b.latent.segment[idx]]
+        s.t_payday[idx] = t + self.payday_period
+        self.redraw(idx, t)
+
+    def _on_promise_date(self, idx: I64, t: F64) -> None:
+        s = self.book.state
+        s.t_promise[idx] = np.inf
+        kept = s.promise_kept[idx] & (s.owed[idx] > 0)
+        broken = idx[~kept & (s.owed[idx] > 0)]
+        s.promises_broken[broken] += 1
+        self.recorder.add(Event.PROMISE_BROKEN, t[~kept & (s.owed[idx] > 0)], broken)
+        if kept.any():
+            i = idx[kept]
+            self.recorder.add(Event.PROMISE_KEPT, t[kept], i, amount=s.promise_amount[i])
+            self._on_payment(i, t[kept], amount=s.promise_amount[i])
+
+    def _on_payment(self, idx: I64, t: F64, amount: F64 | None = None) -> None:
+        s, b = self.book.state, self.book
+        seg = b.segments
+        code = b.latent.segment[idx]
+        self.decay_to(idx, t)
+        owed = s.owed[idx]
+        if amount is None:
+            u = self.amount_stream.uniforms(idx, s.repay_counter[idx], 2)
+            s.repay_counter[idx] += 1
+            full = u[:, 0] < seg.full_payment_prob[code]
+            lo, hi = seg.partial_low[code], seg.partial_high[code]
+            frac = np.where(full, 1.0, lo + (hi - lo) * u[:, 1])
+        else:
+            frac = np.minimum(amount / owed, 1.0)
+        paid = frac * owed
+        paid = np.where(owed - paid < CENT, owed, paid)
+        st = s.status[idx]
+        stage = np.where(st == PRE_DUE, PAY_PRE_DUE,
+                         np.where(st == CHARGED_OFF, PAY_AGENCY, PAY_DELINQUENT))
+        s.owed[idx] = owed - paid
+        in_house = st != CHARGED_OFF
+        s.balance[idx] -= np.where(in_house, paid, 0.0)
+        s.paid_in_house[idx] += np.where(in_house, paid, 0.0)
+        s.paid_delinquent[idx] += np.where(st == DELINQUENT, paid, 0.0)
+        s.agency_collected[idx] += np.where(in_house, 0.0, paid)
+        s.excess[idx] += seg.delta10[code] + seg.delta11[code] * frac
+        self.recorder.add(Event.PAYMENT, t, idx, amount=paid, code=stage)
+
+        done = s.owed[idx] <= 0
+        if done.any():
+            i = idx[done]
+            s.owed[i] = 0.0
+            st_done = s.status[i]
+            s.status[i] = np.where(st_done == PRE_DUE, PAID_ON_TIME,
+                                   np.where(st_done == DELINQUENT, CURED, st_done))
+            s.t_paid[i] = np.where(st_done == CHARGED_OFF, s.t_paid[i], t[done])
+            for arr in (s.t_pay, s.t_boundary, s.t_payday, s.t_promise):
+                arr[i] = np.inf
+        self.redraw(idx[~done], t[~done])

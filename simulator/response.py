@@ -1,0 +1,202 @@
+"""How borrowers answer an executed contact (MODEL.md sections 2-4).
+
+A contact is delivered or not, attended (read, answered, right party) or not; an
+attended contact raises repayment intensity by the channel's impulse, scaled by the
+borrower's responsiveness, the segment, the delinquency bucket and fatigue. Every
+delivered contact adds pressure; pressure above the borrower's tolerance risks churn,
+a complaint, going dark on the channel and (electronic channels) an opt-out. A
+right-party call may end in a promise to pay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from simulator.book import (
+    AGENT_CALL,
+    BOOL,
+    ELECTRONIC,
+    F64,
+    I64,
+    OUTCOME_INDEX,
+    ROBOCALL,
+    Book,
+    hour_of,
+)
+from simulator.recorder import Event, Recorder
+from simulator.repayment import RepaymentProcess
+from simulator.rng import Streams
+from simulator.scenario import CHANNELS, Scenario
+
+_SLOTS = 12  # uniforms drawn per contact; slot meanings in ``ContactResponse.contact``
+
+
+@dataclass
+class ContactOutcome:
+    """Per-contact results of one executed batch (aligned with ``idx``)."""
+
+    idx: I64
+    delivered: BOOL
+    attended: BOOL  # read / answered / right-party contact
+    promise: BOOL
+    agent_minutes: F64
+
+
+class ContactResponse:
+    """Applies executed contacts to the book."""
+
+    def __init__(self, book: Book, scenario: Scenario, streams: Streams,
+                 repayment: RepaymentProcess, recorder: Recorder):
+        self.book = book
+        self.repayment = repayment
+        self.recorder = recorder
+        self.stream = streams.borrower_stream("contact")
+        self.channels = [scenario.channels.get(c) for c in CHANNELS]
+        self.unanswered_impulse = scenario.channels.unanswered_call_impulse
+        self.unanswered_pressure = scenario.channels.unanswered_call_intrusiveness
+        self.fatigue_factor = scenario.repayment.fatigue_factor
+        self.fatigue_memory = scenario.repayment.fatigue_memory_days
+        at = scenario.attrition
+        self.pressure_decay = np.log(2.0) / at.pressure_half_life_days
+        self.churn_s, self.complaint_s, self.dark_s = (
+            at.churn_sensitivity, at.complaint_sensitivity, at.dark_sensitivity)
+        self.promises = scenario.promises
+        ag = scenario.agents
+        hours = np.array([b.from_hour for b in ag.rpc_by_hour])
+        rates = np.array([b.rate for b in ag.rpc_by_hour])
+        self._rpc_hours, self._rpc_rates = hours, rates
+        self.agent_cost_per_minute = ag.cost_per_hour / 60.0
+        self.ring_minutes = ag.ring_seconds / 60.0
+        self.wrap_minutes = ag.wrap_seconds / 60.0
+        hm = ag.handle_minutes
+        self.handle_mu = np.log(hm.mean) - 0.5 * hm.sigma**2
+        self.handle_sigma = hm.sigma
+
+    def rpc_rate(self, t: float) -> float:
+        """Right-party-contact rate per dial at the hour of ``t``, before the borrower."""
+        hour = float(hour_of(t))
+        return float(self._rpc_rates[np.searchsorted(self._rpc_hours, hour, side="right") - 1])
+
+    def contact(self, idx: I64, channel: int, t: float) -> ContactOutcome:
+        """Execute one contact on ``channel`` at time ``t`` for each of ``idx``.
+
+        The accounts must already be advanced to ``t`` and cleared by the rule pack.
+        """
+        b, s = self.book, self.book.state
+        ch = self.channels[channel]
+        u = self.stream.uniforms(idx, s.contact_counter[idx], _SLOTS)
+        s.contact_counter[idx] += 1
+        seg = b.latent.segment[idx]
+
+        # Slot 0: delivery; slot 1: attention (read / answer / right party).
+        reach = b.observable.on_file[idx, channel]
+        delivered = reach & (u[:, 0] < ch.delivery_prob)
+        if channel == AGENT_CALL:
+            p_attend = np.minimum(self.rpc_rate(t) * b.latent.answer_propensity[idx], 1.0)
+        elif channel == ROBOCALL:
+            p_attend = np.minimum(ch.attention_prob * b.latent.answer_propensity[idx], 1.0)
+        else:
+            p_attend = np.full(idx.size, ch.attention_prob)
+        attended = delivered & ~s.dark[idx, channel] & (u[:, 1] < p_attend)
+        is_call = channel in (ROBOCALL, AGENT_CALL)
+
+        # Impulse on repayment intensity, shrunk by fatigue from recent contacts.
+        fatigue = s.fatigue[idx] * np.exp(-(t - s.t_fatigue[idx]) / self.fatigue_memory)
+        base = np.where(attended, ch.impulse,
+                        np.where(delivered & is_call, self.unanswered_impulse, 0.0))
+        impulse = (base * b.segments.impulse_multiplier[seg, channel]
+                   * b.latent.responsiveness[idx, channel]
+                   * self.repayment.multiplier(idx, t)
+                   * self.fatigue_factor**fatigue)
+        s.fatigue[idx] = fatigue + delivered
+        s.t_fatigue[idx] = t
+        lift = impulse > 0
+        if lift.any():
+            self.repayment.jump(idx[lift], t, impulse[lift])
+
+        # Pressure and its consequences. Slots 2-5: churn, complaint, dark, opt-out.
+        add = np.where(delivered, np.where(is_call & ~attended, self.unanswered_pressure,
+                                           ch.intrusiveness), 0.0)
+        pressure = s.pressure[idx] * np.exp(-self.pressure_decay * (t - s.t_pressure[idx])) + add
+        s.pressure[idx] = pressure
+        s.t_pressure[idx] = t
+        excess = np.where(delivered, np.maximum(pressure - b.latent.tolerance[idx], 0.0), 0.0)
+        churn = u[:, 2] < -np.expm1(-self.churn_s * excess)
+        complaint = u[:, 3] < -np.expm1(
+            -self.complaint_s * b.latent.complaint_propensity[idx] * excess)
+        dark = u[:, 4] < -np.expm1(-self.dark_s * excess)
+        optout = (u[:, 5] < -np.expm1(-ch.optout_sensitivity * excess)) & (channel in ELECTRONIC)
+
+        # Promise to pay on a right-party agent call. Slots 6-9.
+        promise = np.zeros(idx.size, dtype=bool)
+        if channel == AGENT_CALL and self.promises.enabled:
+            promise = (attended & ~np.isfinite(s.t_promise[idx]) & (s.owed[idx] > 0)
+                       & (u[:, 6] < b.segments.promise_prob[seg]))
+            if promise.any():
+                self._make_promise(idx[promise], t, u[promise], seg[promise])
+
+        # Agent time. Slots 10-11: handle time (lognormal via the inverse normal).
+        minutes = np.zeros(idx.size)
+        if channel == AGENT_CALL:
+            talk = np.exp(self.handle_mu + self.handle_sigma * ndtri(u[:, 10]))
+            minutes = np.where(attended, self.ring_minutes + talk + self.wrap_minutes,
+                               self.ring_minutes)
+
+        self._record(idx, channel, t, delivered, attended, promise, minutes, ch.cost)
+        self._apply_attrition(idx, channel, t, churn, complaint, dark, optout)
+        return ContactOutcome(idx, delivered, attended, promise, minutes)
+
+    def _make_promise(self, i: I64, t: float, u: F64, seg: np.ndarray) -> None:
+        s, b, pr = self.book.state, self.book, self.promises
+        s.t_promise[i] = t + pr.days.low + (pr.days.high - pr.days.low) * u[:, 7]
+        partial = u[:, 8] < pr.partial_prob
+        s.promise_amount[i] = np.where(partial, pr.partial_fraction, 1.0) * s.owed[i]
+        keep = b.segments.promise_keep_prob[seg]
+        # Willingness shifts the keep probability on the probit scale.
+        with np.errstate(divide="ignore"):
+            z = ndtri(keep) + pr.willingness_effect * b.latent.willingness[i]
+        s.promise_kept[i] = u[:, 9] < np.where(keep > 0, ndtr(z), 0.0)
+        s.promises_made[i] += 1
+        self.recorder.add(Event.PROMISE, t, i, channel=AGENT_CALL, amount=s.promise_amount[i])
+
+    def _record(self, idx: I64, channel: int, t: float, delivered: BOOL, attended: BOOL,
+                promise: BOOL, minutes: F64, cost: float) -> None:
+        s = self.book.state
+        is_call = channel in (ROBOCALL, AGENT_CALL)
+        outcome = np.where(
+            promise, OUTCOME_INDEX["promise"],
+            np.where(attended, OUTCOME_INDEX["right_party" if is_call else "read"],
+                     np.where(delivered, OUTCOME_INDEX["no_answer" if is_call else "delivered"],
+                              OUTCOME_INDEX["undelivered"]))).astype(np.int8)
+        s.contacts[idx, channel] += 1
+        s.last_contact[idx, channel] = t
+        s.last_outcome[idx] = outcome
+        if channel == AGENT_CALL:
+            s.right_party_contacts[idx] += attended
+        # Agent calls cost the agent's time at the staffed-hour rate.
+        amount = cost + minutes * self.agent_cost_per_minute
+        self.recorder.add(Event.CONTACT, t, idx, channel=channel, amount=amount, code=outcome,
+                          agent_minutes=minutes)
+
+    def _apply_attrition(self, idx: I64, channel: int, t: float, churn: BOOL, complaint: BOOL,
+                         dark: BOOL, optout: BOOL) -> None:
+        s = self.book.state
+        churn &= ~s.churned[idx]
+        i = idx[churn]
+        s.churned[i] = True
+        s.t_churn[i] = t
+        self.recorder.add(Event.CHURN, t, i, channel=channel)
+        i = idx[complaint]
+        s.complaints[i] += 1
+        self.recorder.add(Event.COMPLAINT, t, i, channel=channel)
+        dark &= ~s.dark[idx, channel]
+        i = idx[dark]
+        s.dark[i, channel] = True
+        self.recorder.add(Event.DARK, t, i, channel=channel)
+        optout &= ~s.opted_out[idx, channel]
+        i = idx[optout]
+        s.opted_out[i, channel] = True
+        self.recorder.add(Event.OPT_OUT, t, i, channel=channel)

@@ -1,0 +1,744 @@
+"""Scenario files: YAML read safely and validated into an immutable, typed ``Scenario``.
+
+Every behavioural mechanism of the model is a field here with a documented default
+and unit (time in days, money in the scenario's currency). Unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from simulator.errors import ScenarioError
+
+CHANNELS: tuple[str, ...] = ("push", "email", "sms", "robocall", "agent_call")
+SEGMENTS: tuple[str, ...] = (
+    "on_time",
+    "self_curer",
+    "cash_flow",
+    "unwilling",
+    "hardship",
+    "unreachable",
+)
+BUCKETS: tuple[str, ...] = ("M0", "M1", "M2", "M3", "M4")
+PRODUCTS: tuple[str, ...] = ("shopping", "education", "travel", "medical")
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Hour = Annotated[float, Field(ge=0.0, le=24.0)]
+
+
+class Section(BaseModel):
+    """Base of every scenario section: immutable, unknown keys refused, no NaN."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class PerChannel(Section):
+    """One number per channel."""
+
+    push: NonNegative
+    email: NonNegative
+    sms: NonNegative
+    robocall: NonNegative
+    agent_call: NonNegative
+
+    def as_tuple(self) -> tuple[float, ...]:
+        return tuple(getattr(self, c) for c in CHANNELS)
+
+
+def _per_channel(**values: float) -> Any:
+    return Field(default_factory=lambda: PerChannel(**values))
+
+
+class Range(Section):
+    """A closed interval ``[low, high]``."""
+
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must not be below low ({self.low})")
+        return self
+
+
+class LogNormal(Section):
+    """A lognormal distribution given by its mean and the sigma of its log."""
+
+    mean: Positive
+    sigma: NonNegative = 0.5
+
+
+class Segment(Section):
+    """How one behavioural segment pays and answers contact (MODEL.md sections 1-3).
+
+    Intensities are repayment events per day of the controlled Hawkes process.
+    """
+
+    share: Probability = Field(description="share of the book in this segment")
+    lambda_0: NonNegative = Field(description="repayment intensity on the statement date, 1/day")
+    lambda_inf: NonNegative = Field(description="long-run repayment intensity, 1/day")
+    kappa: NonNegative = Field(0.7, description="decay rate of excess intensity, 1/day")
+    delta10: NonNegative = Field(0.02, description="intensity jump on any payment, 1/day")
+    delta11: NonNegative = Field(0.5, description="extra jump per unit fraction paid, 1/day")
+    due_impulse: NonNegative = Field(
+        0.0,
+        description="intensity jump when the due date passes unpaid (the borrower notices "
+        "the automatic overdue notice), 1/day",
+    )
+    payday_impulse: NonNegative = Field(
+        0.0, description="intensity jump on each payday (cash-flow constrained), 1/day"
+    )
+    full_payment_prob: Probability = Field(
+        0.8, description="probability that a payment clears all that is owed"
+    )
+    partial_fraction: Range = Field(
+        default_factory=lambda: Range(low=0.1, high=1.0),
+        description="fraction of the amount owed paid by a partial payment (uniform)",
+    )
+    impulse_multiplier: PerChannel = Field(
+        default_factory=lambda: PerChannel(push=1, email=1, sms=1, robocall=1, agent_call=1),
+        description="multiplies each channel's contact impulse for this segment",
+    )
+    reachability_multiplier: Probability = Field(
+        1.0, description="multiplies the probability that phone, e-mail and app are on file"
+    )
+    answer_multiplier: NonNegative = Field(
+        1.0, description="multiplies the chance of answering a call (right-party contact)"
+    )
+    promise_prob: Probability = Field(
+        0.5, description="probability that a right-party call ends in a promise to pay"
+    )
+    promise_keep_prob: Probability = Field(
+        0.6, description="probability that a promise is kept (before willingness adjustment)"
+    )
+    tolerance: LogNormal = Field(
+        default_factory=lambda: LogNormal(mean=2.0, sigma=0.5),
+        description="contact tolerance: pressure the borrower bears before attrition risk",
+    )
+    complaint_propensity: LogNormal = Field(
+        default_factory=lambda: LogNormal(mean=1.0, sigma=0.5),
+        description="multiplies the complaint hazard of excess pressure",
+    )
+    prior_delinquencies_mean: NonNegative = Field(
+        0.3, description="mean of the (Poisson) count of earlier delinquencies on file"
+    )
+    score_bad: bool = Field(
+        False,
+        description="whether the credit score treats this segment as a bad risk "
+        "(the target against which score.auc is defined)",
+    )
+
+
+DEFAULT_SEGMENTS: dict[str, dict[str, Any]] = {
+    # Pays before the due date; misses rarely and then pays within days.
+    "on_time": dict(
+        prior_delinquencies_mean=0.1, share=0.70, lambda_0=0.30, lambda_inf=0.15, kappa=0.3, full_payment_prob=0.95,
+        due_impulse=0.6,
+        tolerance=dict(mean=2.0, sigma=0.5), promise_prob=0.8, promise_keep_prob=0.9,
+    ),
+    # Forgetful: pays within days of the due date with or without a reminder.
+    "self_curer": dict(
+        prior_delinquencies_mean=0.6, share=0.12, lambda_0=0.03, lambda_inf=0.02, kappa=0.3, full_payment_prob=0.85,
+        due_impulse=0.35,
+        impulse_multiplier=dict(push=2.5, email=2.0, sms=3.0, robocall=2.0, agent_call=1.0),
+        tolerance=dict(mean=1.5, sigma=0.5), promise_prob=0.7, promise_keep_prob=0.85,
+    ),
+    # Pays partially, around paydays.
+    "cash_flow": dict(
+        prior_delinquencies_mean=1.2, share=0.08, lambda_0=0.02, lambda_inf=0.015, kappa=0.5, full_payment_prob=0.3,
+        partial_fraction=dict(low=0.2, high=0.7), payday_impulse=0.25, due_impulse=0.05,
+        tolerance=dict(mean=2.5, sigma=0.5), promise_prob=0.6, promise_keep_prob=0.55,
+        score_bad=True,
+    ),
+    # Could pay but will not without escalation: messages do little, calls do more.
+    "unwilling": dict(
+        prior_delinquencies_mean=1.0, share=0.04, lambda_0=0.01, lambda_inf=0.008, kappa=0.7, full_payment_prob=0.6,
+        impulse_multiplier=dict(push=0.2, email=0.2, sms=0.3, robocall=0.5, agent_call=1.5),
+        answer_multiplier=0.6,
+        tolerance=dict(mean=4.0, sigma=0.5), promise_prob=0.35, promise_keep_prob=0.35,
+        score_bad=True,
+    ),
+    # Cannot pay: contact mostly annoys.
+    "hardship": dict(
+        prior_delinquencies_mean=1.5, share=0.03, lambda_0=0.01, lambda_inf=0.005, kappa=0.7, full_payment_prob=0.2,
+        partial_fraction=dict(low=0.05, high=0.3),
+        impulse_multiplier=dict(push=0.15, email=0.15, sms=0.15, robocall=0.15, agent_call=0.2),
+        tolerance=dict(mean=1.2, sigma=0.5), complaint_propensity=dict(mean=3.0, sigma=0.5),
+        promise_prob=0.4, promise_keep_prob=0.25, score_bad=True,
+    ),
+    # Unreachable or fraudulent: never pays, rarely reachable.
+    "unreachable": dict(
+        prior_delinquencies_mean=0.5, share=0.03, lambda_0=0.0, lambda_inf=0.0, delta10=0.0, delta11=0.0,
+        impulse_multiplier=dict(push=0, email=0, sms=0, robocall=0, agent_call=0),
+        reachability_multiplier=0.3, answer_multiplier=0.1,
+        tolerance=dict(mean=3.0, sigma=0.5), promise_prob=0.0, promise_keep_prob=0.0,
+        score_bad=True,
+    ),
+}
+
+
+class Score(Section):
+    """The observable credit score: a binormal signal of the latent risk class."""
+
+    auc: Annotated[float, Field(ge=0.5, lt=1.0)] = Field(
+        0.75,
+        description="discriminating power: AUC of the score between segments with "
+        "score_bad=true and the rest (0.5 = no information)",
+    )
+    mean: float = Field(650.0, allow_inf_nan=False, description="average score, points")
+    sd: Positive = Field(70.0, description="standard deviation of the score, points")
+
+
+class Population(Section):
+    """The synthetic book: who the borrowers are (MODEL.md section 1)."""
+
+    size: Annotated[int, Field(ge=1, le=50_000_000)] = Field(
+        20_000, description="number of accounts in the book"
+    )
+    due_day: Range = Field(
+        default_factory=lambda: Range(low=0, high=30),
+        description="statement due dates are whole days drawn uniformly in this range, day",
+    )
+    statement_lead_days: NonNegative = Field(
+        15.0, description="days between the statement and its due date (the pre-due window)"
+    )
+    amount_due: LogNormal = Field(
+        default_factory=lambda: LogNormal(mean=600.0, sigma=0.6),
+        description="instalment due on the statement, currency",
+    )
+    instalments_remaining: Annotated[int, Field(ge=0, le=120)] = Field(
+        11, description="at most this many further instalments make up the rest of the balance"
+    )
+    credit_line_multiple: Range = Field(
+        default_factory=lambda: Range(low=1.0, high=2.5),
+        description="credit line as a multiple of the balance",
+    )
+    tenure_months: LogNormal = Field(
+        default_factory=lambda: LogNormal(mean=18.0, sigma=0.8),
+        description="months since the account was opened",
+    )
+    products: dict[Literal["shopping", "education", "travel", "medical"], Probability] = Field(
+        default_factory=lambda: {"shopping": 0.6, "education": 0.1, "travel": 0.15, "medical": 0.15},
+        description="share of accounts by product scenario",
+    )
+    ability_willingness_correlation: Annotated[float, Field(ge=-0.99, le=0.99)] = Field(
+        0.5, description="correlation of the latent ability and willingness (Gaussian copula)"
+    )
+    responsiveness_sigma: NonNegative = Field(
+        0.5, description="sigma of the lognormal per-channel responsiveness (mean 1)"
+    )
+    answer_sigma: NonNegative = Field(
+        0.6, description="sigma of the lognormal per-borrower propensity to answer calls"
+    )
+    on_file: PerChannel = Field(
+        default_factory=lambda: PerChannel(
+            push=0.75, email=0.6, sms=0.97, robocall=0.97, agent_call=0.97
+        ),
+        description="probability that the channel is on file (app installed, e-mail, valid "
+        "phone); sms, robocall and agent_call share the phone draw",
+    )
+    clv: LogNormal = Field(
+        default_factory=lambda: LogNormal(mean=400.0, sigma=0.8),
+        description="customer lifetime value lost if the customer churns, currency",
+    )
+    clv_estimate_noise: NonNegative = Field(
+        0.3, description="sigma of the lognormal error of the lender's observable CLV estimate"
+    )
+    consent_share: Probability = Field(
+        0.0, description="share of borrowers who consented to contact in quiet hours"
+    )
+    do_not_contact_share: Probability = Field(
+        0.01, description="share of accounts on the do-not-contact register"
+    )
+    segments: dict[str, Segment] = Field(
+        default_factory=lambda: {k: Segment(**v) for k, v in DEFAULT_SEGMENTS.items()},
+        description="the behavioural segments; a segment given in the file is merged over "
+        "its defaults",
+    )
+    score: Score = Field(default_factory=Score)
+
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _merge_segment_defaults(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {}
+        for name in SEGMENTS:
+            base = copy.deepcopy(DEFAULT_SEGMENTS[name])
+            given = value.get(name)
+            if isinstance(given, dict):
+                base = _deep_merge(base, given)
+            elif given is not None:
+                base = given
+            merged[name] = base
+        for name in value:
+            if name not in SEGMENTS:
+                raise ValueError(f"unknown segment '{name}'; expected one of {', '.join(SEGMENTS)}")
+        return merged
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> Population:
+        total = sum(s.share for s in self.segments.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"segment shares must sum to 1, they sum to {total:.6g}")
+        ptotal = sum(self.products.values())
+        if not math.isclose(ptotal, 1.0, abs_tol=1e-6):
+            raise ValueError(f"product shares must sum to 1, they sum to {ptotal:.6g}")
+        if not any(s.score_bad for s in self.segments.values() if s.share > 0) or all(
+            s.score_bad for s in self.segments.values() if s.share > 0
+        ):
+            raise ValueError("score_bad must be true for some segments with a share and false "
+                             "for others, so the score has something to discriminate")
+        return self
+
+
+class Repayment(Section):
+    """Controlled self-exciting repayment (MODEL.md section 2), shared by all segments."""
+
+    bucket_multiplier: dict[Literal["M0", "M1", "M2", "M3", "M4", "agency"], NonNegative] = Field(
+        default_factory=lambda: {"M0": 1.0, "M1": 1.0, "M2": 0.7, "M3": 0.5, "M4": 0.3,
+                                 "agency": 0.3},
+        description="multiplies lambda_inf and contact impulses by delinquency bucket "
+        "(old debt is harder to collect); 'agency' applies after charge-off",
+    )
+    fatigue_factor: Probability = Field(
+        0.7, description="each recent contact of a borrower shrinks the next impulse by this "
+        "factor (1 = no fatigue)"
+    )
+    fatigue_memory_days: Positive = Field(
+        3.0, description="time constant over which a contact stops counting as recent, day"
+    )
+    payday_period_days: Positive = Field(30.0, description="days between paydays")
+    late_fee: NonNegative = Field(0.0, description="fee added to the amount past due, currency")
+    charge_off_dpd: Annotated[int, Field(ge=2, le=3650)] = Field(
+        180,
+        description="days past due at which the account is written off (180 open-end, "
+        "120 closed-end under US rules)",
+    )
+
+
+class Channel(Section):
+    """Costs and effects of one contact channel (MODEL.md section 4)."""
+
+    enabled: bool = True
+    cost: NonNegative = Field(description="cost per attempt, currency (agent calls: agent time)")
+    delivery_prob: Probability = Field(1.0, description="probability an attempt reaches the device")
+    attention_prob: Probability = Field(
+        1.0,
+        description="probability a delivered message is read or a robo-call answered "
+        "(agent calls use the right-party-contact rate instead)",
+    )
+    impulse: NonNegative = Field(
+        description="repayment intensity jump of an attended contact, 1/day"
+    )
+    intrusiveness: NonNegative = Field(description="pressure added by a delivered contact")
+    optout_sensitivity: NonNegative = Field(
+        0.0, description="opt-out hazard per unit of excess pressure at a delivered contact"
+    )
+
+
+def _channel(**kw: Any) -> Any:
+    return Field(default_factory=lambda: Channel(**kw))
+
+
+class Channels(Section):
+    """The five channels, from least to most intrusive."""
+
+    push: Channel = _channel(cost=0.0, delivery_prob=0.9, attention_prob=0.3, impulse=0.03,
+                             intrusiveness=0.05, optout_sensitivity=0.02)
+    email: Channel = _channel(cost=0.005, delivery_prob=0.95, attention_prob=0.2, impulse=0.03,
+                              intrusiveness=0.05, optout_sensitivity=0.02)
+    sms: Channel = _channel(cost=0.04, delivery_prob=0.97, attention_prob=0.8, impulse=0.08,
+                            intrusiveness=0.2, optout_sensitivity=0.02)
+    robocall: Channel = _channel(cost=0.2, attention_prob=0.3, impulse=0.10, intrusiveness=0.5)
+    agent_call: Channel = _channel(cost=0.0, impulse=0.5, intrusiveness=1.0)
+    unanswered_call_impulse: NonNegative = Field(
+        0.01, description="intensity jump of a call that rang unanswered (a missed-call reminder)"
+    )
+    unanswered_call_intrusiveness: NonNegative = Field(
+        0.3, description="pressure added by a call that rang unanswered"
+    )
+
+    def get(self, name: str) -> Channel:
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+
+class Shift(Section):
+    """Agents on duty from ``start`` to ``end`` (hours of the day)."""
+
+    start: Hour
+    end: Hour
+    fraction: Probability = Field(description="share of agents.count working this shift")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Shift:
+        if self.end <= self.start:
+            raise ValueError("end must be after start (shifts do not cross midnight)")
+        return self
+
+
+class RPCBand(Section):
+    """Right-party-contact rate per dial from ``from_hour`` until the next band."""
+
+    from_hour: Hour
+    rate: Probability
+
+
+class Agents(Section):
+    """The collections floor: agents, shifts and call timing (MODEL.md section 4)."""
+
+    count: Annotated[int, Field(ge=0, le=100_000)] = Field(12, description="agents employed")
+    shifts: tuple[Shift, ...] = Field(
+        default_factory=lambda: (
+            Shift(start=8.0, end=14.0, fraction=0.5),
+            Shift(start=14.0, end=20.0, fraction=0.5),
+        ),
+        description="shifts worked every day",
+    )
+    work_days: tuple[Annotated[int, Field(ge=0, le=6)], ...] = Field(
+        (0, 1, 2, 3, 4, 5, 6), description="days of the week (day mod 7) the floor works"
+    )
+    cost_per_hour: NonNegative = Field(40.0, description="loaded cost of a staffed agent hour")
+    ring_seconds: NonNegative = Field(30.0, description="agent time of a dial that is not answered")
+    handle_minutes: LogNormal = Field(
+        default_factory=lambda: LogNormal(mean=6.0, sigma=0.5),
+        description="talk time of a right-party contact, minutes",
+    )
+    wrap_seconds: NonNegative = Field(45.0, description="after-call work of a connected call")
+    rpc_by_hour: tuple[RPCBand, ...] = Field(
+        default_factory=lambda: (
+            RPCBand(from_hour=0, rate=0.03),
+            RPCBand(from_hour=8, rate=0.12),
+            RPCBand(from_hour=10, rate=0.10),
+            RPCBand(from_hour=12, rate=0.15),
+            RPCBand(from_hour=14, rate=0.10),
+            RPCBand(from_hour=17, rate=0.18),
+            RPCBand(from_hour=20, rate=0.14),
+            RPCBand(from_hour=22, rate=0.04),
+        ),
+        description="right-party-contact rate per dial by hour of day, before the borrower's "
+        "own answer propensity",
+    )
+    unmade_calls: Literal["carry_over", "drop"] = Field(
+        "drop", description="calls still queued at the next decision epoch: kept (by priority) "
+        "or dropped"
+    )
+
+    @field_validator("rpc_by_hour")
+    @classmethod
+    def _sorted_bands(cls, v: tuple[RPCBand, ...]) -> tuple[RPCBand, ...]:
+        if not v or v[0].from_hour != 0:
+            raise ValueError("the first band must start at from_hour 0")
+        hours = [b.from_hour for b in v]
+        if hours != sorted(set(hours)):
+            raise ValueError("bands must be in increasing from_hour order, without repeats")
+        return v
+
+
+class Attrition(Section):
+    """Pressure and what it costs: churn, complaints, going dark (MODEL.md section 3)."""
+
+    pressure_half_life_days: Positive = Field(
+        7.0, description="half-life of contact pressure, day"
+    )
+    churn_sensitivity: NonNegative = Field(
+        0.01, description="churn hazard per unit of pressure above tolerance, at each contact"
+    )
+    complaint_sensitivity: NonNegative = Field(
+        0.002, description="complaint hazard per unit of excess pressure and propensity"
+    )
+    dark_sensitivity: NonNegative = Field(
+        0.02, description="hazard of going dark on the contacted channel per unit excess pressure"
+    )
+
+
+class Promises(Section):
+    """Promise-to-pay made on a right-party call (MODEL.md section 2)."""
+
+    enabled: bool = True
+    days: Range = Field(
+        default_factory=lambda: Range(low=1, high=7),
+        description="days from the call to the promised date (uniform)",
+    )
+    partial_prob: Probability = Field(
+        0.3, description="probability that the promise covers only part of what is owed"
+    )
+    partial_fraction: Probability = Field(0.5, description="fraction promised when partial")
+    willingness_effect: NonNegative = Field(
+        0.5, description="probit shift of the keep probability per unit of latent willingness"
+    )
+
+
+class Agency(Section):
+    """Outside agency placement at charge-off."""
+
+    enabled: bool = False
+    commission: Probability = Field(0.30, description="share of agency recoveries it keeps")
+
+
+RulePackName = Literal["cn-2026", "us-reg-f", "au-accc", "none"]
+
+
+class Compliance(Section):
+    """The rule pack the engine enforces (MODEL.md section 5)."""
+
+    pack: RulePackName = Field("cn-2026", description="rule pack enforced on every contact")
+
+
+class Decision(Section):
+    """When the strategy is asked for contact requests."""
+
+    every_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        1, description="days between decision epochs (at 00:00)"
+    )
+
+
+class Metrics(Section):
+    """Choices in how KPIs are measured."""
+
+    wasted_window_days: Positive = Field(
+        30.0,
+        description="a contact is wasted when the account's no-contact twin paid in full "
+        "within this many days after it",
+    )
+
+
+class StrategySpec(Section):
+    """A strategy arm: a plug-in reference and its parameters."""
+
+    use: str = Field(min_length=1, description="built-in name, module:Class or file.py:Class")
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, description="name of the arm in results (default: use)")
+
+    @property
+    def name(self) -> str:
+        return self.label or self.use
+
+
+class Scenario(Section):
+    """A complete, validated scenario."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = Field(20261128, description="root seed")
+    replications: Annotated[int, Field(ge=1, le=10_000)] = 1
+    horizon_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)] = Field(
+        180.0, description="simulated days"
+    )
+    currency: str = "CNY"
+    population: Population = Field(default_factory=Population)
+    repayment: Repayment = Field(default_factory=Repayment)
+    channels: Channels = Field(default_factory=Channels)
+    agents: Agents = Field(default_factory=Agents)
+    attrition: Attrition = Field(default_factory=Attrition)
+    promises: Promises = Field(default_factory=Promises)
+    agency: Agency = Field(default_factory=Agency)
+    compliance: Compliance = Field(default_factory=Compliance)
+    decision: Decision = Field(default_factory=Decision)
+    metrics: Metrics = Field(default_factory=Metrics)
+    strategies: tuple[StrategySpec, ...] = Field(
+        default_factory=lambda: (StrategySpec(use="no_contact"),),
+        description="arms compared on the same borrowers",
+    )
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_names(cls, v: tuple[StrategySpec, ...]) -> tuple[StrategySpec, ...]:
+        if not v:
+            raise ValueError("at least one strategy is needed")
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"strategy names must be unique; repeated: {', '.join(dupes)} "
+                             "(give each a label)")
+        return v
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved scenario as plain data (what ``resolved.yaml`` holds)."""
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML loader that refuses duplicate mapping keys."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        try:
+            duplicate = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "mapping key is not a plain value", key_node.start_mark
+            ) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping  # type: ignore[arg-type]
+)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 40
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely; any problem becomes a ``ScenarioError`` naming the file."""
+    source = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise ScenarioError("file not found", source=source)
+    if p.is_dir():
+        raise ScenarioError("is a folder, expected a YAML file", source=source)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read ({exc.strerror})", source=source) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte {exc.start})", source=source) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ScenarioError(f"{where}invalid YAML: {exc.problem}", source=source) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ScenarioError(f"invalid YAML: {type(exc).__name__}", source=source) from None
+    if data is None:
+        raise ScenarioError("file is empty, expected a mapping of scenario fields", source=source)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"expected a mapping of fields at the top level, got {_kind(data)}", source=source
+        )
+    if _depth(data) > MAX_DEPTH:
+        raise ScenarioError(f"nested deeper than {MAX_DEPTH} levels", source=source)
+    return data
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.0.c=value`` into a key path and a YAML-parsed value."""
+    if "=" not in text:
+        raise ScenarioError(f"expected KEY=VALUE, got '{text}'", source="--set")
+    key, _, value = text.partition("=")
+    path = [p for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in path):
+        raise ScenarioError(f"expected a dotted key such as agents.count, got '{key}'",
+                            source="--set")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return path, parsed
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``value`` at ``path`` inside nested dicts and lists, creating dicts as needed."""
+    node: Any = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(f"no list item '{part}' (the list has {len(node)} items)",
+                                    source="--set", field=where)
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ScenarioError("cannot set a field inside a plain value", source="--set",
+                                field=where)
+
+
+def format_validation_error(exc: ValidationError) -> tuple[str, str]:
+    """The first error of a pydantic ``ValidationError`` as (field path, message)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling; see docs/scenario-reference.md)"
+    elif "input" in first and first["type"] not in ("missing",):
+        shown = repr(first["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{msg} (got {shown})"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    more = len(errors) - 1
+    if more:
+        msg += f" (and {more} more error{'s' if more > 1 else ''})"
+    return field, msg
+
+
+def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate plain data into a ``Scenario``, raising ``ScenarioError`` on the first problem."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        field, msg = format_validation_error(exc)
+        raise ScenarioError(msg, source=source, field=field) from None
+    except RecursionError:
+        raise ScenarioError("nested too deeply", source=source) from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Read, override and validate a scenario file."""
+    data = read_yaml(path)
+    for text in overrides:
+        key, value = parse_override(text)
+        apply_override(data, key, value)
+    return scenario_from_dict(data, source=str(path))

@@ -1,0 +1,14 @@
+"""Strategy plug-ins: the interface, the built-in library and loading by reference."""
+
+from simulator.strategies.base import Strategy, StrategyParams, make_requests, no_requests
+from simulator.strategies.loader import BUILTINS, build_strategy, resolve_strategy
+
+__all__ = [
+    "BUILTINS",
+    "Strategy",
+    "StrategyParams",
+    "build_strategy",
+    "make_requests",
+    "no_requests",
+    "resolve_strategy",
+]

@@ -1,0 +1,71 @@
+"""The strategy interface: a plug-in that decides who is contacted, when and how.
+
+A strategy sees only observable state (``simulator.view.VIEW_COLUMNS``) and returns
+contact *requests*; the engine decides which of them may happen (rule pack, agent
+capacity) and what they cost.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+REQUEST_COLUMNS = ("account_id", "channel", "hour", "priority")
+
+
+class StrategyParams(BaseModel):
+    """Base of a strategy's declared parameters (validated from the scenario file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Strategy(ABC):
+    """Base class of every strategy.
+
+    Subclasses set ``name`` and ``description``, may declare ``Params`` (a
+    ``StrategyParams`` subclass), and implement ``decide``.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+
+    def __init__(self, params: StrategyParams | None = None,
+                 rng: np.random.Generator | None = None):
+        self.params = params if params is not None else self.Params()
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    @abstractmethod
+    def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
+        """Contact requests for this decision epoch.
+
+        ``accounts`` holds the observable columns of open accounts (index: account_id).
+        Return a DataFrame with columns ``account_id``, ``channel`` (push, email, sms,
+        robocall, agent_call), ``hour`` (0 <= hour < 24, when the request is released
+        that day) and optionally ``priority`` (agent calls: lower is served first).
+        """
+
+    def learn(self, outcomes: pd.DataFrame) -> None:  # noqa: B027 - optional hook
+        """Receive observable outcomes of earlier contacts (optional)."""
+
+
+def make_requests(account_id: Any, channel: str | Any, hour: float | Any,
+                  priority: float | Any = 0.0) -> pd.DataFrame:
+    """Build a request frame, broadcasting scalar channel, hour and priority."""
+    ids = np.asarray(account_id, dtype=np.int64)
+    n = ids.size
+    return pd.DataFrame({
+        "account_id": ids,
+        "channel": np.broadcast_to(np.asarray(channel, dtype=object), (n,)),
+        "hour": np.broadcast_to(np.asarray(hour, dtype=np.float64), (n,)),
+        "priority": np.broadcast_to(np.asarray(priority, dtype=np.float64), (n,)),
+    })
+
+
+def no_requests() -> pd.DataFrame:
+    """An empty request frame."""
+    return make_requests(np.empty(0, dtype=np.int64), "sms", 0.0)

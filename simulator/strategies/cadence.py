@@ -1,0 +1,76 @@
+"""Contact cadences: which channel, at which days past due, at what hour.
+
+Shared by the rule-based strategies: a cadence is a list of steps, each selecting the
+open accounts whose days past due match it today.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from simulator.strategies.base import StrategyParams, make_requests, no_requests
+
+ChannelName = Literal["push", "email", "sms", "robocall", "agent_call"]
+
+
+class Step(StrategyParams):
+    """One line of a cadence.
+
+    The step fires on the listed ``days`` past due (negative: days before the due date,
+    0: the due date), and/or on every ``every``-th day from ``from_dpd`` to ``to_dpd``.
+    """
+
+    channel: ChannelName
+    hour: Annotated[float, Field(ge=0, lt=24)] = 10.0
+    days: tuple[int, ...] = ()
+    from_dpd: int | None = None
+    to_dpd: int = 10_000
+    every: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _has_days(self) -> Step:
+        if not self.days and self.from_dpd is None:
+            raise ValueError("a step needs days or from_dpd")
+        return self
+
+    def selects(self, dpd: np.ndarray) -> np.ndarray:
+        hit = np.isin(dpd, np.asarray(self.days, dtype=np.int64))
+        if self.from_dpd is not None:
+            span = (dpd >= self.from_dpd) & (dpd <= self.to_dpd)
+            hit |= span & ((dpd - self.from_dpd) % self.every == 0)
+        return hit
+
+
+def run_cadence(accounts: pd.DataFrame, steps: tuple[Step, ...], pause_on_promise: bool,
+                mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Requests of ``steps`` for the accounts selected by ``mask`` (all if None).
+
+    Accounts on the do-not-contact register, unreachable on a step's channel, or (with
+    ``pause_on_promise``) holding an open promise are skipped: a sensible lender does
+    not ask for what cannot or need not happen. Agent calls go largest amount first.
+    """
+    if accounts.empty or not steps:
+        return no_requests()
+    dpd = accounts["dpd"].to_numpy()
+    eligible = ~accounts["do_not_contact"].to_numpy()
+    if pause_on_promise:
+        eligible &= ~accounts["open_promise"].to_numpy()
+    if mask is not None:
+        eligible &= mask
+    ids = accounts.index.to_numpy()
+    amount = accounts["amount_due"].to_numpy()
+    frames = []
+    for step in steps:
+        sel = eligible & step.selects(dpd) & accounts[f"reachable_{step.channel}"].to_numpy()
+        if sel.any():
+            prio = -amount[sel] if step.channel == "agent_call" else 0.0
+            frames.append(make_requests(ids[sel], step.channel, step.hour, prio))
+    if not frames:
+        return no_requests()
+    out = pd.concat(frames, ignore_index=True)
+    # Two steps may ask for the same contact; keep one.
+    return out.drop_duplicates(["account_id", "channel", "hour"], ignore_index=True)

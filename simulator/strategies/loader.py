@@ -1,0 +1,117 @@
+"""Finding a strategy class from a reference and building it with validated parameters.
+
+A reference is a built-in name (``risk_tiered``), a module path
+(``mypkg.strategies:CallBigBalances``), a file path (``my_rules.py:CallBigBalances``)
+or a name registered by an installed package in the ``contactsim.strategies``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from simulator.errors import StrategyError
+from simulator.scenario import StrategySpec, format_validation_error
+from simulator.strategies.base import Strategy
+from simulator.strategies.builtin import FixedCadence, NoContact, RiskTiered
+
+BUILTINS: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (NoContact, FixedCadence, RiskTiered)
+}
+ENTRY_POINT_GROUP = "contactsim.strategies"
+
+
+def _check_class(obj: Any, ref: str) -> type[Strategy]:
+    if not (inspect.isclass(obj) and issubclass(obj, Strategy)):
+        raise StrategyError(f"'{ref}' is not a subclass of simulator.strategies.Strategy",
+                            source="strategy")
+    if inspect.isabstract(obj):
+        raise StrategyError(f"'{ref}' does not implement decide()", source="strategy")
+    return obj
+
+
+def _from_file(path_text: str, attr: str, ref: str, base_dir: Path | None) -> type[Strategy]:
+    path = Path(path_text)
+    if not path.is_absolute() and base_dir is not None and not path.exists():
+        path = base_dir / path
+    if not path.is_file():
+        raise StrategyError(f"file '{path_text}' not found", source=f"strategy '{ref}'")
+    module_name = f"contactsim_plugin_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise StrategyError(f"cannot load '{path_text}' as Python", source=f"strategy '{ref}'")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a plug-in's own error, reported as the user's input
+        sys.modules.pop(module_name, None)
+        raise StrategyError(f"importing '{path_text}' failed: {type(exc).__name__}: {exc}",
+                            source=f"strategy '{ref}'") from None
+    if not hasattr(module, attr):
+        raise StrategyError(f"'{path_text}' has no class '{attr}'", source=f"strategy '{ref}'")
+    return _check_class(getattr(module, attr), ref)
+
+
+def _from_module(module_name: str, attr: str, ref: str) -> type[Strategy]:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise StrategyError(f"cannot import module '{module_name}': {type(exc).__name__}: "
+                            f"{exc}", source=f"strategy '{ref}'") from None
+    if not hasattr(module, attr):
+        raise StrategyError(f"module '{module_name}' has no class '{attr}'",
+                            source=f"strategy '{ref}'")
+    return _check_class(getattr(module, attr), ref)
+
+
+def resolve_strategy(ref: str, base_dir: Path | None = None) -> type[Strategy]:
+    """The strategy class a reference names."""
+    ref = ref.strip()
+    if ref in BUILTINS:
+        return BUILTINS[ref]
+    if ":" in ref:
+        target, _, attr = ref.rpartition(":")
+        if not target or not attr.isidentifier():
+            raise StrategyError("expected module:Class or file.py:Class",
+                                source=f"strategy '{ref}'")
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            return _from_file(target, attr, ref, base_dir)
+        return _from_module(target, attr, ref)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == ref:
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                raise StrategyError(f"entry point failed to load: {type(exc).__name__}: {exc}",
+                                    source=f"strategy '{ref}'") from None
+            return _check_class(obj, ref)
+    raise StrategyError(
+        f"unknown strategy; built-ins are {', '.join(sorted(BUILTINS))}, or give "
+        "module:Class or file.py:Class", source=f"strategy '{ref}'")
+
+
+def build_strategy(spec: StrategySpec, rng: np.random.Generator,
+                   base_dir: Path | None = None) -> Strategy:
+    """Instantiate the strategy of ``spec`` with its validated parameters."""
+    cls = resolve_strategy(spec.use, base_dir)
+    try:
+        params = cls.Params.model_validate(spec.params)
+    except ValidationError as exc:
+        field, msg = format_validation_error(exc)
+        raise StrategyError(msg, source=f"strategy '{spec.name}'",
+                            field=f"params.{field}") from None
+    try:
+        return cls(params=params, rng=rng)
+    except Exception as exc:
+        raise StrategyError(f"constructor failed: {type(exc).__name__}: {exc}",
+                            source=f"strategy '{spec.name}'") from None
