@@ -76,6 +76,7 @@ class SegmentTable:
     delta11: F64
     due_impulse: F64
     payday_impulse: F64
+    bureau_impulse: F64
     full_payment_prob: F64
     partial_low: F64
     partial_high: F64
@@ -98,6 +99,7 @@ class SegmentTable:
             delta11=col("delta11"),
             due_impulse=col("due_impulse"),
             payday_impulse=col("payday_impulse"),
+            bureau_impulse=col("bureau_impulse"),
             full_payment_prob=col("full_payment_prob"),
             partial_low=np.array([s.partial_fraction.low for s in segs]),
             partial_high=np.array([s.partial_fraction.high for s in segs]),
@@ -129,6 +131,7 @@ class State:
     t_payday: F64 = field(init=False)
     t_promise: F64 = field(init=False)
     promise_amount: F64 = field(init=False)
+    promise_paid: F64 = field(init=False)  # paid since the open promise was made
     promise_kept: BOOL = field(init=False)  # decided when the promise is made (latent)
     promises_made: NDArray[np.int16] = field(init=False)
     promises_broken: NDArray[np.int16] = field(init=False)
@@ -160,6 +163,7 @@ class State:
         self.status = np.full(n, PRE_DUE, dtype=np.int8)
         for name in ("owed", "balance", "amount_delinquent", "paid_in_house", "paid_delinquent",
                      "agency_collected", "written_off", "t_state", "excess", "promise_amount",
+                     "promise_paid",
                      "pressure", "t_pressure", "fatigue", "t_fatigue"):
             setattr(self, name, np.zeros(n))
         for name in ("t_pay", "t_boundary", "t_payday", "t_promise", "t_delinquent", "t_paid",

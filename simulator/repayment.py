@@ -72,7 +72,9 @@ class RepaymentProcess:
         self.charge_off_dpd = rp.charge_off_dpd
         self.payday_period = rp.payday_period_days
         self.statement_lead = scenario.population.statement_lead_days
-        cut = [d for d in (31, 61, 91) if d < rp.charge_off_dpd]
+        self.bureau_dpd = rp.bureau_report_dpd
+        marks = {31, 61, 91} | ({rp.bureau_report_dpd} if rp.bureau_report_dpd else set())
+        cut = sorted(d for d in marks if d < rp.charge_off_dpd)
         self._boundaries = np.array([*cut, rp.charge_off_dpd], dtype=np.float64)
 
     # ------------------------------------------------------------------ set-up
@@ -180,8 +182,12 @@ class RepaymentProcess:
             s.excess[i] += b.segments.due_impulse[b.latent.segment[i]]
             self.recorder.add(Event.DELINQUENT, t[pre], i, amount=s.owed[i])
 
-        # Next boundary strictly after t: the next bucket, or charge-off.
+        # Next boundary strictly after t: bureau reporting, the next bucket, or charge-off.
         dpd_now = t - due
+        if self.bureau_dpd is not None:
+            report = (st == DELINQUENT) & (dpd_now == self.bureau_dpd)
+            i = idx[report]
+            s.excess[i] += b.segments.bureau_impulse[b.latent.segment[i]]
         nxt = self._boundaries[np.searchsorted(self._boundaries, dpd_now, side="right").clip(
             max=self._boundaries.size - 1)]
         charge = (st == DELINQUENT) & (dpd_now >= self.charge_off_dpd)
@@ -204,16 +210,17 @@ class RepaymentProcess:
         self.redraw(idx, t)
 
     def _on_promise_date(self, idx: I64, t: F64) -> None:
+        """An open promise falls due unmet: the borrower pays the rest, or breaks it."""
         s = self.book.state
         s.t_promise[idx] = np.inf
-        kept = s.promise_kept[idx] & (s.owed[idx] > 0)
-        broken = idx[~kept & (s.owed[idx] > 0)]
+        kept = s.promise_kept[idx]
+        broken = idx[~kept]
         s.promises_broken[broken] += 1
-        self.recorder.add(Event.PROMISE_BROKEN, t[~kept & (s.owed[idx] > 0)], broken)
+        self.recorder.add(Event.PROMISE_BROKEN, t[~kept], broken)
         if kept.any():
             i = idx[kept]
-            self.recorder.add(Event.PROMISE_KEPT, t[kept], i, amount=s.promise_amount[i])
-            self._on_payment(i, t[kept], amount=s.promise_amount[i])
+            s.t_promise[i] = t[kept]  # still open while the promised payment is made
+            self._on_payment(i, t[kept], amount=s.promise_amount[i] - s.promise_paid[i])
 
     def _on_payment(self, idx: I64, t: F64, amount: F64 | None = None) -> None:
         s, b = self.book.state, self.book
@@ -242,6 +249,16 @@ class RepaymentProcess:
         s.agency_collected[idx] += np.where(in_house, 0.0, paid)
         s.excess[idx] += seg.delta10[code] + seg.delta11[code] * frac
         self.recorder.add(Event.PAYMENT, t, idx, amount=paid, code=stage)
+
+        # A promise is kept once what was paid since it was made covers the amount.
+        open_ = np.isfinite(s.t_promise[idx])
+        s.promise_paid[idx] += np.where(open_, paid, 0.0)
+        met = open_ & ((s.promise_paid[idx] >= s.promise_amount[idx] - CENT)
+                       | (s.owed[idx] <= 0))
+        if met.any():
+            i = idx[met]
+            s.t_promise[i] = np.inf
+            self.recorder.add(Event.PROMISE_KEPT, t[met], i, amount=s.promise_amount[i])
 
         done = s.owed[idx] <= 0
         if done.any():

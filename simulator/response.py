@@ -154,6 +154,7 @@ class ContactResponse:
         s.t_promise[i] = t + pr.days.low + (pr.days.high - pr.days.low) * u[:, 7]
         partial = u[:, 8] < pr.partial_prob
         s.promise_amount[i] = np.where(partial, pr.partial_fraction, 1.0) * s.owed[i]
+        s.promise_paid[i] = 0.0
         keep = b.segments.promise_keep_prob[seg]
         # Willingness shifts the keep probability on the probit scale.
         with np.errstate(divide="ignore"):

@@ -19,6 +19,9 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _SLOT = np.uint64(0xD6E8FEB86659FD93)
 _TO_UNIT = 1.0 / float(2**53)
+# The largest double below 1. ``2**53 - 0.5`` is not a double and rounds up to ``2**53``,
+# so the top 53-bit word would map to exactly 1.0 without this clamp.
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 
 def _purpose_word(purpose: str) -> int:
@@ -75,4 +78,5 @@ class BorrowerStream:
             base = _mix(base ^ (counters.astype(np.uint64) * _M2 + _GOLDEN))
             slot = np.arange(1, slots + 1, dtype=np.uint64) * _SLOT
             bits = _mix(base[:, None] + slot[None, :])
-        return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
+        u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
+        return np.minimum(u, _BELOW_ONE)

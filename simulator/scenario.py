@@ -97,6 +97,11 @@ class Segment(Section):
     payday_impulse: NonNegative = Field(
         0.0, description="intensity jump on each payday (cash-flow constrained), 1/day"
     )
+    bureau_impulse: NonNegative = Field(
+        0.0,
+        description="intensity jump when the delinquency is reported to the credit bureau "
+        "(at repayment.bureau_report_dpd), 1/day",
+    )
     full_payment_prob: Probability = Field(
         0.8, description="probability that a payment clears all that is owed"
     )
@@ -139,45 +144,52 @@ class Segment(Section):
 
 
 DEFAULT_SEGMENTS: dict[str, dict[str, Any]] = {
+    # Shares and intensities are assumptions tuned so that the default scenario lands in
+    # the stylised-fact ranges of MODEL.md section 7 (see analysis/stylised_facts.py).
     # Pays before the due date; misses rarely and then pays within days.
     "on_time": dict(
-        prior_delinquencies_mean=0.1, share=0.70, lambda_0=0.30, lambda_inf=0.15, kappa=0.3, full_payment_prob=0.95,
-        due_impulse=0.6,
-        tolerance=dict(mean=2.0, sigma=0.5), promise_prob=0.8, promise_keep_prob=0.9,
+        share=0.69, lambda_0=0.30, lambda_inf=0.25, kappa=0.3, full_payment_prob=0.95,
+        due_impulse=0.6, bureau_impulse=0.5, prior_delinquencies_mean=0.1,
+        tolerance=dict(mean=2.0, sigma=0.5), promise_prob=0.8, promise_keep_prob=0.85,
     ),
     # Forgetful: pays within days of the due date with or without a reminder.
     "self_curer": dict(
-        prior_delinquencies_mean=0.6, share=0.12, lambda_0=0.03, lambda_inf=0.02, kappa=0.3, full_payment_prob=0.85,
-        due_impulse=0.35,
-        impulse_multiplier=dict(push=2.5, email=2.0, sms=3.0, robocall=2.0, agent_call=1.0),
-        tolerance=dict(mean=1.5, sigma=0.5), promise_prob=0.7, promise_keep_prob=0.85,
+        share=0.12, lambda_0=0.03, lambda_inf=0.02, kappa=0.3, full_payment_prob=0.85,
+        due_impulse=0.25, bureau_impulse=0.3, prior_delinquencies_mean=0.6,
+        impulse_multiplier=dict(push=3.5, email=2.0, sms=5.0, robocall=2.0, agent_call=1.0),
+        tolerance=dict(mean=1.5, sigma=0.5), promise_prob=0.7, promise_keep_prob=0.8,
     ),
     # Pays partially, around paydays.
     "cash_flow": dict(
-        prior_delinquencies_mean=1.2, share=0.08, lambda_0=0.02, lambda_inf=0.015, kappa=0.5, full_payment_prob=0.3,
-        partial_fraction=dict(low=0.2, high=0.7), payday_impulse=0.25, due_impulse=0.05,
-        tolerance=dict(mean=2.5, sigma=0.5), promise_prob=0.6, promise_keep_prob=0.55,
+        share=0.153, lambda_0=0.02, lambda_inf=0.008, kappa=0.5, full_payment_prob=0.4,
+        partial_fraction=dict(low=0.2, high=0.7), payday_impulse=0.3, due_impulse=0.05,
+        bureau_impulse=0.5, prior_delinquencies_mean=1.2,
+        impulse_multiplier=dict(push=1.0, email=1.0, sms=1.5, robocall=1.5, agent_call=2.0),
+        tolerance=dict(mean=2.5, sigma=0.5), promise_prob=0.6, promise_keep_prob=0.6,
         score_bad=True,
     ),
     # Could pay but will not without escalation: messages do little, calls do more.
     "unwilling": dict(
-        prior_delinquencies_mean=1.0, share=0.04, lambda_0=0.01, lambda_inf=0.008, kappa=0.7, full_payment_prob=0.6,
-        impulse_multiplier=dict(push=0.2, email=0.2, sms=0.3, robocall=0.5, agent_call=1.5),
+        share=0.025, lambda_0=0.006, lambda_inf=0.006, kappa=0.7, full_payment_prob=0.6,
+        bureau_impulse=0.5, prior_delinquencies_mean=1.0,
+        impulse_multiplier=dict(push=0.2, email=0.2, sms=0.4, robocall=0.8, agent_call=3.0),
         answer_multiplier=0.6,
-        tolerance=dict(mean=4.0, sigma=0.5), promise_prob=0.35, promise_keep_prob=0.35,
+        tolerance=dict(mean=4.0, sigma=0.5), promise_prob=0.35, promise_keep_prob=0.45,
         score_bad=True,
     ),
     # Cannot pay: contact mostly annoys.
     "hardship": dict(
-        prior_delinquencies_mean=1.5, share=0.03, lambda_0=0.01, lambda_inf=0.005, kappa=0.7, full_payment_prob=0.2,
-        partial_fraction=dict(low=0.05, high=0.3),
+        share=0.008, lambda_0=0.012, lambda_inf=0.012, kappa=0.7, full_payment_prob=0.2,
+        partial_fraction=dict(low=0.05, high=0.3), bureau_impulse=0.1,
+        prior_delinquencies_mean=1.5,
         impulse_multiplier=dict(push=0.15, email=0.15, sms=0.15, robocall=0.15, agent_call=0.2),
         tolerance=dict(mean=1.2, sigma=0.5), complaint_propensity=dict(mean=3.0, sigma=0.5),
-        promise_prob=0.4, promise_keep_prob=0.25, score_bad=True,
+        promise_prob=0.4, promise_keep_prob=0.35, score_bad=True,
     ),
     # Unreachable or fraudulent: never pays, rarely reachable.
     "unreachable": dict(
-        prior_delinquencies_mean=0.5, share=0.03, lambda_0=0.0, lambda_inf=0.0, delta10=0.0, delta11=0.0,
+        share=0.004, lambda_0=0.0, lambda_inf=0.0, delta10=0.0, delta11=0.0,
+        prior_delinquencies_mean=0.5,
         impulse_multiplier=dict(push=0, email=0, sms=0, robocall=0, agent_call=0),
         reachability_multiplier=0.3, answer_multiplier=0.1,
         tolerance=dict(mean=3.0, sigma=0.5), promise_prob=0.0, promise_keep_prob=0.0,
@@ -305,7 +317,7 @@ class Repayment(Section):
     """Controlled self-exciting repayment (MODEL.md section 2), shared by all segments."""
 
     bucket_multiplier: dict[Literal["M0", "M1", "M2", "M3", "M4", "agency"], NonNegative] = Field(
-        default_factory=lambda: {"M0": 1.0, "M1": 1.0, "M2": 0.7, "M3": 0.5, "M4": 0.3,
+        default_factory=lambda: {"M0": 1.0, "M1": 1.0, "M2": 1.0, "M3": 0.7, "M4": 0.4,
                                  "agency": 0.3},
         description="multiplies lambda_inf and contact impulses by delinquency bucket "
         "(old debt is harder to collect); 'agency' applies after charge-off",
@@ -318,6 +330,11 @@ class Repayment(Section):
         3.0, description="time constant over which a contact stops counting as recent, day"
     )
     payday_period_days: Positive = Field(30.0, description="days between paydays")
+    bureau_report_dpd: Annotated[int, Field(ge=1, le=3650)] | None = Field(
+        30,
+        description="days past due at which the delinquency is reported to the credit bureau "
+        "(the segment's bureau_impulse applies then); null: never reported",
+    )
     late_fee: NonNegative = Field(0.0, description="fee added to the amount past due, currency")
     charge_off_dpd: Annotated[int, Field(ge=2, le=3650)] = Field(
         180,
@@ -451,7 +468,7 @@ class Attrition(Section):
         7.0, description="half-life of contact pressure, day"
     )
     churn_sensitivity: NonNegative = Field(
-        0.01, description="churn hazard per unit of pressure above tolerance, at each contact"
+        0.03, description="churn hazard per unit of pressure above tolerance, at each contact"
     )
     complaint_sensitivity: NonNegative = Field(
         0.002, description="complaint hazard per unit of excess pressure and propensity"
