@@ -174,10 +174,22 @@ def run_command(
     console.print(f"results in {out_dir}{os.sep} ({', '.join(p.name for p in paths.values())})")
 
 
+@app.command("params")
+@guarded
+def params_command() -> None:
+    """Print the scenario reference: every field, its default and meaning (Markdown)."""
+    from simulator.reference import scenario_reference
+
+    typer.echo(scenario_reference())
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
 
+
+# Sub-commands register themselves on ``app`` when imported.
+import simulator.commands  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

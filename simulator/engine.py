@@ -25,10 +25,10 @@ from simulator.book import (
     CALLS,
     CHARGED_OFF,
     DELINQUENT,
+    I64,
     PRE_DUE,
     STATUS_NAMES,
     Book,
-    I64,
     bucket_of_dpd,
 )
 from simulator.compliance import ContactLog, Context, RulePack
@@ -100,7 +100,7 @@ class Simulation:
         self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
         self.env = simpy.Environment()
         ag = scenario.agents
-        shifts = [ShiftPlan(s.start, s.end, int(round(ag.count * s.fraction)), ag.work_days)
+        shifts = [ShiftPlan(s.start, s.end, round(ag.count * s.fraction), ag.work_days)
                   for s in ag.shifts]
         self.pool = AgentPool(self.env, shifts, self.horizon, self._serve_call)
         self.channel_enabled = [scenario.channels.get(c).enabled for c in CHANNELS]

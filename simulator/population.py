@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
 
-from simulator.book import Book, F64, Latent, Observable, SegmentTable, State
+from simulator.book import F64, Book, Latent, Observable, SegmentTable, State
 from simulator.rng import Streams
 from simulator.scenario import CHANNELS, PRODUCTS, SEGMENTS, LogNormal, Scenario
 

@@ -36,7 +36,7 @@ PAY_PRE_DUE, PAY_DELINQUENT, PAY_AGENCY = 0, 1, 2
 
 
 def _column(value: ArrayLike, n: int, dtype: type) -> NDArray[np.generic]:
-    arr = np.asarray(value, dtype=dtype)
+    arr: NDArray[np.generic] = np.asarray(value, dtype=dtype)
     return np.full(n, arr, dtype=dtype) if arr.ndim == 0 else arr
 
 
@@ -46,7 +46,8 @@ class Recorder:
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self._cols: dict[str, list[NDArray[np.generic]]] = {
-            k: [] for k in ("t", "account_id", "event", "channel", "amount", "code", "agent_minutes")
+            k: []
+            for k in ("t", "account_id", "event", "channel", "amount", "code", "agent_minutes")
         }
         self.count = 0
 

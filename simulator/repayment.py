@@ -32,7 +32,7 @@ from simulator.recorder import (
     Recorder,
 )
 from simulator.rng import Streams
-from simulator.scenario import BUCKETS, Scenario
+from simulator.scenario import BUCKET_NAMES, Scenario
 
 CENT = 0.005  # what is left below half a cent counts as paid
 
@@ -66,7 +66,7 @@ class RepaymentProcess:
         self.time_stream = streams.borrower_stream("repayment_time")
         self.amount_stream = streams.borrower_stream("repayment_amount")
         rp = scenario.repayment
-        self.bucket_mult = np.array([rp.bucket_multiplier[b] for b in BUCKETS])
+        self.bucket_mult = np.array([rp.bucket_multiplier[b] for b in BUCKET_NAMES])
         self.agency_mult = rp.bucket_multiplier["agency"] if scenario.agency.enabled else 0.0
         self.late_fee = rp.late_fee
         self.charge_off_dpd = rp.charge_off_dpd

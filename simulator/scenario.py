@@ -26,12 +26,23 @@ SEGMENTS: tuple[str, ...] = (
     "unreachable",
 )
 BUCKETS: tuple[str, ...] = ("M0", "M1", "M2", "M3", "M4")
+BUCKET_NAMES: tuple[Literal["M0", "M1", "M2", "M3", "M4"], ...] = ("M0", "M1", "M2", "M3", "M4")
 PRODUCTS: tuple[str, ...] = ("shopping", "education", "travel", "medical")
 
+ProductName = Literal["shopping", "education", "travel", "medical"]
+MultiplierName = Literal["M0", "M1", "M2", "M3", "M4", "agency"]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Hour = Annotated[float, Field(ge=0.0, le=24.0)]
+
+
+def _default_products() -> dict[ProductName, float]:
+    return {"shopping": 0.6, "education": 0.1, "travel": 0.15, "medical": 0.15}
+
+
+def _default_bucket_multiplier() -> dict[MultiplierName, float]:
+    return {"M0": 1.0, "M1": 1.0, "M2": 1.0, "M3": 0.7, "M4": 0.4, "agency": 0.3}
 
 
 class Section(BaseModel):
@@ -238,8 +249,8 @@ class Population(Section):
         default_factory=lambda: LogNormal(mean=18.0, sigma=0.8),
         description="months since the account was opened",
     )
-    products: dict[Literal["shopping", "education", "travel", "medical"], Probability] = Field(
-        default_factory=lambda: {"shopping": 0.6, "education": 0.1, "travel": 0.15, "medical": 0.15},
+    products: dict[ProductName, Probability] = Field(
+        default_factory=_default_products,
         description="share of accounts by product scenario",
     )
     ability_willingness_correlation: Annotated[float, Field(ge=-0.99, le=0.99)] = Field(
@@ -316,9 +327,8 @@ class Population(Section):
 class Repayment(Section):
     """Controlled self-exciting repayment (MODEL.md section 2), shared by all segments."""
 
-    bucket_multiplier: dict[Literal["M0", "M1", "M2", "M3", "M4", "agency"], NonNegative] = Field(
-        default_factory=lambda: {"M0": 1.0, "M1": 1.0, "M2": 1.0, "M3": 0.7, "M4": 0.4,
-                                 "agency": 0.3},
+    bucket_multiplier: dict[MultiplierName, NonNegative] = Field(
+        default_factory=_default_bucket_multiplier,
         description="multiplies lambda_inf and contact impulses by delinquency bucket "
         "(old debt is harder to collect); 'agency' applies after charge-off",
     )
@@ -386,7 +396,7 @@ class Channels(Section):
     )
 
     def get(self, name: str) -> Channel:
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 class Shift(Section):
@@ -544,14 +554,15 @@ class StrategySpec(Section):
 class Scenario(Section):
     """A complete, validated scenario."""
 
-    name: str = "scenario"
-    description: str = ""
+    name: str = Field("scenario", description="name of the scenario (default output folder)")
+    description: str = Field("", description="free text")
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = Field(20261128, description="root seed")
-    replications: Annotated[int, Field(ge=1, le=10_000)] = 1
+    replications: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        1, description="replications; every arm of a replication shares its seed")
     horizon_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)] = Field(
         180.0, description="simulated days"
     )
-    currency: str = "CNY"
+    currency: str = Field("CNY", description="currency unit of every amount")
     population: Population = Field(default_factory=Population)
     repayment: Repayment = Field(default_factory=Repayment)
     channels: Channels = Field(default_factory=Channels)
@@ -604,7 +615,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         try:
             duplicate = key in seen
         except TypeError:
@@ -620,7 +631,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping  # type: ignore[arg-type]
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -646,7 +657,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"not UTF-8 text (byte {exc.start})", source=source) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -675,9 +686,8 @@ def _depth(value: Any, level: int = 0) -> int:
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(
-        type(value), type(value).__name__
-    )
+    names = {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}
+    return names.get(type(value), type(value).__name__)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

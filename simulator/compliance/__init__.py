@@ -1,6 +1,6 @@
 """Compliance: rule packs the engine enforces on every contact."""
 
 from simulator.compliance.packs import PACKS, RulePack, Verdict
-from simulator.compliance.rules import Context, ContactLog, Rule
+from simulator.compliance.rules import ContactLog, Context, Rule
 
 __all__ = ["PACKS", "ContactLog", "Context", "Rule", "RulePack", "Verdict"]
