@@ -96,7 +96,13 @@ class AgentPool:
                 if env.now < start:
                     yield env.timeout(start - env.now)
                 self.stats.staffed_time += end - start
-                shift_over = env.timeout(end - env.now)
+                # Zero when a long call outlasted this whole shift (a negative delay raises).
+                delay = max(end - env.now, 0.0)
+                shift_over = env.timeout(delay)
+                # The time SimPy reaches when shift_over fires, to the last bit: ``start +
+                # (end - start)`` can fall one ulp short of ``end`` (8:00-20:00 on day 0
+                # does), and an idle agent would then re-wait on the spent timeout forever.
+                end = env.now + delay
                 while env.now < end:
                     if not self._heap:
                         yield self._next_work() | shift_over

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class Results:
     daily: pd.DataFrame
     accounts: pd.DataFrame
     wall_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def no_contact_paid_times(scenario: Scenario, seed: int) -> np.ndarray:

@@ -185,7 +185,9 @@ class RepaymentProcess:
         # Next boundary strictly after t: bureau reporting, the next bucket, or charge-off.
         dpd_now = t - due
         if self.bureau_dpd is not None:
-            report = (st == DELINQUENT) & (dpd_now == self.bureau_dpd)
+            # The status now, not ``st``: with bureau_report_dpd = 1 the report falls on the
+            # boundary that has just made the account delinquent.
+            report = (s.status[idx] == DELINQUENT) & (dpd_now == self.bureau_dpd)
             i = idx[report]
             s.excess[i] += b.segments.bureau_impulse[b.latent.segment[i]]
         nxt = self._boundaries[np.searchsorted(self._boundaries, dpd_now, side="right").clip(

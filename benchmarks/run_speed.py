@@ -1,0 +1,78 @@
+"""Benchmark: the full default model at several book sizes, against bare SimPy.
+
+Usage: python benchmarks/run_speed.py [--sizes 10000 100000 1000000] [--strategy NAME]
+
+Prints, per size: wall time, microseconds per borrower and per event, events recorded,
+peak RSS, bytes per borrower, and, measured in the same process run, a bare SimPy loop
+of one timeout per pending event at the same number of pending events, with the ratio.
+Each size runs in a fresh child process so peak RSS is that size's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _measure(size: int, strategy: str, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    import simpy
+
+    from simulator.engine import run
+    from simulator.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "default.yaml", [f"population.size={size}"])
+    start = time.perf_counter()
+    res = run(sc, strategy, 1)
+    wall = time.perf_counter() - start
+    events = len(res.events)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    # Bare SimPy: `size` pending timeouts, each re-armed until `events` have fired.
+    env = simpy.Environment()
+    fired = 0
+
+    def tick(_: object) -> None:
+        nonlocal fired
+        fired += 1
+        if fired < events:
+            env.timeout(1.0).callbacks.append(tick)
+
+    for k in range(min(size, max(events, 1))):
+        env.timeout(k / size).callbacks.append(tick)
+    t0 = time.perf_counter()
+    env.run()
+    bare = (time.perf_counter() - t0) / max(fired, 1)
+    queue.put({"size": size, "wall": wall, "events": events, "peak_kib": peak_kib,
+               "bare_us_per_event": bare * 1e6})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--strategy", default="fixed_cadence")
+    args = parser.parse_args()
+    print(f"{'borrowers':>10} {'wall s':>8} {'us/borrower':>12} {'events':>10} "
+          f"{'us/event':>9} {'bare us/ev':>10} {'ratio':>6} {'peak MB':>8} {'B/borrower':>10}")
+    ctx = mp.get_context("spawn")
+    for size in args.sizes:
+        q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+        p = ctx.Process(target=_measure, args=(size, args.strategy, q))
+        p.start()
+        r = q.get()
+        p.join()
+        us_event = r["wall"] / max(r["events"], 1) * 1e6
+        print(f"{size:>10,} {r['wall']:>8.2f} {r['wall'] / size * 1e6:>12.1f} "
+              f"{r['events']:>10,} {us_event:>9.2f} {r['bare_us_per_event']:>10.2f} "
+              f"{us_event / r['bare_us_per_event']:>6.1f} {r['peak_kib'] / 1024:>8.0f} "
+              f"{r['peak_kib'] * 1024 / size:>10.0f}")
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
