@@ -7,6 +7,7 @@ copy of observable columns, built in ``simulator.view``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -218,6 +219,12 @@ def bucket_of_dpd(dpd: F64) -> NDArray[np.int8]:
 
 
 
+def hour_one(t: float) -> float:
+    """``hour_of`` for one time, computed the same way (rint of micro-hours), bit for bit."""
+    return round((t - math.floor(t)) * 24.0 * 1e6) / 1e6
+
+
 def hour_of(t: F64 | float) -> F64:
     """Hour of the day of time ``t`` (days), rounded so that ``d + h / 24`` gives back ``h``."""
+    # numpy rounds to 6 decimals as rint(x * 1e6) / 1e6; ``hour_one`` mirrors it.
     return np.round((np.asarray(t) - np.floor(t)) * 24.0, 6)

@@ -9,6 +9,7 @@ engine touches them, so no borrower needs a heap entry or daily polling.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -104,6 +105,12 @@ class Simulation:
         self.pool = AgentPool(self.env, shifts, self.horizon, self._serve_call)
         self.channel_enabled = [scenario.channels.get(c).enabled for c in CHANNELS]
         self.queued = np.zeros(self.book.n, dtype=bool)
+        # Agent calls dialled but whose effects on the borrower are not yet applied.
+        self._dialled = np.zeros(self.book.n, dtype=bool)
+        self._calls: list[tuple[int, float, bool, bool, float]] = []
+        self._calls_day = -1
+        self._call_blocks: list[tuple[int, float, int]] = []
+        self._call_skips: list[tuple[int, float]] = []
         self.requests = 0
         self.blocked = np.zeros(len(self.pack.rules), dtype=np.int64)
         self.daily_rows: list[np.ndarray] = []
@@ -122,6 +129,7 @@ class Simulation:
             self.pool.start()
             self.env.process(self._decisions())
             self.env.run(until=self.horizon)
+            self._apply_calls()
             self.repayment.advance(self.repayment.pending(), self.horizon)
         finally:
             if gc_was_enabled:
@@ -150,6 +158,7 @@ class Simulation:
         every = self.scenario.decision.every_days
         day = 0
         while day < self.horizon:
+            self._apply_calls()
             self.repayment.advance(self.repayment.pending(), float(day))
             self._snapshot(day)
             if self.scenario.agents.unmade_calls == "drop":
@@ -217,6 +226,7 @@ class Simulation:
 
     def _execute(self, ids: I64, channel: int, t: float) -> ContactOutcome | None:
         """Advance, screen by the rule pack and execute contacts on one channel at ``t``."""
+        self._apply_calls()
         s = self.book.state
         self.repayment.advance(ids, t)
         owing = s.owed[ids] > 0
@@ -238,12 +248,59 @@ class Simulation:
         return out
 
     def _serve_call(self, account: int, now: float) -> float:
-        """An agent dials ``account``: returns the agent's busy time in days."""
-        self.queued[account] = False
-        out = self._execute(np.array([account], dtype=np.int64), AGENT_CALL, now)
-        if out is None:
+        """An agent dials ``account``: returns the agent's busy time in days.
+
+        Everything the dial needs (is the debt still owed, may the call be made, is it
+        answered, how long it takes) is read here for this one account; the call's
+        effects on the borrower are queued and applied to many calls at once in
+        ``_apply_calls``, before anything else reads those borrowers. Borrowers do not
+        interact, so this gives the same results as applying each call at once.
+        """
+        i = account
+        self.queued[i] = False
+        day = math.floor(now)
+        if self._dialled[i] or (self._calls and day != self._calls_day):
+            self._apply_calls()
+        s = self.book.state
+        if min(s.t_pay[i], s.t_boundary[i], s.t_promise[i], s.t_payday[i]) <= now:
+            self.repayment.advance(np.array([i], dtype=np.int64), now)
+        if s.owed[i] <= 0:
+            self._call_skips.append((i, now))
             return 0.0
-        return float(out.agent_minutes[0]) / 1440.0
+        rule = self.pack.check_one(self.ctx, i, AGENT_CALL, now)
+        if rule >= 0:
+            self.blocked[rule] += 1
+            self._call_blocks.append((i, now, rule))
+            return 0.0
+        delivered, attended, minutes = self.response.dial(i, now)
+        self._calls.append((i, now, delivered, attended, minutes))
+        self._calls_day = day
+        self._dialled[i] = True
+        return minutes / 1440.0
+
+    def _apply_calls(self) -> None:
+        """Apply the effects of dialled agent calls, vectorised, at their own dial times."""
+        if self._call_skips:
+            ids, ts = zip(*self._call_skips, strict=True)
+            self.recorder.add(Event.SKIPPED_PAID, np.array(ts), np.array(ids, dtype=np.int64),
+                              channel=AGENT_CALL)
+            self._call_skips.clear()
+        if self._call_blocks:
+            ids, ts, rules = zip(*self._call_blocks, strict=True)
+            self.recorder.add(Event.BLOCKED, np.array(ts), np.array(ids, dtype=np.int64),
+                              channel=AGENT_CALL, code=np.array(rules))
+            self._call_blocks.clear()
+        if not self._calls:
+            return
+        ids_, ts_, delivered_, attended_, minutes_ = zip(*self._calls, strict=True)
+        self._calls.clear()
+        idx = np.array(ids_, dtype=np.int64)
+        t = np.array(ts_)
+        delivered = np.array(delivered_, dtype=bool)
+        attended = np.array(attended_, dtype=bool)
+        self._dialled[idx] = False
+        self.response.contact(idx, AGENT_CALL, t, (delivered, attended, np.array(minutes_)))
+        self.log.record(idx, self._calls_day, AGENT_CALL, delivered, attended, t)
 
     # ------------------------------------------------------------------ outputs
 

@@ -10,6 +10,7 @@ right-party call may end in a promise to pay.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from simulator.book import (
     OUTCOME_INDEX,
     ROBOCALL,
     Book,
-    hour_of,
+    hour_one,
 )
 from simulator.recorder import Event, Recorder
 from simulator.repayment import RepaymentProcess
@@ -67,7 +68,7 @@ class ContactResponse:
         ag = scenario.agents
         hours = np.array([b.from_hour for b in ag.rpc_by_hour])
         rates = np.array([b.rate for b in ag.rpc_by_hour])
-        self._rpc_hours, self._rpc_rates = hours, rates
+        self._rpc_hours, self._rpc_rates = hours.tolist(), rates.tolist()
         self.agent_cost_per_minute = ag.cost_per_hour / 60.0
         self.ring_minutes = ag.ring_seconds / 60.0
         self.wrap_minutes = ag.wrap_seconds / 60.0
@@ -77,30 +78,65 @@ class ContactResponse:
 
     def rpc_rate(self, t: float) -> float:
         """Right-party-contact rate per dial at the hour of ``t``, before the borrower."""
-        hour = float(hour_of(t))
-        return float(self._rpc_rates[np.searchsorted(self._rpc_hours, hour, side="right") - 1])
+        return self._rpc_rates[bisect.bisect_right(self._rpc_hours, hour_one(t)) - 1]
 
-    def contact(self, idx: I64, channel: int, t: float) -> ContactOutcome:
-        """Execute one contact on ``channel`` at time ``t`` for each of ``idx``.
+    def _talk_minutes(self, u: F64 | float) -> F64:
+        """Lognormal talk time of a right-party call from a uniform (inverse normal)."""
+        return np.exp(self.handle_mu + self.handle_sigma * ndtri(u))
 
-        The accounts must already be advanced to ``t`` and cleared by the rule pack.
+    def dial(self, i: int, t: float) -> tuple[bool, bool, float]:
+        """What an agent's dial of ``i`` at ``t`` does: (delivered, right party, agent minutes).
+
+        Reads the book and writes nothing; ``contact`` then applies the call's effects,
+        from the same draws (slots 0, 1 and 10 of the borrower's current counter).
+        """
+        s, lat = self.book.state, self.book.latent
+        ch = self.channels[AGENT_CALL]
+        u0, u1, u10 = self.stream.uniforms_one(i, int(s.contact_counter[i]), (0, 1, 10))
+        delivered = bool(self.book.observable.on_file[i, AGENT_CALL]) and u0 < ch.delivery_prob
+        p_attend = min(self.rpc_rate(t) * float(lat.answer_propensity[i]), 1.0)
+        attended = delivered and not s.dark[i, AGENT_CALL] and u1 < p_attend
+        minutes = self.ring_minutes
+        if attended:
+            minutes += float(self._talk_minutes(u10)) + self.wrap_minutes
+        return delivered, attended, minutes
+
+    def contact(self, idx: I64, channel: int, t: F64 | float,
+                dialled: tuple[BOOL, BOOL, F64] | None = None) -> ContactOutcome:
+        """Execute one contact on ``channel`` at time ``t`` (one time, or one per account)
+        for each of ``idx``.
+
+        The accounts must already be advanced to their time and cleared by the rule pack.
+        ``dialled`` carries the (delivered, right party, minutes) an agent's ``dial``
+        already decided, for calls whose effects are applied in a later batch.
         """
         b, s = self.book, self.book.state
         ch = self.channels[channel]
+        t = np.broadcast_to(np.asarray(t, dtype=np.float64), idx.shape)
         u = self.stream.uniforms(idx, s.contact_counter[idx], _SLOTS)
         s.contact_counter[idx] += 1
         seg = b.latent.segment[idx]
 
         # Slot 0: delivery; slot 1: attention (read / answer / right party).
-        reach = b.observable.on_file[idx, channel]
-        delivered = reach & (u[:, 0] < ch.delivery_prob)
-        if channel == AGENT_CALL:
-            p_attend = np.minimum(self.rpc_rate(t) * b.latent.answer_propensity[idx], 1.0)
-        elif channel == ROBOCALL:
-            p_attend = np.minimum(ch.attention_prob * b.latent.answer_propensity[idx], 1.0)
+        if dialled is not None:
+            delivered, attended, minutes = dialled
         else:
-            p_attend = np.full(idx.size, ch.attention_prob)
-        attended = delivered & ~s.dark[idx, channel] & (u[:, 1] < p_attend)
+            reach = b.observable.on_file[idx, channel]
+            delivered = reach & (u[:, 0] < ch.delivery_prob)
+            if channel == AGENT_CALL:
+                rpc = np.array([self.rpc_rate(x) for x in t.tolist()])
+                p_attend = np.minimum(rpc * b.latent.answer_propensity[idx], 1.0)
+            elif channel == ROBOCALL:
+                p_attend = np.minimum(ch.attention_prob * b.latent.answer_propensity[idx], 1.0)
+            else:
+                p_attend = np.full(idx.size, ch.attention_prob)
+            attended = delivered & ~s.dark[idx, channel] & (u[:, 1] < p_attend)
+            # Agent time, slot 10: ring, plus talk and wrap-up for a right-party contact.
+            minutes = np.zeros(idx.size)
+            if channel == AGENT_CALL:
+                talk = self._talk_minutes(u[:, 10])
+                minutes = np.where(attended, self.ring_minutes + talk + self.wrap_minutes,
+                                   self.ring_minutes)
         is_call = channel in (ROBOCALL, AGENT_CALL)
 
         # Impulse on repayment intensity, shrunk by fatigue from recent contacts.
@@ -115,7 +151,7 @@ class ContactResponse:
         s.t_fatigue[idx] = t
         lift = impulse > 0
         if lift.any():
-            self.repayment.jump(idx[lift], t, impulse[lift])
+            self.repayment.jump(idx[lift], t[lift], impulse[lift])
 
         # Pressure and its consequences. Slots 2-5: churn, complaint, dark, opt-out.
         add = np.where(delivered, np.where(is_call & ~attended, self.unanswered_pressure,
@@ -136,20 +172,13 @@ class ContactResponse:
             promise = (attended & ~np.isfinite(s.t_promise[idx]) & (s.owed[idx] > 0)
                        & (u[:, 6] < b.segments.promise_prob[seg]))
             if promise.any():
-                self._make_promise(idx[promise], t, u[promise], seg[promise])
-
-        # Agent time. Slots 10-11: handle time (lognormal via the inverse normal).
-        minutes = np.zeros(idx.size)
-        if channel == AGENT_CALL:
-            talk = np.exp(self.handle_mu + self.handle_sigma * ndtri(u[:, 10]))
-            minutes = np.where(attended, self.ring_minutes + talk + self.wrap_minutes,
-                               self.ring_minutes)
+                self._make_promise(idx[promise], t[promise], u[promise], seg[promise])
 
         self._record(idx, channel, t, delivered, attended, promise, minutes, ch.cost)
         self._apply_attrition(idx, channel, t, churn, complaint, dark, optout)
         return ContactOutcome(idx, delivered, attended, promise, minutes)
 
-    def _make_promise(self, i: I64, t: float, u: F64, seg: np.ndarray) -> None:
+    def _make_promise(self, i: I64, t: F64, u: F64, seg: np.ndarray) -> None:
         s, b, pr = self.book.state, self.book, self.promises
         s.t_promise[i] = t + pr.days.low + (pr.days.high - pr.days.low) * u[:, 7]
         partial = u[:, 8] < pr.partial_prob
@@ -163,7 +192,7 @@ class ContactResponse:
         s.promises_made[i] += 1
         self.recorder.add(Event.PROMISE, t, i, channel=AGENT_CALL, amount=s.promise_amount[i])
 
-    def _record(self, idx: I64, channel: int, t: float, delivered: BOOL, attended: BOOL,
+    def _record(self, idx: I64, channel: int, t: F64, delivered: BOOL, attended: BOOL,
                 promise: BOOL, minutes: F64, cost: float) -> None:
         s = self.book.state
         is_call = channel in (ROBOCALL, AGENT_CALL)
@@ -182,22 +211,22 @@ class ContactResponse:
         self.recorder.add(Event.CONTACT, t, idx, channel=channel, amount=amount, code=outcome,
                           agent_minutes=minutes)
 
-    def _apply_attrition(self, idx: I64, channel: int, t: float, churn: BOOL, complaint: BOOL,
+    def _apply_attrition(self, idx: I64, channel: int, t: F64, churn: BOOL, complaint: BOOL,
                          dark: BOOL, optout: BOOL) -> None:
         s = self.book.state
         churn &= ~s.churned[idx]
         i = idx[churn]
         s.churned[i] = True
-        s.t_churn[i] = t
-        self.recorder.add(Event.CHURN, t, i, channel=channel)
+        s.t_churn[i] = t[churn]
+        self.recorder.add(Event.CHURN, t[churn], i, channel=channel)
         i = idx[complaint]
         s.complaints[i] += 1
-        self.recorder.add(Event.COMPLAINT, t, i, channel=channel)
+        self.recorder.add(Event.COMPLAINT, t[complaint], i, channel=channel)
         dark &= ~s.dark[idx, channel]
         i = idx[dark]
         s.dark[i, channel] = True
-        self.recorder.add(Event.DARK, t, i, channel=channel)
+        self.recorder.add(Event.DARK, t[dark], i, channel=channel)
         optout &= ~s.opted_out[idx, channel]
         i = idx[optout]
         s.opted_out[i, channel] = True
-        self.recorder.add(Event.OPT_OUT, t, i, channel=channel)
+        self.recorder.add(Event.OPT_OUT, t[optout], i, channel=channel)

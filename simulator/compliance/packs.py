@@ -128,3 +128,10 @@ class RulePack:
             rule[pos[hit]] = k
             open_[pos[hit]] = False
         return Verdict(allowed=idx[open_], blocked=idx[~open_], rule=rule[~open_])
+
+    def check_one(self, ctx: Context, i: int, channel: int, t: float) -> int:
+        """Index of the first rule that blocks contacting ``i`` now, or -1 if none does."""
+        for k, r in enumerate(self.rules):
+            if r.applies(channel) and r.blocks_one(ctx, i, channel, t):
+                return k
+        return -1

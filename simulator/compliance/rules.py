@@ -8,13 +8,14 @@ earlier the same day.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.book import AGENT_CALL, BOOL, CALLS, CHARGED_OFF, I64, Book, hour_of
+from simulator.book import AGENT_CALL, BOOL, CALLS, CHARGED_OFF, F64, I64, Book, hour_of, hour_one
 
 ALL_CHANNELS: tuple[int, ...] = (0, 1, 2, 3, 4)
 
@@ -50,8 +51,19 @@ class ContactLog:
                 total += arr[r, idx]
         return total
 
+    def count_one(self, kind: str, i: int, day: int, days: int) -> int:
+        """``count`` for one borrower, without array overhead."""
+        arr, row_day, w = self.counts[kind], self.row_day, self.window
+        total = 0
+        for d in range(day - days + 1, day + 1):
+            r = d % w
+            if row_day[r] == d:
+                total += int(arr[r, i])
+        return total
+
     def record(
-        self, idx: I64, day: int, channel: int, delivered: BOOL, connected: BOOL, t: float
+        self, idx: I64, day: int, channel: int, delivered: BOOL, connected: BOOL,
+        t: F64 | float,
     ) -> None:
         """Count executed contacts: attempts, connected calls, delivered communications."""
         r = self._row(day)
@@ -65,7 +77,7 @@ class ContactLog:
         else:
             np.add.at(c["contacts"][r], idx[delivered], 1)
         if channel == AGENT_CALL:
-            self.last_conversation[idx[connected]] = t
+            self.last_conversation[idx[connected]] = np.broadcast_to(t, idx.shape)[connected]
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,11 @@ class Rule(ABC):
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
         """Mask of ``idx`` that this rule forbids contacting on ``channel`` at time ``t``."""
 
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        """``blocks`` for one borrower. Built-in rules override it with scalar code (an
+        agent's dial checks one account); the default defers to ``blocks``."""
+        return bool(self.blocks(ctx, np.array([i], dtype=np.int64), channel, t)[0])
+
     def describe(self) -> str:
         return self.name
 
@@ -100,12 +117,18 @@ class DoNotContact(Rule):
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
         return ctx.book.observable.do_not_contact[idx]
 
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        return bool(ctx.book.observable.do_not_contact[i])
+
 
 class OptedOut(Rule):
     name = "opted_out"
 
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
         return ctx.book.state.opted_out[idx, channel]
+
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        return bool(ctx.book.state.opted_out[i, channel])
 
 
 class Churned(Rule):
@@ -116,6 +139,9 @@ class Churned(Rule):
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
         return ctx.book.state.churned[idx]
 
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        return bool(ctx.book.state.churned[i])
+
 
 class ChargedOff(Rule):
     """Charge-off ends in-house contact."""
@@ -124,6 +150,9 @@ class ChargedOff(Rule):
 
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
         return ctx.book.state.status[idx] == CHARGED_OFF
+
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        return bool(ctx.book.state.status[i] == CHARGED_OFF)
 
 
 class QuietHours(Rule):
@@ -149,6 +178,11 @@ class QuietHours(Rule):
             return ~ctx.book.observable.consent_quiet_hours[idx]
         return np.ones(idx.size, dtype=bool)
 
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        if not self.quiet(hour_one(t)):
+            return False
+        return not (self.consent_exempt and bool(ctx.book.observable.consent_quiet_hours[i]))
+
 
 class DailyCap(Rule):
     """At most ``limit`` contacts of a kind per borrower per calendar day.
@@ -172,6 +206,15 @@ class DailyCap(Rule):
             n = ctx.log.count(self.kind, idx, day, 1)
         return n >= self.limit
 
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        day = math.floor(t)
+        if self.kind == "unanswered_calls":
+            n = (ctx.log.count_one("call_attempts", i, day, 1)
+                 - ctx.log.count_one("connected_calls", i, day, 1))
+        else:
+            n = ctx.log.count_one(self.kind, i, day, 1)
+        return n >= self.limit
+
 
 class RollingCap(Rule):
     """At most ``limit`` contacts of a kind in any ``days`` consecutive days."""
@@ -186,6 +229,9 @@ class RollingCap(Rule):
         day = int(np.floor(t))
         return ctx.log.count(self.kind, idx, day, self.window_days) >= self.limit
 
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        return ctx.log.count_one(self.kind, i, math.floor(t), self.window_days) >= self.limit
+
 
 class ConversationCooldown(Rule):
     """No call for ``days`` after a telephone conversation with the borrower."""
@@ -199,3 +245,6 @@ class ConversationCooldown(Rule):
 
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
         return (t - ctx.log.last_conversation[idx]) < self.days
+
+    def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
+        return bool((t - ctx.log.last_conversation[i]) < self.days)
