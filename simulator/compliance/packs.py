@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.book import CALLS, I64
+from simulator.scenario import CHANNELS
 from simulator.compliance.rules import (
     ChargedOff,
     Churned,
@@ -106,6 +107,8 @@ class RulePack:
         self.rule_names = [r.name for r in self.rules]
         if len(set(self.rule_names)) != len(self.rule_names):
             raise ValueError(f"rule names in pack {name} must be unique")
+        self._by_channel = {c: [(k, r) for k, r in enumerate(self.rules) if r.applies(c)]
+                            for c in range(len(CHANNELS))}
 
     @classmethod
     def named(cls, name: str) -> RulePack:
@@ -131,7 +134,7 @@ class RulePack:
 
     def check_one(self, ctx: Context, i: int, channel: int, t: float) -> int:
         """Index of the first rule that blocks contacting ``i`` now, or -1 if none does."""
-        for k, r in enumerate(self.rules):
-            if r.applies(channel) and r.blocks_one(ctx, i, channel, t):
+        for k, r in self._by_channel[channel]:
+            if r.blocks_one(ctx, i, channel, t):
                 return k
         return -1
