@@ -25,7 +25,9 @@ def _lognormal(rng: np.random.Generator, dist: LogNormal, size: int | tuple[int,
 
 def _counts(shares: list[float], n: int) -> list[int]:
     """Integer counts summing to ``n`` closest to ``shares * n`` (largest remainder)."""
-    raw = np.array(shares) * n
+    # Normalised: the scenario lets shares sum to 1 +- 1e-6, which at millions of
+    # accounts would leave the floors several accounts short (or over) of ``n``.
+    raw = np.array(shares) / np.sum(shares) * n
     counts = np.floor(raw).astype(int)
     order = np.argsort(-(raw - counts), kind="stable")
     counts[order[: n - counts.sum()]] += 1

@@ -86,8 +86,8 @@ class BorrowerStream:
         """The given slots of ``uniforms`` for one borrower, bit for bit the same values."""
         base = _mix_int((borrower * 0x9E3779B97F4A7C15 + self._key_int) & _MASK)
         base = _mix_int(base ^ ((counter * 0x94D049BB133111EB + 0x9E3779B97F4A7C15) & _MASK))
-        return [((_mix_int((base + (k + 1) * 0xD6E8FEB86659FD93) & _MASK) >> 11) + 0.5)
-                * _TO_UNIT for k in slots]
+        return [min(((_mix_int((base + (k + 1) * 0xD6E8FEB86659FD93) & _MASK) >> 11) + 0.5)
+                    * _TO_UNIT, _BELOW_ONE) for k in slots]
 
     def uniforms(
         self, ids: NDArray[np.int64], counters: NDArray[np.uint32], slots: int
