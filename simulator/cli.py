@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simulator.errors import UserError
+from simulator.kpis import TABLE_KPIS
 from simulator.runner import cells_of, kpi_frame, run_cells, summarise, write_outputs
 from simulator.scenario import StrategySpec, load_scenario
 
@@ -31,30 +32,6 @@ err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: KPIs shown in the printed table, with how to format them.
-TABLE_KPIS: list[tuple[str, str, str]] = [
-    ("delinquency_rate", "delinquency rate", "pct"),
-    ("recovery_rate", "recovery rate", "pct"),
-    ("recovery_rate_30", "  within 30 days", "pct"),
-    ("cure_rate", "cure rate", "pct"),
-    ("roll_m1_m2", "roll M1 -> M2", "pct"),
-    ("charge_off_rate", "charge-off rate", "pct"),
-    ("cash_collected", "cash collected", "money"),
-    ("contact_cost", "contact cost", "money"),
-    ("cost_per_collected", "cost per unit collected", "ratio"),
-    ("agency_commission", "agency commission", "money"),
-    ("churn_rate", "churn rate", "pct"),
-    ("clv_lost", "CLV lost", "money"),
-    ("complaints_per_1000", "complaints per 1000", "num"),
-    ("contacts_per_account", "contacts per account", "num"),
-    ("wasted_contacts", "wasted contacts", "int"),
-    ("net_value", "net value", "money"),
-    ("blocked_requests", "blocked requests", "int"),
-    ("violations", "executed violations", "int"),
-    ("agent_utilisation", "agent utilisation", "pct"),
-    ("rpc_rate", "right-party contact per dial", "pct"),
-    ("promise_kept_rate", "promises kept", "pct"),
-]
 
 
 def guarded(func: F) -> F:

@@ -62,6 +62,32 @@ KPI_DEFINITIONS: dict[str, str] = {
 }
 
 
+#: KPIs shown in printed tables and reports: (key, label, format pct|money|ratio|int|num).
+TABLE_KPIS: list[tuple[str, str, str]] = [
+    ("delinquency_rate", "delinquency rate", "pct"),
+    ("recovery_rate", "recovery rate", "pct"),
+    ("recovery_rate_30", "  within 30 days", "pct"),
+    ("cure_rate", "cure rate", "pct"),
+    ("roll_m1_m2", "roll M1 -> M2", "pct"),
+    ("charge_off_rate", "charge-off rate", "pct"),
+    ("cash_collected", "cash collected", "money"),
+    ("contact_cost", "contact cost", "money"),
+    ("cost_per_collected", "cost per unit collected", "ratio"),
+    ("agency_commission", "agency commission", "money"),
+    ("churn_rate", "churn rate", "pct"),
+    ("clv_lost", "CLV lost", "money"),
+    ("complaints_per_1000", "complaints per 1000", "num"),
+    ("contacts_per_account", "contacts per account", "num"),
+    ("wasted_contacts", "wasted contacts", "int"),
+    ("net_value", "net value", "money"),
+    ("blocked_requests", "blocked requests", "int"),
+    ("violations", "executed violations", "int"),
+    ("agent_utilisation", "agent utilisation", "pct"),
+    ("rpc_rate", "right-party contact per dial", "pct"),
+    ("promise_kept_rate", "promises kept", "pct"),
+]
+
+
 @dataclass
 class RunFacts:
     """Everything the KPIs are computed from."""

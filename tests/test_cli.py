@@ -22,7 +22,7 @@ strategies: [{use: no_contact}, {use: fixed_cadence}]
 
 
 def contactsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "simulator", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -1,0 +1,407 @@
+"""One self-contained HTML report of a run, a comparison or a sweep folder.
+
+The report holds the KPI table with 95 % intervals, every figure the folder's files
+allow (PNG embedded as base64 ``data:`` URIs) and the resolved scenario, with no
+external asset, so it can be mailed or archived as one file. A figure that cannot be
+drawn is replaced by a note saying why, instead of failing the whole report.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.curves import (
+    balance_figure,
+    cost_figure,
+    cure_curve_figure,
+    roll_rate_figure,
+    utilisation_figure,
+)
+from analysis.differences import differences_figure, has_differences
+from analysis.folder import ResultsFolder, open_folder
+from analysis.pareto import pareto_figure, pareto_flags
+from analysis.plotting import png_bytes
+from analysis.stats import summarise_by
+from analysis.tradeoff import format_value, order_values, tradeoff_figure
+from simulator.cli import TABLE_KPIS
+from simulator.errors import UserError
+
+#: KPIs of the sweep table (one row per cell group), with their format.
+SWEEP_TABLE_KPIS: tuple[tuple[str, str, str], ...] = (
+    ("recovery_rate", "recovery rate", "pct"),
+    ("cure_rate", "cure rate", "pct"),
+    ("churn_rate", "churn rate", "pct"),
+    ("contact_cost", "contact cost", "money"),
+    ("net_value", "net value", "money"),
+    ("agent_utilisation", "agent utilisation", "pct"),
+    ("complaints_per_1000", "complaints per 1000", "num"),
+)
+#: Most factors a sweep report draws a trade-off figure for.
+MAX_TRADEOFF_FACTORS = 4
+#: Most rows of the sweep KPI table.
+MAX_SWEEP_ROWS = 300
+#: Most bar groups of a sweep's cost-by-channel figure.
+MAX_COST_GROUPS = 12
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """A figure of the report: its PNG, or why it could not be drawn."""
+
+    key: str
+    title: str
+    caption: str
+    png: bytes | None = None
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _figure_plan(folder: ResultsFolder,
+                 confidence: float) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    """(key, title, caption, draw) of every figure the folder's files allow."""
+    cur = folder.currency
+    kpis = folder.kpis
+    sc = folder.scenario
+    horizon = float(sc.get("horizon_days") or 0.0)
+    plan: list[tuple[str, str, str, Callable[[], Figure]]] = []
+    factors = folder.factors
+    if factors:
+        for f in factors[:MAX_TRADEOFF_FACTORS]:
+            plan.append((
+                f"tradeoff-{f}", f"Trade-off as {f} varies",
+                f"Recovery rate against churn rate and contact cost, each line one strategy "
+                f"(other factors fixed) as {f} varies; 95 % CI crosses over replications.",
+                functools.partial(tradeoff_figure, kpis, f, cur, confidence)))
+    else:
+        plan.append((
+            "tradeoff", "Trade-off between strategies",
+            "Recovery rate against churn rate and contact cost, one point per strategy "
+            "with 95 % CI crosses over replications.",
+            lambda: tradeoff_figure(kpis, None, cur, confidence)))
+    plan.append((
+        "pareto", "Pareto frontier",
+        "Strategies (and factor values) that no other beats on recovery, churn and contact "
+        "cost at once; dominated points faded.",
+        lambda: pareto_figure(kpis, cur, confidence)))
+    if folder.kind == "compare" and has_differences(folder.comparison):
+        comparison = folder.comparison
+        assert comparison is not None
+        plan.append((
+            "differences", "Paired differences",
+            "Each strategy minus the first on the same seeds (common random numbers), with "
+            "the 95 % interval of the paired difference.",
+            lambda: differences_figure(comparison, currency=cur)))
+    accounts, daily, events = folder.accounts, folder.daily, folder.events
+    if accounts is not None and horizon > 0:
+        co = (sc.get("repayment") or {}).get("charge_off_dpd")
+        plan.append((
+            "cure", "Cure curves",
+            "Kaplan-Meier share of delinquent accounts cured by day since the due date; "
+            "accounts are censored when they churn or at the horizon, and written-off "
+            "accounts stay in the denominator (they can no longer cure).",
+            lambda: cure_curve_figure(accounts, horizon, confidence,
+                                      float(co) if co is not None else None)))
+        if horizon >= 60:
+            plan.append((
+                "roll", "Roll rates",
+                "Where accounts in each bucket are 30 days later; snapshots every 30 days, "
+                "replications pooled.",
+                lambda: roll_rate_figure(accounts, horizon)))
+    if daily is not None:
+        plan.append((
+            "balance", "Amount owed by bucket",
+            "Amount past due in each delinquency bucket, day by day; band: 95 % CI over "
+            "replications.",
+            lambda: balance_figure(daily, cur, confidence)))
+    if events is not None and isinstance(sc.get("agents"), dict) and horizon > 0:
+        agents = sc["agents"]
+        plan.append((
+            "utilisation", "Agent utilisation by hour",
+            "Agent time on calls (ring, talk and wrap-up) over staffed agent time, by hour of "
+            "day; strategies without agent calls are left out.",
+            lambda: utilisation_figure(events, agents, horizon, confidence)))
+    groups = kpis.groupby(["strategy", *factors], sort=False).ngroups
+    if any(c.startswith("cost_") for c in kpis.columns) and groups <= MAX_COST_GROUPS:
+        plan.append((
+            "cost", "Cost by channel",
+            "Contact cost of each channel (agent calls at their agent time and the staffed-hour "
+            "rate); 95 % CI bars over replications.",
+            lambda: cost_figure(kpis, cur, ("strategy", *factors), confidence)))
+    return plan
+
+
+def report_figures(folder: ResultsFolder, confidence: float = 0.95) -> list[ReportFigure]:
+    """Draw every figure the folder allows, as PNG."""
+    out = []
+    for key, title, caption, draw in _figure_plan(folder, confidence):
+        try:
+            png = png_bytes(draw())
+        except Exception as exc:  # one bad figure must not cost the whole report
+            out.append(ReportFigure(key, title, caption,
+                                    error=f"{type(exc).__name__}: {exc}"))
+            continue
+        out.append(ReportFigure(key, title, caption, png=png))
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _fmt(value: float, kind: str) -> str:
+    if not math.isfinite(value):
+        return "–"
+    if kind == "pct":
+        return f"{100 * value:.1f} %"
+    if kind in ("money", "int"):
+        return f"{value:,.0f}"
+    if kind == "ratio":
+        return f"{value:.4f}"
+    return f"{value:.2f}"
+
+
+def _fmt_interval(low: float, high: float, kind: str) -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    if kind == "pct":
+        return f"[{100 * low:.1f}, {100 * high:.1f}]"
+    if kind in ("money", "int"):
+        return f"[{low:,.0f}, {high:,.0f}]"
+    if kind == "ratio":
+        return f"[{low:.4f}, {high:.4f}]"
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def _fmt_diff(d: float, low: float, high: float, kind: str) -> str:
+    if not math.isfinite(d):
+        return ""
+    scale, unit, digits = (100.0, " pts", 1) if kind == "pct" else (1.0, "", 0 if kind in (
+        "money", "int") else (4 if kind == "ratio" else 2))
+    text = f"Δ {scale * d:+,.{digits}f}{unit}"
+    if math.isfinite(low) and math.isfinite(high):
+        text += f" [{scale * low:+,.{digits}f}, {scale * high:+,.{digits}f}]"
+    return text
+
+
+def _cell(mean: float, low: float, high: float, kind: str, extra: str = "",
+          css: str = "") -> str:
+    interval = _fmt_interval(low, high, kind)
+    parts = [f'<span class="v">{html.escape(_fmt(mean, kind))}</span>']
+    if interval:
+        parts.append(f'<span class="ci">{html.escape(interval)}</span>')
+    if extra:
+        parts.append(f'<span class="d{css}">{html.escape(extra)}</span>')
+    return "<td>" + "<br>".join(parts) + "</td>"
+
+
+def _strategy_summary(folder: ResultsFolder, confidence: float) -> pd.DataFrame:
+    """Mean and interval per strategy and KPI (long), from comparison.csv when present."""
+    kpis = folder.kpis
+    cols = [k for k, _, _ in TABLE_KPIS if k in kpis.columns]
+    wide = summarise_by(kpis, ["strategy"], cols, confidence)
+    rows = [{"strategy": r["strategy"], "kpi": k, "mean": r[k], "ci_low": r[f"{k}_low"],
+             "ci_high": r[f"{k}_high"]} for _, r in wide.iterrows() for k in cols]
+    long = pd.DataFrame(rows)
+    comp = folder.comparison
+    if comp is not None and {"strategy", "kpi", "mean", "ci_low", "ci_high"} <= set(comp):
+        comp = comp.assign(strategy=comp["strategy"].astype(str))
+        extra = [c for c in ("diff", "diff_low", "diff_high") if c in comp.columns]
+        long = long[["strategy", "kpi"]].merge(
+            comp[["strategy", "kpi", "mean", "ci_low", "ci_high", *extra]],
+            on=["strategy", "kpi"], how="left").combine_first(long)
+    return long
+
+
+def kpi_table_html(folder: ResultsFolder, confidence: float = 0.95) -> str:
+    """The KPI table: strategies as columns (run, compare) or cells as rows (sweep)."""
+    if folder.factors:
+        return _sweep_table_html(folder, confidence)
+    summary = _strategy_summary(folder, confidence).set_index(["strategy", "kpi"])
+    strategies = list(dict.fromkeys(folder.kpis["strategy"]))
+    reps = int(folder.kpis.groupby("strategy").size().max())
+    diffs = "diff" in summary.columns
+    head = "".join(f"<th>{html.escape(s)}</th>" for s in strategies)
+    body = []
+    for key, label, kind in TABLE_KPIS:
+        if not any((s, key) in summary.index for s in strategies):
+            continue
+        cells = []
+        for i, s in enumerate(strategies):
+            if (s, key) not in summary.index:
+                cells.append("<td>–</td>")
+                continue
+            r = summary.loc[(s, key)]
+            extra, css = "", ""
+            if diffs and i > 0:
+                extra = _fmt_diff(float(r["diff"]), float(r["diff_low"]),
+                                  float(r["diff_high"]), kind)
+                lo, hi = float(r["diff_low"]), float(r["diff_high"])
+                css = " ns" if not (lo > 0 or hi < 0) else ""
+            cells.append(_cell(float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]),
+                               kind, extra, css))
+        body.append(f'<tr><th scope="row">{html.escape(label.strip())}</th>{"".join(cells)}</tr>')
+    note = (f"Mean over {reps} replications and its {confidence:.0%} t-interval in brackets."
+            if reps > 1 else "One replication: no interval.")
+    if diffs:
+        note += (f" Δ: paired difference against {html.escape(strategies[0])} on the same "
+                 "seeds, with its own interval; grey when the interval contains zero.")
+    return (f'<table class="kpi"><thead><tr><th>KPI</th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table><p class="note">{note}</p>')
+
+
+def _sweep_table_html(folder: ResultsFolder, confidence: float) -> str:
+    kpis, factors = folder.kpis, folder.factors
+    shown = [(k, lab, kind) for k, lab, kind in SWEEP_TABLE_KPIS if k in kpis.columns]
+    pts = summarise_by(kpis, [*factors, "strategy"], [k for k, _, _ in shown], confidence)
+    keys = pd.DataFrame({f"_f{i}": order_values(pts[f]) for i, f in enumerate(factors)})
+    keys["_s"] = pd.factorize(pts["strategy"])[0]
+    pts = pts.loc[keys.sort_values(list(keys.columns), kind="stable").index]
+    objectives = {"recovery_rate", "churn_rate", "contact_cost"}
+    frontier = (pareto_flags(pts) if objectives <= set(pts.columns)
+                else [False] * len(pts))
+    head = "".join(f"<th>{html.escape(f)}</th>" for f in factors)
+    head += "<th>strategy</th><th>n</th>" + "".join(f"<th>{html.escape(lab)}</th>"
+                                                    for _, lab, _ in shown)
+    body = []
+    for (_, r), star in list(zip(pts.iterrows(), frontier, strict=True))[:MAX_SWEEP_ROWS]:
+        cells = "".join(f"<td>{html.escape(format_value(r[f]))}</td>" for f in factors)
+        mark = ' <span class="star" title="on the Pareto frontier">★</span>' if star else ""
+        cells += f"<td>{html.escape(str(r['strategy']))}{mark}</td><td>{int(r['n'])}</td>"
+        cells += "".join(_cell(float(r[k]), float(r[f"{k}_low"]), float(r[f"{k}_high"]), kind)
+                         for k, _, kind in shown)
+        body.append(f"<tr>{cells}</tr>")
+    note = (f"One row per factor values and strategy: mean over its replications (n) and the "
+            f"{confidence:.0%} t-interval. ★: on the Pareto frontier (max recovery, min "
+            "churn, min contact cost).")
+    if len(pts) > MAX_SWEEP_ROWS:
+        note += f" First {MAX_SWEEP_ROWS} of {len(pts)} rows shown (all are in kpis.csv)."
+    return (f'<table class="kpi sweep"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table><p class="note">{note}</p>')
+
+
+# --------------------------------------------------------------------------- page
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
+max-width:1240px;padding:1.5rem 2rem;color:#222;line-height:1.4}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;
+margin-top:2.2rem}.meta{color:#555;margin-top:0}nav a{margin-right:1rem}
+table.kpi{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+table.kpi th,table.kpi td{border:1px solid #ddd;padding:.25rem .55rem;text-align:right;
+vertical-align:top}table.kpi th[scope=row],table.kpi thead th:first-child{text-align:left}
+table.kpi thead th{background:#f4f6f8;max-width:11rem;overflow-wrap:anywhere}
+table.kpi td{white-space:nowrap}table.kpi tbody tr:nth-child(even){background:#fafafa}
+.ci{color:#666;font-size:.78rem}.d{color:#1f5f99;font-size:.78rem}.d.ns{color:#999}
+.star{color:#c77700}.note{color:#555;font-size:.85rem}
+figure{margin:1.5rem 0;padding:0}figure img{max-width:100%;height:auto;
+border:1px solid #eee}figcaption{color:#444;font-size:.88rem;margin-top:.3rem}
+.missing{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;font-size:.9rem}
+pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:.8rem;overflow:auto;
+font-size:.78rem;max-height:40rem}
+"""
+
+def _version() -> str:
+    try:
+        return version("contactsim")
+    except PackageNotFoundError:  # a source tree that was not installed
+        return "(not installed)"
+
+
+_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep"}
+
+
+def _meta(folder: ResultsFolder) -> str:
+    kpis = folder.kpis
+    sc = folder.scenario.get("scenario", folder.scenario) if folder.kind == "sweep" \
+        else folder.scenario
+    if not isinstance(sc, dict):
+        sc = {}
+    parts = [f"Report of {_KIND_TEXT[folder.kind]}", f"folder {folder.path.resolve()}"]
+    strategies = list(dict.fromkeys(kpis["strategy"]))
+    parts.append(f"{len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'}")
+    if folder.factors:
+        parts.append(f"factors {', '.join(folder.factors)}")
+    reps = kpis.groupby(["strategy", *folder.factors]).size()
+    parts.append(f"{int(reps.max())} replication{'s' if reps.max() > 1 else ''}")
+    pop = sc.get("population")
+    if isinstance(pop, dict) and "size" in pop:
+        parts.append(f"{int(pop['size']):,} accounts")
+    if "horizon_days" in sc:
+        parts.append(f"{float(sc['horizon_days']):g} days")
+    comp = sc.get("compliance")
+    if isinstance(comp, dict) and comp.get("pack"):
+        parts.append(f"pack {comp['pack']}")
+    parts.append(f"contactsim {_version()}")
+    return " · ".join(html.escape(p) for p in parts)
+
+
+def _figure_html(fig: ReportFigure) -> str:
+    title = html.escape(fig.title)
+    if fig.png is None:
+        return (f'<figure id="fig-{fig.key}"><div class="missing">{title}: not drawn '
+                f"({html.escape(fig.error or 'unknown error')})</div></figure>")
+    data = base64.b64encode(fig.png).decode("ascii")
+    return (f'<figure id="fig-{fig.key}"><img src="data:image/png;base64,{data}" '
+            f'alt="{title}"><figcaption><b>{title}.</b> {html.escape(fig.caption)}'
+            "</figcaption></figure>")
+
+
+def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None = None,
+                  confidence: float = 0.95) -> str:
+    """The report of ``folder`` as one HTML page."""
+    figs = report_figures(folder, confidence) if figures is None else list(figures)
+    title = f"contactsim: {folder.title}"
+    scenario_name = folder.scenario_file.name if folder.scenario_file else "none"
+    scenario = (f"<pre>{html.escape(folder.scenario_text)}</pre>" if folder.scenario_text
+                else '<p class="note">No resolved scenario in the folder.</p>')
+    description = folder.scenario.get("description")
+    desc = f"<p>{html.escape(str(description))}</p>" if description else ""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>{html.escape(title)}</h1><p class=\"meta\">{_meta(folder)}</p>{desc}",
+        '<nav><a href="#kpis">KPIs</a><a href="#figures">Figures</a>'
+        '<a href="#scenario">Scenario</a></nav></header>',
+        f'<section id="kpis"><h2>KPIs</h2>{kpi_table_html(folder, confidence)}</section>',
+        '<section id="figures"><h2>Figures</h2>',
+        *(_figure_html(f) for f in figs),
+        "</section>",
+        f'<section id="scenario"><h2>Resolved scenario ({html.escape(scenario_name)})</h2>'
+        f"{scenario}</section>",
+        "</body></html>",
+    ])
+
+
+def write_report(folder_path: Path, out: Path | None = None,
+                 confidence: float = 0.95) -> tuple[Path, list[ReportFigure]]:
+    """Write the report of the folder (default ``<folder>/report.html``).
+
+    Returns the path written and the figures (those with ``error`` were not drawn).
+    """
+    folder = open_folder(folder_path)
+    target = out if out is not None else folder_path / "report.html"
+    if not target.parent.is_dir():
+        raise UserError("the folder of the report does not exist", source=str(target))
+    figures = report_figures(folder, confidence)
+    page = render_report(folder, figures, confidence)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write ({exc.strerror})", source=str(target)) from None
+    return target, figures

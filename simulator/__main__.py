@@ -1,0 +1,5 @@
+"""``python -m simulator`` is ``contactsim``."""
+
+from simulator.cli import main
+
+main()
