@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.book import CALLS, I64
-from simulator.scenario import CHANNELS
 from simulator.compliance.rules import (
     ChargedOff,
     Churned,
@@ -26,6 +25,7 @@ from simulator.compliance.rules import (
     RollingCap,
     Rule,
 )
+from simulator.scenario import CHANNELS
 
 
 def always() -> list[Rule]:
