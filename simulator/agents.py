@@ -110,6 +110,8 @@ class AgentPool:
                     _, _, queued_at, item = heapq.heappop(self._heap)
                     busy = self.serve(item, env.now)
                     if busy > 0:
+                        # A call running past the shift end is overtime: staffed time too.
+                        self.stats.staffed_time += max(env.now + busy - end, 0.0)
                         wait = env.now - queued_at
                         self.stats.total_wait += wait
                         self.stats.waited += wait > 0

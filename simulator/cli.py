@@ -6,6 +6,7 @@ import functools
 import math
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -41,12 +42,21 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except UserError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
+        except Exception:
+            # Not the user's mistake: a bug. Show everything, and keep exit code 1 for
+            # "a regression check failed".
+            traceback.print_exc()
+            err_console.print("[bold red]internal error[/]: please report it with the "
+                              "traceback above")
+            raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]
 

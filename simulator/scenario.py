@@ -373,27 +373,46 @@ class Channel(Section):
     )
 
 
-def _channel(**kw: Any) -> Any:
-    return Field(default_factory=lambda: Channel(**kw))
+CHANNEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "push": dict(cost=0.0, delivery_prob=0.9, attention_prob=0.3, impulse=0.03,
+                 intrusiveness=0.05, optout_sensitivity=0.02),
+    "email": dict(cost=0.005, delivery_prob=0.95, attention_prob=0.2, impulse=0.03,
+                  intrusiveness=0.05, optout_sensitivity=0.02),
+    "sms": dict(cost=0.04, delivery_prob=0.97, attention_prob=0.8, impulse=0.08,
+                intrusiveness=0.2, optout_sensitivity=0.02),
+    "robocall": dict(cost=0.2, attention_prob=0.3, impulse=0.10, intrusiveness=0.5),
+    "agent_call": dict(cost=0.0, impulse=0.5, intrusiveness=1.0),
+}
+
+
+def _channel(name: str) -> Any:
+    return Field(default_factory=lambda: Channel(**CHANNEL_DEFAULTS[name]))
 
 
 class Channels(Section):
-    """The five channels, from least to most intrusive."""
+    """The five channels, from least to most intrusive. A channel given in a file is
+    merged over its own defaults."""
 
-    push: Channel = _channel(cost=0.0, delivery_prob=0.9, attention_prob=0.3, impulse=0.03,
-                             intrusiveness=0.05, optout_sensitivity=0.02)
-    email: Channel = _channel(cost=0.005, delivery_prob=0.95, attention_prob=0.2, impulse=0.03,
-                              intrusiveness=0.05, optout_sensitivity=0.02)
-    sms: Channel = _channel(cost=0.04, delivery_prob=0.97, attention_prob=0.8, impulse=0.08,
-                            intrusiveness=0.2, optout_sensitivity=0.02)
-    robocall: Channel = _channel(cost=0.2, attention_prob=0.3, impulse=0.10, intrusiveness=0.5)
-    agent_call: Channel = _channel(cost=0.0, impulse=0.5, intrusiveness=1.0)
+    push: Channel = _channel("push")
+    email: Channel = _channel("email")
+    sms: Channel = _channel("sms")
+    robocall: Channel = _channel("robocall")
+    agent_call: Channel = _channel("agent_call")
     unanswered_call_impulse: NonNegative = Field(
         0.01, description="intensity jump of a call that rang unanswered (a missed-call reminder)"
     )
     unanswered_call_intrusiveness: NonNegative = Field(
         0.3, description="pressure added by a call that rang unanswered"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_channel_defaults(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: _deep_merge(CHANNEL_DEFAULTS[k], v)
+                if k in CHANNEL_DEFAULTS and isinstance(v, dict) else v
+                for k, v in value.items()}
 
     def get(self, name: str) -> Channel:
         return getattr(self, name)

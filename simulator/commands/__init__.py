@@ -2,3 +2,6 @@
 
 Import order is the order of ``contactsim --help``.
 """
+
+import simulator.commands.check as check  # noqa: F401  (contactsim check)
+import simulator.commands.report as report  # noqa: F401  (contactsim report)
