@@ -8,10 +8,13 @@ engine touches them, so no borrower needs a heap entry or daily polling.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
+import signal
+import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,11 @@ from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec
 from simulator.strategies import Strategy, build_strategy
 from simulator.strategies.requests import Requests, validate_requests
 from simulator.view import build_view
+
+
+class _StrategyTimeout(Exception):
+    """Raised inside a strategy call that ran out of time."""
+
 
 DAILY_STATES = ("M0", "M1", "M2", "M3", "M4", "paid_on_time", "cured", "charged_off")
 
@@ -168,13 +176,15 @@ class Simulation:
             if self._wants_outcomes:
                 self._teach(day)
             view = build_view(self.book, float(day))
-            try:
-                result = self.strategy.decide(day, view)
-            except StrategyError:
-                raise
-            except Exception as exc:
-                raise StrategyError(f"on day {day}: decide() raised {type(exc).__name__}: {exc}",
-                                    source=f"strategy '{self.spec.name}'") from exc
+            with self._time_limit(day, "decide"):
+                try:
+                    result = self.strategy.decide(day, view)
+                except (StrategyError, _StrategyTimeout):
+                    raise
+                except Exception as exc:
+                    raise StrategyError(
+                        f"on day {day}: decide() raised {type(exc).__name__}: {exc}",
+                        source=f"strategy '{self.spec.name}'") from exc
             requests = validate_requests(self.spec.name, day, result, view.index)
             self.requests += len(requests)
             if len(requests):
@@ -190,10 +200,40 @@ class Simulation:
             "payment", "contact", "promise", "promise_kept", "promise_broken", "complaint",
             "opt_out", "churn", "blocked"])
         try:
-            self.strategy.learn(frame[observable].reset_index(drop=True))
+            with self._time_limit(day, "learn"):
+                self.strategy.learn(frame[observable].reset_index(drop=True))
+        except StrategyError:
+            raise
         except Exception as exc:
             raise StrategyError(f"on day {day}: learn() raised {type(exc).__name__}: {exc}",
                                 source=f"strategy '{self.spec.name}'") from exc
+
+    @contextlib.contextmanager
+    def _time_limit(self, day: int, method: str) -> Iterator[None]:
+        """Stop a strategy call that takes longer than ``decision.timeout_seconds``.
+
+        Uses a real-time interval timer, so it works only in a main thread (the CLI and
+        the local process pool); elsewhere (e.g. a Dask worker thread) it is not enforced.
+        """
+        limit = self.scenario.decision.timeout_seconds
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def expire(signum: int, frame: object) -> None:
+            raise _StrategyTimeout
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            yield
+        except _StrategyTimeout:
+            raise StrategyError(f"on day {day}: {method}() took longer than {limit:g} s "
+                                "(decision.timeout_seconds)",
+                                source=f"strategy '{self.spec.name}'") from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     def _dispatch(self, day: int, req: Requests) -> Generator[simpy.Event, Any, None]:
         """Release the day's requests at their hours, in (time, channel, priority) order."""

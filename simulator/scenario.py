@@ -546,6 +546,10 @@ class Decision(Section):
     every_days: Annotated[int, Field(ge=1, le=365)] = Field(
         1, description="days between decision epochs (at 00:00)"
     )
+    timeout_seconds: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = Field(
+        60.0, description="wall-clock limit on one decide() or learn() call, seconds (enforced "
+        "in a process's main thread: the CLI and the local pool)"
+    )
 
 
 class Metrics(Section):
