@@ -61,7 +61,7 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _fmt(value: float, kind: str, half: float = math.nan) -> str:
+def format_value(value: float, kind: str, half: float = math.nan) -> str:
     if not math.isfinite(value):
         return "-"
     if kind == "pct":
@@ -101,12 +101,12 @@ def kpi_table(kpis: pd.DataFrame, title: str) -> Table:
                 continue
             rec = idx.loc[(s, key)]
             half = (rec["ci_high"] - rec["mean"]) if reps > 1 else math.nan
-            row.append(_fmt(float(rec["mean"]), kind, float(half)))
+            row.append(format_value(float(rec["mean"]), kind, float(half)))
         table.add_row(*row)
     return table
 
 
-def _progress(total: int, enabled: bool) -> Progress:
+def progress_bar(total: int, enabled: bool) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err_console, disable=not enabled,
                     transient=True)
@@ -150,7 +150,7 @@ def run_command(
     out_dir = out or Path("out") / sc.name
     cells = cells_of(sc)
     show = not quiet and sys.stderr.isatty()
-    with _progress(len(cells), show) as bar:
+    with progress_bar(len(cells), show) as bar:
         task = bar.add_task(f"{sc.name}", total=len(cells))
         results = run_cells(sc, cells, workers, base_dir=scenario.parent.resolve(),
                             on_done=lambda _r: bar.advance(task))

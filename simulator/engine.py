@@ -71,6 +71,19 @@ class Results:
     wall_seconds: float = 0.0
 
 
+def agents_per_shift(count: int, fractions: list[float]) -> list[int]:
+    """Whole agents per shift, ``count * fraction`` each, rounded by largest remainder so
+    that the total is ``round(count * sum(fractions))`` (one agent on two half shifts
+    works the first, not neither)."""
+    raw = [count * f for f in fractions]
+    heads = [math.floor(x) for x in raw]
+    missing = round(sum(raw)) - sum(heads)
+    order = sorted(range(len(raw)), key=lambda k: (-(raw[k] - heads[k]), k))
+    for k in order[:max(missing, 0)]:
+        heads[k] += 1
+    return heads
+
+
 def no_contact_paid_times(scenario: Scenario, seed: int) -> np.ndarray:
     """When each account pays in full (inf if never) in its no-contact twin.
 
@@ -108,8 +121,9 @@ class Simulation:
         self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
         self.env = simpy.Environment()
         ag = scenario.agents
-        shifts = [ShiftPlan(s.start, s.end, round(ag.count * s.fraction), ag.work_days)
-                  for s in ag.shifts]
+        heads = agents_per_shift(ag.count, [s.fraction for s in ag.shifts])
+        shifts = [ShiftPlan(s.start, s.end, k, ag.work_days)
+                  for s, k in zip(ag.shifts, heads, strict=True)]
         self.pool = AgentPool(self.env, shifts, self.horizon, self._serve_call)
         self.channel_enabled = [scenario.channels.get(c).enabled for c in CHANNELS]
         self.queued = np.zeros(self.book.n, dtype=bool)

@@ -118,22 +118,22 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
         "scenario": out_dir / "scenario.resolved.yaml",
     }
     kpis = kpi_frame(results)
-    _atomic_write(paths["kpis"], lambda p: kpis.to_csv(p, index=False))
-    _atomic_write(paths["summary"], lambda p: summarise(kpis).to_csv(p, index=False))
+    atomic_write(paths["kpis"], lambda p: kpis.to_csv(p, index=False))
+    atomic_write(paths["summary"], lambda p: summarise(kpis).to_csv(p, index=False))
     daily = pd.concat([_with_ids(r.daily, r) for r in results], ignore_index=True)
-    _atomic_write(paths["daily"], lambda p: daily.to_parquet(p, index=False))
+    atomic_write(paths["daily"], lambda p: daily.to_parquet(p, index=False))
     accounts = pd.concat([_with_ids(r.accounts, r) for r in results], ignore_index=True)
-    _atomic_write(paths["accounts"], lambda p: accounts.to_parquet(p, index=False))
+    atomic_write(paths["accounts"], lambda p: accounts.to_parquet(p, index=False))
     if events:
         paths["events"] = out_dir / "events.parquet"
         ev = pd.concat([_with_ids(r.events, r) for r in results], ignore_index=True)
-        _atomic_write(paths["events"], lambda p: ev.to_parquet(p, index=False))
+        atomic_write(paths["events"], lambda p: ev.to_parquet(p, index=False))
     text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
-    _atomic_write(paths["scenario"], lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write(paths["scenario"], lambda p: p.write_text(text, encoding="utf-8"))
     return paths
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file and rename, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:

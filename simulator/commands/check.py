@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simulator.cli import _progress, app, console, err_console, guarded
+from simulator.cli import app, console, err_console, guarded, progress_bar
 from simulator.errors import UserError
 from simulator.regression import (
     Case,
@@ -102,7 +102,7 @@ def _run_all(cases: list[Case], workers: int, quiet: bool) -> tuple[list[Observa
     total = sum(cell_count(c) for c in cases)
     observed: list[Observation] = []
     start = time.perf_counter()
-    with _progress(total, show) as bar:
+    with progress_bar(total, show) as bar:
         task = bar.add_task("check", total=total)
         for case in cases:
             t0 = time.perf_counter()

@@ -1,0 +1,173 @@
+"""``contactsim compare``: strategies on common random numbers, paired differences with CIs."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+import yaml
+from rich.table import Table
+
+from simulator.cli import TABLE_KPIS, app, console, format_value, guarded, kpi_table, progress_bar
+from simulator.compare import compare_strategies, pairing_gain
+from simulator.engine import Results
+from simulator.errors import UserError
+from simulator.runner import atomic_write, cells_of, kpi_frame
+from simulator.scenario import Scenario, StrategySpec, load_scenario
+from simulator.sweep import (
+    NOT_IN_CELL,
+    CellTask,
+    LocalPool,
+    cell_key,
+    run_tasks,
+    simulator_version,
+)
+
+
+def _specs(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
+    """The arms named on the command line; a name of the scenario's arms keeps its params."""
+    if strategies is None:
+        return sc.strategies
+    own = {s.name: s for s in sc.strategies}
+    names = [n.strip() for n in strategies.split(",") if n.strip()]
+    return tuple(own.get(n, StrategySpec(use=n)) for n in names)
+
+
+def _diff_text(value: float, low: float, high: float, kind: str) -> str:
+    if not math.isfinite(value):
+        return "-"
+    half = (high - low) / 2
+    if kind == "pct":  # a difference of rates is in percentage points
+        text = f"{100 * value:+.1f} pp" + (f" ± {100 * half:.1f}" if math.isfinite(half) else "")
+    else:
+        text = ("+" if value > 0 else "") + format_value(value, kind, half)
+    if not (low > 0 or high < 0):
+        text += " (ns)"
+    return text
+
+
+def difference_table(comparison: pd.DataFrame, title: str, replications: int) -> Table:
+    """KPIs as rows; per strategy its paired difference to the baseline ± half-width."""
+    strategies = list(dict.fromkeys(comparison["strategy"]))
+    base = strategies[0]
+    table = Table(title=title, caption=(
+        f"strategy - {base} on the same seeds, mean of {replications} paired differences "
+        "± 95% CI half-width; (ns): the interval contains 0, not distinguishable"))
+    table.add_column("KPI")
+    for s in strategies[1:]:
+        table.add_column(f"{s} - {base}", justify="right")
+    idx = comparison.set_index(["strategy", "kpi"])
+    for key, label, kind in TABLE_KPIS:
+        if (base, key) not in idx.index:
+            continue
+        row = [label]
+        for s in strategies[1:]:
+            rec = idx.loc[(s, key)]
+            row.append(_diff_text(float(rec["diff"]), float(rec["diff_low"]),
+                                  float(rec["diff_high"]), kind))
+        table.add_row(*row)
+    return table
+
+
+@app.command("compare")
+@guarded
+def compare_command(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    strategies: Annotated[str | None, typer.Option(
+        "--strategies", "-s",
+        help="comma-separated arms, the first is the baseline: built-in names, module:Class, "
+             "file.py:Class or the names of the scenario's arms (default: the scenario's)")
+    ] = None,
+    replications: Annotated[int | None, typer.Option(
+        "--replications", "-r", min=2, help="replications (default: the scenario's)")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                         help="worker processes")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder (default: out/<scenario name>-compare)")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a field, e.g. --set agents.count=40 (repeatable)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Compare strategies on the same seeds: means, paired differences and their CIs."""
+    overrides = list(set_ or [])
+    if replications is not None:
+        overrides.append(f"replications={replications}")
+    sc = load_scenario(scenario, overrides)
+    specs = _specs(sc, strategies)
+    if len(specs) < 2:
+        raise UserError("name at least two strategies to compare (the first is the baseline)",
+                        source="--strategies")
+    sc = sc.model_copy(update={"strategies": specs})
+    sc = type(sc).model_validate(sc.model_dump())  # re-check unique names
+    if sc.replications < 2:
+        raise UserError("intervals need at least 2 replications (--replications)",
+                        source=str(scenario), field="replications")
+    out_dir = out or Path("out") / f"{sc.name}-compare"
+    base_dir = str(scenario.parent.resolve())
+    data = {k: v for k, v in sc.to_dict().items() if k not in NOT_IN_CELL}
+    tasks = []
+    for cell in cells_of(sc):
+        spec = cell.spec.model_dump(mode="json")
+        tasks.append(CellTask(key=cell_key(data, spec, cell.seed), scenario=data, spec=spec,
+                              seed=cell.seed, replication=cell.replication, variant={},
+                              base_dir=base_dir, simulator_version=simulator_version()))
+    records: dict[tuple[str, int], dict[str, float]] = {}
+    show = not quiet and sys.stderr.isatty()
+    with progress_bar(len(tasks), show) as bar:
+        task_id = bar.add_task(f"{sc.name}", total=len(tasks))
+        backend = LocalPool(workers)
+        finished = False
+        try:
+            for task, outcome in run_tasks(backend, tasks):
+                if isinstance(outcome, BaseException):
+                    raise UserError(f"a worker failed: {type(outcome).__name__}: {outcome}",
+                                    source="compare")
+                if outcome["status"] != "ok":
+                    raise UserError(f"replication {task.replication}: {outcome['error']}",
+                                    source=f"strategy '{outcome['strategy']}'")
+                records[(outcome["strategy"], task.replication)] = {
+                    k: math.nan if v is None else float(v) for k, v in outcome["kpis"].items()}
+                bar.advance(task_id)
+            finished = True
+        finally:
+            backend.close(cancel=not finished)
+    empty = pd.DataFrame()
+    kpis = kpi_frame([Results(strategy=c.spec.name, replication=c.replication, seed=c.seed,
+                              kpis=records[(c.spec.name, c.replication)], events=empty,
+                              daily=empty, accounts=empty) for c in cells_of(sc)])
+    comparison = compare_strategies(kpis, [s.name for s in specs])
+    _write(out_dir, sc, kpis, comparison)
+
+    what = f"{sc.name}: {sc.population.size:,} accounts, {sc.horizon_days:g} days"
+    console.print(kpi_table(kpis, what))
+    console.print(difference_table(comparison, f"paired differences to {specs[0].name}",
+                                   sc.replications))
+    gain = pairing_gain(comparison, "recovery_rate")
+    for row in gain.itertuples():
+        console.print(
+            f"recovery rate, {row.strategy} - {specs[0].name}: 95% CI half-width "
+            f"{100 * row.paired_half_width:.2f} pp paired vs {100 * row.unpaired_half_width:.2f}"
+            f" pp unpaired ({row.ratio:.1f}x narrower with common random numbers)",
+            highlight=False, soft_wrap=True)
+    console.print(f"results in {out_dir} (kpis.csv, comparison.csv, kpis.parquet, "
+                  "comparison.parquet, scenario.resolved.yaml)", highlight=False, soft_wrap=True)
+
+
+def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataFrame) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder ({exc.strerror})",
+                        source=str(out_dir)) from None
+    atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    atomic_write(out_dir / "kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
+    atomic_write(out_dir / "comparison.csv", lambda p: comparison.to_csv(p, index=False))
+    atomic_write(out_dir / "comparison.parquet",
+                  lambda p: comparison.to_parquet(p, index=False))
+    text = yaml.safe_dump(sc.to_dict(), sort_keys=False, allow_unicode=True)
+    atomic_write(out_dir / "scenario.resolved.yaml",
+                  lambda p: p.write_text(text, encoding="utf-8"))

@@ -1,0 +1,747 @@
+"""Sweeps: many (scenario variant x strategy x replication) cells, resumable, on a pool or Dask.
+
+A sweep file names a base scenario, the factors that vary it, the strategies and the
+replications::
+
+    base: ../default.yaml           # relative to the sweep file
+    set: {population.size: 4000}    # optional: fixed overrides of every variant
+    factors:
+      grid:                         # every combination ...
+        agents.count: [2, 4, 8]
+        strategies.fixed_cadence.params.steps.2.every: [1, 3, 7]
+      # ... or a Latin hypercube sample over ranges (scipy.stats.qmc):
+      # latin_hypercube: {samples: 20, seed: 1, ranges: {agents.count: [1, 8]},
+      #                   integer: [agents.count]}
+    strategies:                     # default: the base scenario's
+      - {use: fixed_cadence, params: {...}}
+      - {use: risk_tiered}
+    replications: 3                 # default: the base scenario's
+
+A factor key is a dotted path into the scenario (``agents.count``) or, when it starts
+with ``strategies.<name>.``, into that strategy's spec (its ``params``); a strategy
+factor leaves the other strategies alone (their column in ``kpis.csv`` is empty).
+
+Every replication of every variant and strategy runs on the seed
+``replication_seed(scenario.seed, replication)``: common random numbers across
+strategies *and* variants. A cell's key is the SHA-256 of the canonical JSON of what
+determines its result: the resolved scenario (without the fields that do not reach
+one run: ``seed``, ``replications``, ``strategies``), the strategy spec, the seed and
+the simulator version. Cells are content-addressed, so a rerun computes only the
+cells whose file is missing, unreadable, failed or from another simulator version.
+
+Output folder::
+
+    DIR/sweep.resolved.yaml   the resolved sweep: base scenario, variants, strategies
+    DIR/cells/<key>.json      one file per cell, written atomically as it completes:
+                              {key, status: ok|failed, error, variant, strategy,
+                               replication, seed, simulator_version, kpis}
+    DIR/kpis.csv              one row per ok cell: the factors (dotted names), strategy,
+                              replication, seed, then the KPIs (as in ``contactsim run``)
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from scipy.stats import qmc
+
+import simulator
+from simulator.engine import Results, run
+from simulator.errors import ScenarioError, StrategyError, UserError
+from simulator.rng import replication_seed
+from simulator.runner import atomic_write, kpi_frame
+from simulator.scenario import (
+    StrategySpec,
+    apply_override,
+    format_validation_error,
+    read_yaml,
+    scenario_from_dict,
+)
+
+#: A factor value: a plain scalar, so that it fits a column of ``kpis.csv``.
+FactorValue = StrictBool | StrictInt | StrictFloat | StrictStr
+
+#: Fields of a scenario that never reach one run (the cell carries its own seed and
+#: strategy), left out of the resolved scenario a cell is keyed and run on.
+NOT_IN_CELL: tuple[str, ...] = ("seed", "replications", "strategies")
+
+#: Keys of a cell file, in order.
+CELL_FIELDS: tuple[str, ...] = ("key", "status", "error", "variant", "strategy", "replication",
+                                "seed", "simulator_version", "kpis")
+
+STRATEGY_PREFIX = "strategies."
+
+
+def simulator_version() -> str:
+    """``simulator.__version__``, read from the distribution if the package lacks it.
+
+    (An editable install made before ``simulator/__init__.py`` existed imports
+    ``simulator`` as a namespace package, without ``__version__``.)
+    """
+    found = getattr(simulator, "__version__", None)
+    if isinstance(found, str):
+        return found
+    try:
+        return metadata.version("contactsim")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+# --------------------------------------------------------------------------- sweep file
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class LatinHypercube(_Strict):
+    """A Latin hypercube sample of ``samples`` points over the ``ranges`` (scipy.stats.qmc)."""
+
+    samples: Annotated[int, Field(ge=1, le=100_000)]
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    ranges: dict[str, tuple[float, float]] = Field(min_length=1)
+    integer: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> LatinHypercube:
+        for key, (low, high) in self.ranges.items():
+            if high < low:
+                raise ValueError(f"range of '{key}': high ({high}) is below low ({low})")
+        unknown = [k for k in self.integer if k not in self.ranges]
+        if unknown:
+            raise ValueError(f"integer names {', '.join(unknown)}, which have no range")
+        for key in self.integer:
+            low, high = self.ranges[key]
+            if math.ceil(low) > math.floor(high):
+                raise ValueError(f"range of '{key}' holds no integer")
+        return self
+
+
+class Factors(_Strict):
+    """What varies between scenario variants: a full grid or a Latin hypercube."""
+
+    grid: dict[str, list[FactorValue]] | None = Field(None, min_length=1)
+    latin_hypercube: LatinHypercube | None = None
+
+    @field_validator("grid")
+    @classmethod
+    def _levels(cls, v: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        for key, levels in (v or {}).items():
+            if not levels:
+                raise ValueError(f"'{key}' has no values")
+            seen = [json.dumps(x) for x in levels]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"'{key}' lists a value twice")
+        return v
+
+    @model_validator(mode="after")
+    def _one_design(self) -> Factors:
+        if (self.grid is None) == (self.latin_hypercube is None):
+            raise ValueError("give exactly one of grid or latin_hypercube")
+        return self
+
+    def names(self) -> list[str]:
+        if self.grid is not None:
+            return list(self.grid)
+        assert self.latin_hypercube is not None
+        return list(self.latin_hypercube.ranges)
+
+
+class SweepFile(_Strict):
+    """A sweep file as written, validated."""
+
+    name: str | None = Field(None, description="name of the sweep (default: the file's stem)")
+    description: str = ""
+    base: str = Field(min_length=1, description="base scenario, relative to the sweep file")
+    overrides: dict[str, Any] = Field(default_factory=dict, alias="set",
+                                      description="dotted key -> value set in every variant")
+    factors: Factors | None = None
+    strategies: tuple[StrategySpec, ...] | None = Field(None, min_length=1)
+    replications: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique(cls, v: tuple[StrategySpec, ...] | None) -> tuple[StrategySpec, ...] | None:
+        names = [s.name for s in v or ()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"strategy names must be unique; repeated: {', '.join(dupes)} "
+                             "(give each a label)")
+        return v
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One cell: a scenario variant, a strategy and a replication."""
+
+    key: str
+    variant: dict[str, Any]
+    strategy: str
+    replication: int
+    seed: int
+    scenario: dict[str, Any] = field(repr=False)
+    spec: dict[str, Any] = field(repr=False)
+    base_dir: str | None = field(default=None, repr=False)
+
+    def task(self) -> CellTask:
+        return CellTask(key=self.key, scenario=self.scenario, spec=self.spec, seed=self.seed,
+                        replication=self.replication, variant=self.variant,
+                        base_dir=self.base_dir, simulator_version=simulator_version())
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep resolved into its cells (variant-major, then strategy, then replication)."""
+
+    name: str
+    source: Path
+    base: Path
+    description: str
+    factors: list[str]
+    design: str
+    variants: list[dict[str, Any]]
+    strategies: list[StrategySpec]
+    replications: int
+    scenario: dict[str, Any]
+    cells: list[SweepCell]
+    sweep: dict[str, Any]
+
+    def unique_cells(self) -> list[SweepCell]:
+        """The cells to compute: the first cell of each key (identical cells run once)."""
+        seen: dict[str, SweepCell] = {}
+        for c in self.cells:
+            seen.setdefault(c.key, c)
+        return list(seen.values())
+
+    def resolved(self) -> dict[str, Any]:
+        """What ``sweep.resolved.yaml`` holds."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "sweep_file": str(self.source.resolve()),
+            "base": str(self.base),
+            "simulator_version": simulator_version(),
+            "design": self.design,
+            "factors": self.factors,
+            "factor_spec": self.sweep.get("factors"),
+            "set": self.sweep.get("set", {}),
+            "replications": self.replications,
+            "strategies": [s.model_dump(mode="json") for s in self.strategies],
+            "variants": self.variants,
+            "cells": len(self.cells),
+            "unique_cells": len(self.unique_cells()),
+            "scenario": self.scenario,
+        }
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same data always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def cell_key(scenario: dict[str, Any], spec: dict[str, Any], seed: int,
+             version: str | None = None) -> str:
+    """The content address of a cell: SHA-256 of what determines its result."""
+    payload = {"scenario": scenario, "strategy": spec, "seed": int(seed),
+               "simulator_version": simulator_version() if version is None else version}
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def _grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def latin_hypercube_points(design: LatinHypercube) -> list[dict[str, Any]]:
+    """``design.samples`` points, one per stratum of every range.
+
+    A float factor is ``low + u (high - low)``; an integer factor takes each integer of
+    ``[low, high]`` with equal probability (``floor`` of ``u`` spread over them).
+    """
+    keys = list(design.ranges)
+    rng = np.random.default_rng(design.seed)
+    if "rng" in inspect.signature(qmc.LatinHypercube).parameters:
+        sampler = qmc.LatinHypercube(d=len(keys), rng=rng)
+    else:  # scipy < 1.15
+        sampler = qmc.LatinHypercube(d=len(keys), seed=rng)
+    u = sampler.random(design.samples)
+    points = []
+    for row in u:
+        point: dict[str, Any] = {}
+        for key, ui in zip(keys, row, strict=True):
+            low, high = design.ranges[key]
+            if key in design.integer:
+                lo, hi = math.ceil(low), math.floor(high)
+                point[key] = int(min(hi, lo + math.floor(float(ui) * (hi - lo + 1))))
+            else:
+                point[key] = float(low + float(ui) * (high - low))
+        points.append(point)
+    return points
+
+
+def _split_strategy_key(key: str, names: Sequence[str]) -> tuple[str, list[str]] | None:
+    """``strategies.<name>.<path>`` -> (name, path), the longest matching name first."""
+    if not key.startswith(STRATEGY_PREFIX):
+        return None
+    rest = key[len(STRATEGY_PREFIX):]
+    for name in sorted(names, key=len, reverse=True):
+        if rest.startswith(name + ".") and len(rest) > len(name) + 1:
+            return name, rest[len(name) + 1:].split(".")
+    return None
+
+
+def _cell_scenario(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in NOT_IN_CELL}
+
+
+def load_sweep(path: str | Path) -> SweepPlan:
+    """Read and validate a sweep file and resolve it into cells.
+
+    Every variant's scenario and every strategy is validated here, so that a mistake in
+    the sweep file is one error naming the file and field before anything runs.
+    """
+    from simulator.strategies import build_strategy  # the loader imports plug-ins
+
+    source = Path(path)
+    raw = read_yaml(source)
+    try:
+        sweep = SweepFile.model_validate(raw)
+    except ValidationError as exc:
+        fld, msg = format_validation_error(exc)
+        raise ScenarioError(msg, source=str(source), field=fld) from None
+    here = source.resolve().parent
+    base = Path(sweep.base)
+    if not base.is_absolute():
+        base = (here / base).resolve()
+    base_data = read_yaml(base)
+    base_scenario = scenario_from_dict(base_data, source=str(base))
+
+    data = copy.deepcopy(base_data)
+    for key, value in sweep.overrides.items():
+        if key.startswith(STRATEGY_PREFIX) or key in ("replications", "strategies"):
+            raise ScenarioError("set applies to the scenario; give strategies in 'strategies'",
+                                source=str(source), field=f"set.{key}")
+        _override(data, key, value, source, f"set.{key}")
+    resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
+
+    if sweep.strategies is not None:
+        strategies = list(sweep.strategies)
+        strategy_dir = here
+    else:
+        strategies = list(base_scenario.strategies)
+        strategy_dir = base.resolve().parent
+    names = [s.name for s in strategies]
+    replications = sweep.replications or base_scenario.replications
+
+    factors: list[str] = []
+    design = "none"
+    points: list[dict[str, Any]] = [{}]
+    if sweep.factors is not None:
+        factors = sweep.factors.names()
+        if sweep.factors.grid is not None:
+            design, points = "grid", _grid(sweep.factors.grid)
+            where = "factors.grid"
+        else:
+            assert sweep.factors.latin_hypercube is not None
+            design = "latin_hypercube"
+            points = latin_hypercube_points(sweep.factors.latin_hypercube)
+            where = "factors.latin_hypercube.ranges"
+        for key in factors:
+            if key in ("replications", "strategies") or (
+                    key.startswith(STRATEGY_PREFIX) and _split_strategy_key(key, names) is None):
+                raise ScenarioError(
+                    f"a factor is a scenario field or strategies.<name>.<field> with <name> "
+                    f"one of {', '.join(names)}", source=str(source), field=f"{where}.{key}")
+
+    cells: list[SweepCell] = []
+    variants: list[dict[str, Any]] = []
+    checked: set[str] = set()
+    for point in points:
+        scenario_data = copy.deepcopy(data)
+        strategy_values: dict[str, list[tuple[str, list[str], Any]]] = {n: [] for n in names}
+        for key, value in point.items():
+            split = _split_strategy_key(key, names)
+            if split is None:
+                _override(scenario_data, key, value, source, f"factors.{key}")
+            else:
+                strategy_values[split[0]].append((key, split[1], value))
+        label = ", ".join(f"{k}={v}" for k, v in point.items())
+        sc = scenario_from_dict(scenario_data, source=f"{source} (variant {label})")
+        cell_scenario = _cell_scenario(sc.to_dict())
+        variants.append(point)
+        for spec in strategies:
+            spec_data = spec.model_dump(mode="json")
+            for key, spec_path, value in strategy_values[spec.name]:
+                _override(spec_data, ".".join(spec_path), value, source, f"factors.{key}")
+            try:
+                eff = StrategySpec.model_validate(spec_data)
+            except ValidationError as exc:
+                fld, msg = format_validation_error(exc)
+                raise ScenarioError(msg, source=str(source),
+                                    field=f"strategies.{spec.name}.{fld}") from None
+            spec_json = eff.model_dump(mode="json")
+            text = canonical_json(spec_json)
+            if text not in checked:  # unknown strategies and bad params fail here, once
+                try:
+                    build_strategy(eff, np.random.default_rng(0), strategy_dir)
+                except UserError as exc:
+                    raise StrategyError(str(exc), source=str(source)) from None
+                checked.add(text)
+            variant: dict[str, Any] = {}
+            for key, value in point.items():
+                split = _split_strategy_key(key, names)
+                variant[key] = value if split is None or split[0] == spec.name else None
+            for r in range(replications):
+                seed = replication_seed(sc.seed, r)
+                cells.append(SweepCell(
+                    key=cell_key(cell_scenario, spec_json, seed), variant=variant,
+                    strategy=eff.name, replication=r, seed=seed, scenario=cell_scenario,
+                    spec=spec_json, base_dir=str(strategy_dir)))
+    # A strategy factor does not vary the other strategies: their repeated cells are one.
+    unique: dict[tuple[str, str, int], SweepCell] = {}
+    for c in cells:
+        unique.setdefault((canonical_json(c.variant), c.strategy, c.replication), c)
+    return SweepPlan(
+        name=sweep.name or source.stem, source=source, base=base,
+        description=sweep.description, factors=factors, design=design, variants=variants,
+        strategies=strategies, replications=replications,
+        scenario=resolved_base.to_dict(), cells=list(unique.values()),
+        sweep=sweep.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _override(data: dict[str, Any], key: str, value: Any, source: Path, where: str) -> None:
+    try:
+        apply_override(data, key.split("."), value)
+    except ScenarioError as exc:
+        raise ScenarioError(exc.detail, source=str(source), field=where) from None
+
+
+# --------------------------------------------------------------------------- one cell
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to compute one cell (plain data, picklable)."""
+
+    key: str
+    scenario: dict[str, Any]
+    spec: dict[str, Any]
+    seed: int
+    replication: int
+    variant: dict[str, Any]
+    base_dir: str | None
+    simulator_version: str
+
+
+def _json_number(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def cell_record(task: CellTask, status: str, error: str | None = None,
+                kpis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A cell file's content. Non-finite KPIs (undefined ratios) are stored as null."""
+    return {
+        "key": task.key,
+        "status": status,
+        "error": error,
+        "variant": task.variant,
+        "strategy": StrategySpec.model_validate(task.spec).name,
+        "replication": task.replication,
+        "seed": task.seed,
+        "simulator_version": simulator_version(),
+        "kpis": {k: _json_number(v) for k, v in (kpis or {}).items()},
+    }
+
+
+def run_cell(task: CellTask) -> dict[str, Any]:
+    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record."""
+    if task.simulator_version != simulator_version():
+        return cell_record(task, "failed", f"this worker runs contactsim {simulator_version()}"
+                           f", the sweep expects {task.simulator_version}")
+    try:
+        scenario = scenario_from_dict(task.scenario, source=f"cell {task.key}")
+        spec = StrategySpec.model_validate(task.spec)
+        base_dir = Path(task.base_dir) if task.base_dir else None
+        results = run(scenario, spec, task.seed, task.replication, base_dir)
+    except Exception as exc:
+        return cell_record(task, "failed", f"{type(exc).__name__}: {exc}")
+    return cell_record(task, "ok", kpis=results.kpis)
+
+
+def read_cell(path: Path, key: str) -> dict[str, Any] | None:
+    """A finished cell file, or None if it is missing, unreadable, failed or outdated."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or set(record) != set(CELL_FIELDS):
+        return None
+    if (record["key"] != key or record["status"] != "ok"
+            or record["simulator_version"] != simulator_version()
+            or not isinstance(record["kpis"], dict) or not record["kpis"]
+            or not all(v is None or isinstance(v, int | float) for v in record["kpis"].values())):
+        return None
+    return record
+
+
+def write_cell(cells_dir: Path, record: dict[str, Any]) -> Path:
+    """Write a cell file atomically (temporary file, then rename)."""
+    path = cells_dir / f"{record['key']}.json"
+    text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return path
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class Backend(Protocol):
+    """Where cells run: submit one, wait for any, shut down."""
+
+    slots: int
+
+    def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any: ...
+
+    def wait_any(self, futures: Sequence[Any]) -> set[Any]: ...
+
+    def close(self, cancel: bool) -> None: ...
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a pool worker: exit when the sweep process dies (e.g. by SIGKILL), not linger."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="contactsim-parent-watch", daemon=True).start()
+
+
+class LocalPool:
+    """A local ``ProcessPoolExecutor`` with ``workers`` processes."""
+
+    def __init__(self, workers: int):
+        self.slots = max(1, workers)
+        self._pool = ProcessPoolExecutor(max_workers=self.slots, initializer=_exit_with_parent,
+                                         initargs=(os.getpid(),))
+
+    def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any:
+        return self._pool.submit(fn, task)
+
+    def wait_any(self, futures: Sequence[Any]) -> set[Any]:
+        done, _ = wait_futures(futures, return_when=FIRST_COMPLETED)
+        return set(done)
+
+    def close(self, cancel: bool) -> None:
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class DaskCluster:
+    """A Dask distributed scheduler at ``address`` (``pip install 'contactsim[dask]'``)."""
+
+    def __init__(self, address: str, connect_timeout: float = 10.0,
+                 worker_timeout: float = 60.0):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UserError("a Dask scheduler needs the dask extra: "
+                            "pip install 'contactsim[dask]'", source="--scheduler") from None
+        try:
+            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
+        except Exception as exc:
+            raise UserError(f"cannot connect to the Dask scheduler at {address} "
+                            f"({type(exc).__name__}: {exc})", source="--scheduler") from None
+        try:
+            self.client.wait_for_workers(1, timeout=worker_timeout)
+        except Exception:
+            self.client.close()
+            raise UserError(f"no Dask worker joined the scheduler at {address} within "
+                            f"{worker_timeout:g} s", source="--scheduler") from None
+        threads = sum(self.client.nthreads().values())
+        # Dask balances better when it sees more than one task per thread.
+        self.slots = max(64, 4 * threads)
+        from distributed import as_completed
+
+        self._completed = as_completed(loop=self.client.loop)
+
+    def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any:
+        future = self.client.submit(fn, task, pure=False)
+        self._completed.add(future)
+        return future
+
+    def wait_any(self, futures: Sequence[Any]) -> set[Any]:
+        # Every future in flight was added to ``_completed`` by ``submit``.
+        return {next(self._completed)}
+
+    def close(self, cancel: bool) -> None:
+        self.client.close()
+
+
+def run_tasks(backend: Backend, tasks: Iterable[CellTask], window: int | None = None
+              ) -> Generator[tuple[CellTask, dict[str, Any] | BaseException], None, None]:
+    """Run ``run_cell`` on each task, yielding (task, record or error) as each completes.
+
+    At most ``window`` tasks (default ``2 x backend.slots``) are in flight, so a large
+    sweep is not pickled all at once.
+    """
+    limit = window or 2 * backend.slots
+    todo = iter(tasks)
+    pending: dict[Any, CellTask] = {}
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < limit:
+            task = next(todo, None)
+            if task is None:
+                exhausted = True
+            else:
+                pending[backend.submit(run_cell, task)] = task
+        if not pending:
+            return
+        done = backend.wait_any(list(pending))
+        # Yield in submission order among those done, for a stable progress log.
+        for fut in [f for f in pending if f in done]:
+            task = pending.pop(fut)
+            try:
+                outcome: dict[str, Any] | BaseException = fut.result()
+            except Exception as exc:  # the worker died or the task was cancelled
+                outcome = exc
+            yield task, outcome
+
+
+# --------------------------------------------------------------------------- a sweep
+
+
+@dataclass
+class SweepReport:
+    """What a sweep run did."""
+
+    out_dir: Path
+    cells: int
+    unique: int
+    computed: int = 0
+    reused: int = 0
+    failed: int = 0
+    replaced: int = 0
+    stopped: bool = False
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    kpis: pd.DataFrame | None = None
+
+
+def sweep_kpis(plan: SweepPlan, records: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per ok cell of the plan: factors, strategy, replication, seed, KPIs."""
+    empty = pd.DataFrame()
+    ok = [c for c in plan.cells if c.key in records]
+    results = [Results(strategy=c.strategy, replication=c.replication, seed=c.seed,
+                       kpis={k: math.nan if v is None else float(v)
+                             for k, v in records[c.key]["kpis"].items()},
+                       events=empty, daily=empty, accounts=empty) for c in ok]
+    frame = kpi_frame(results) if results else pd.DataFrame(
+        columns=["strategy", "replication", "seed"])
+    factors = pd.DataFrame([c.variant for c in ok], columns=plan.factors, index=frame.index)
+    for col in plan.factors:
+        # Integer factors stay integers where a strategy factor leaves cells empty.
+        raw = [c.variant.get(col) for c in ok]
+        given = [v for v in raw if v is not None]
+        if given and all(isinstance(v, int) and not isinstance(v, bool) for v in given):
+            factors[col] = pd.array(raw, dtype="Int64")
+    return pd.concat([factors, frame], axis=1)
+
+
+def run_sweep(plan: SweepPlan, out_dir: Path, backend: Backend, *, fail_fast: bool = False,
+              on_progress: Callable[[int, int], None] | None = None) -> SweepReport:
+    """Compute the plan's missing cells on ``backend``, writing each as it arrives.
+
+    ``on_progress(done, total)`` is called after the scan and after every cell.
+    """
+    cells_dir = out_dir / "cells"
+    try:
+        cells_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder ({exc.strerror})",
+                        source=str(out_dir)) from None
+    text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
+    atomic_write(out_dir / "sweep.resolved.yaml",
+                  lambda p: p.write_text(text, encoding="utf-8"))
+
+    unique = plan.unique_cells()
+    report = SweepReport(out_dir=out_dir, cells=len(plan.cells), unique=len(unique))
+    records: dict[str, dict[str, Any]] = {}
+    todo: list[CellTask] = []
+    for cell in unique:
+        path = cells_dir / f"{cell.key}.json"
+        record = read_cell(path, cell.key)
+        if record is not None:
+            records[cell.key] = record
+            report.reused += 1
+        else:
+            if path.exists():
+                report.replaced += 1
+            todo.append(cell.task())
+    done = report.reused
+    if on_progress:
+        on_progress(done, len(unique))
+    stream = run_tasks(backend, todo)
+    finished = False
+    try:
+        for task, outcome in stream:
+            if isinstance(outcome, BaseException):
+                outcome = cell_record(task, "failed", f"{type(outcome).__name__}: {outcome}")
+            write_cell(cells_dir, outcome)
+            done += 1
+            if outcome["status"] == "ok":
+                records[task.key] = outcome
+                report.computed += 1
+            else:
+                report.failed += 1
+                report.failures.append(outcome)
+            if on_progress:
+                on_progress(done, len(unique))
+            if fail_fast and outcome["status"] != "ok":
+                report.stopped = True
+                break
+        finished = not report.stopped
+    finally:
+        stream.close()
+        backend.close(cancel=not finished)
+    kpis = sweep_kpis(plan, records)
+    atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    report.kpis = kpis
+    return report
