@@ -85,6 +85,14 @@ class AgentPool:
             self._work = self.env.event()
         return self._work
 
+    @staticmethod
+    def _next_start(plan: ShiftPlan, day: int) -> float:
+        """Start of the plan's next shift after the one on ``day``."""
+        for later in range(day + 1, day + 8):
+            if later % 7 in plan.work_days:
+                return later + plan.start / 24.0
+        return float("inf")
+
     def _agent(self, plan: ShiftPlan) -> Generator[simpy.Event, Any, None]:
         env = self.env
         day = int(env.now)
@@ -110,8 +118,10 @@ class AgentPool:
                     _, _, queued_at, item = heapq.heappop(self._heap)
                     busy = self.serve(item, env.now)
                     if busy > 0:
-                        # A call running past the shift end is overtime: staffed time too.
-                        self.stats.staffed_time += max(env.now + busy - end, 0.0)
+                        # A call running past the shift end is overtime, staffed too, up to
+                        # where the agent's next shift would begin anyway.
+                        finish = min(env.now + busy, self._next_start(plan, day))
+                        self.stats.staffed_time += max(finish - end, 0.0)
                         wait = env.now - queued_at
                         self.stats.total_wait += wait
                         self.stats.waited += wait > 0

@@ -8,7 +8,7 @@ capacity) and what they cost.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -23,20 +23,30 @@ class StrategyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class Strategy(ABC):
+P = TypeVar("P", bound=StrategyParams)
+
+
+class Strategy(ABC, Generic[P]):
     """Base class of every strategy.
 
     Subclasses set ``name`` and ``description``, may declare ``Params`` (a
-    ``StrategyParams`` subclass), and implement ``decide``.
+    ``StrategyParams`` subclass), and implement ``decide``. Writing
+    ``class Mine(Strategy[MyParams])`` types ``self.params`` as ``MyParams``; a plain
+    ``class Mine(Strategy)`` works too.
+
+    A strategy may keep state between epochs (it is built once per run) and draws any
+    randomness from ``self.rng``, its own stream. A constructor that accepts a keyword
+    ``base_dir`` receives the scenario's folder, to resolve relative paths in its
+    parameters.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
 
-    def __init__(self, params: StrategyParams | None = None,
+    def __init__(self, params: P | None = None,
                  rng: np.random.Generator | None = None):
-        self.params = params if params is not None else self.Params()
+        self.params: P = params if params is not None else cast(P, self.Params())
         self.rng = rng if rng is not None else np.random.default_rng(0)
 
     @abstractmethod
@@ -49,8 +59,17 @@ class Strategy(ABC):
         that day) and optionally ``priority`` (agent calls: lower is served first).
         """
 
-    def learn(self, outcomes: pd.DataFrame) -> None:  # noqa: B027 - optional hook
-        """Receive observable outcomes of earlier contacts (optional)."""
+    def learn(self, outcomes: pd.DataFrame) -> None:
+        """Receive the observable events since the previous decision epoch (optional).
+
+        Called just before ``decide`` at each epoch, only if the subclass overrides it.
+        ``outcomes`` has one row per event: ``t`` (day, float), ``account_id``, ``event``
+        (payment, contact, promise, promise_kept, promise_broken, complaint, opt_out,
+        churn, blocked), ``channel`` (NaN for payments), ``amount`` (paid, promised, or
+        the contact's cost), ``code`` (contacts: index into ``simulator.book.OUTCOMES``;
+        payments: 0 before the due date, 1 delinquent, 2 via the agency) and
+        ``agent_minutes``.
+        """
 
 
 def make_requests(account_id: Any, channel: str | Any, hour: float | Any,

@@ -12,7 +12,7 @@ from simulator.strategies.base import Strategy, StrategyParams, no_requests
 from simulator.strategies.cadence import Step, run_cadence
 
 
-class NoContact(Strategy):
+class NoContact(Strategy[StrategyParams]):
     """The control arm: never contacts anyone."""
 
     name = "no_contact"
@@ -38,12 +38,14 @@ class FixedCadenceParams(StrategyParams):
     pause_on_promise: bool = Field(True, description="no contact while a promise is open")
 
 
-class FixedCadence(Strategy):
+class FixedCadence(Strategy[FixedCadenceParams]):
     """The same cadence for everyone: channel by days past due.
 
     Business rule: SMS on days 1, 3, 7, 14, 21, 28, 45 and 60 past due, robo-calls on
-    days 5, 12 and 19, agent calls every third day from day 10 to day 120; nothing while
-    a promise to pay is open. ``steps`` replaces the whole cadence.
+    days 5, 12 and 19, agent calls every third day from day 10 to day 120 (largest
+    amount first). ``steps`` replaces the whole cadence (each step: ``channel``,
+    ``hour``, ``days`` and/or ``from_dpd``, ``to_dpd``, ``every``); with
+    ``pause_on_promise`` (on) nothing is sent while a promise to pay is open.
     """
 
     name = "fixed_cadence"
@@ -52,7 +54,6 @@ class FixedCadence(Strategy):
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p = self.params
-        assert isinstance(p, FixedCadenceParams)
         return run_cadence(accounts, p.steps, p.pause_on_promise)
 
 
@@ -94,14 +95,18 @@ class RiskTieredParams(StrategyParams):
     pause_on_promise: bool = Field(True, description="no contact while a promise is open")
 
 
-class RiskTiered(Strategy):
+class RiskTiered(Strategy[RiskTieredParams]):
     """Tiers from the three factors lenders use, each tier with its own cadence.
 
-    Business rule: predicted default risk from the score (high below 600, medium below
-    680), prior delinquencies (2 or more: high), and amount (1500 or more moves the
-    account up a tier). Low risk gets push and SMS and late agent calls; medium adds
-    robo-calls and calls every 4 days from day 7; high gets a pre-due SMS two days
-    before the due date and calls every other day from day 2.
+    Business rule: predicted default risk from the score (high below
+    ``high_risk_score`` 600, medium below ``medium_risk_score`` 680), prior
+    delinquencies (``high_risk_prior_delinquencies``, 2 or more: high), and amount
+    (``large_amount``, 1500 or more, moves the account up a tier). The ``low`` tier gets
+    push and SMS and late agent calls; ``medium`` adds robo-calls and calls every 4 days
+    from day 7; ``high`` gets a pre-due SMS two days before the due date and calls every
+    other day from day 2. Each tier's cadence is a list of steps as in
+    ``fixed_cadence``; with ``pause_on_promise`` (on) nothing is sent while a promise to
+    pay is open.
     """
 
     name = "risk_tiered"
@@ -111,7 +116,6 @@ class RiskTiered(Strategy):
     def tiers(self, accounts: pd.DataFrame) -> np.ndarray:
         """0 low, 1 medium, 2 high."""
         p = self.params
-        assert isinstance(p, RiskTieredParams)
         score = accounts["score"].to_numpy()
         tier = np.where(score < p.medium_risk_score, 1, 0)
         tier = np.where(score < p.high_risk_score, 2, tier)
@@ -123,7 +127,6 @@ class RiskTiered(Strategy):
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p = self.params
-        assert isinstance(p, RiskTieredParams)
         tier = self.tiers(accounts)
         frames = [run_cadence(accounts, steps, p.pause_on_promise, tier == k)
                   for k, steps in enumerate((p.low, p.medium, p.high))]

@@ -19,18 +19,25 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from simulator.errors import StrategyError
+from simulator.errors import StrategyError, UserError
 from simulator.scenario import StrategySpec, format_validation_error
+from simulator.strategies.bandit import Bandit
 from simulator.strategies.base import Strategy
 from simulator.strategies.builtin import FixedCadence, NoContact, RiskTiered
+from simulator.strategies.champion_challenger import ChampionChallenger
+from simulator.strategies.early_warning import EarlyWarning
+from simulator.strategies.escalation import Escalation
+from simulator.strategies.value_based import ValueBased
 
-BUILTINS: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (NoContact, FixedCadence, RiskTiered)
+#: The built-in library, by name, in the order ``contactsim strategies`` lists it.
+BUILTINS: dict[str, type[Strategy[Any]]] = {
+    cls.name: cls for cls in (NoContact, FixedCadence, RiskTiered, Escalation, EarlyWarning,
+                              ValueBased, Bandit, ChampionChallenger)
 }
 ENTRY_POINT_GROUP = "contactsim.strategies"
 
 
-def _check_class(obj: Any, ref: str) -> type[Strategy]:
+def _check_class(obj: Any, ref: str) -> type[Strategy[Any]]:
     if not (inspect.isclass(obj) and issubclass(obj, Strategy)):
         raise StrategyError(f"'{ref}' is not a subclass of simulator.strategies.Strategy",
                             source="strategy")
@@ -39,7 +46,7 @@ def _check_class(obj: Any, ref: str) -> type[Strategy]:
     return obj
 
 
-def _from_file(path_text: str, attr: str, ref: str, base_dir: Path | None) -> type[Strategy]:
+def _from_file(path_text: str, attr: str, ref: str, base_dir: Path | None) -> type[Strategy[Any]]:
     path = Path(path_text)
     if not path.is_absolute() and base_dir is not None and not path.exists():
         path = base_dir / path
@@ -62,7 +69,7 @@ def _from_file(path_text: str, attr: str, ref: str, base_dir: Path | None) -> ty
     return _check_class(getattr(module, attr), ref)
 
 
-def _from_module(module_name: str, attr: str, ref: str) -> type[Strategy]:
+def _from_module(module_name: str, attr: str, ref: str) -> type[Strategy[Any]]:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
@@ -74,7 +81,7 @@ def _from_module(module_name: str, attr: str, ref: str) -> type[Strategy]:
     return _check_class(getattr(module, attr), ref)
 
 
-def resolve_strategy(ref: str, base_dir: Path | None = None) -> type[Strategy]:
+def resolve_strategy(ref: str, base_dir: Path | None = None) -> type[Strategy[Any]]:
     """The strategy class a reference names."""
     ref = ref.strip()
     if ref in BUILTINS:
@@ -101,17 +108,38 @@ def resolve_strategy(ref: str, base_dir: Path | None = None) -> type[Strategy]:
 
 
 def build_strategy(spec: StrategySpec, rng: np.random.Generator,
-                   base_dir: Path | None = None) -> Strategy:
-    """Instantiate the strategy of ``spec`` with its validated parameters."""
+                   base_dir: Path | None = None) -> Strategy[Any]:
+    """Instantiate the strategy of ``spec`` with its validated parameters.
+
+    ``base_dir`` (the scenario's folder) resolves relative file references, and is
+    handed to constructors that take a ``base_dir`` keyword (strategies made of other
+    strategies, such as ``champion_challenger``).
+    """
     cls = resolve_strategy(spec.use, base_dir)
     try:
         params = cls.Params.model_validate(spec.params)
     except ValidationError as exc:
         field, msg = format_validation_error(exc)
+        first = exc.errors()[0]
+        if first["type"] == "extra_forbidden" and len(first["loc"]) == 1:
+            known = ", ".join(cls.Params.model_fields) or "no parameters"
+            msg = f"unknown parameter; {spec.use} takes {known}"
         raise StrategyError(msg, source=f"strategy '{spec.name}'",
                             field=f"params.{field}") from None
+    kwargs: dict[str, Any] = {}
+    if _accepts_base_dir(cls):
+        kwargs["base_dir"] = base_dir
     try:
-        return cls(params=params, rng=rng)
+        return cls(params=params, rng=rng, **kwargs)
+    except UserError as exc:  # e.g. an arm of a composite strategy that cannot be built
+        raise StrategyError(str(exc), source=f"strategy '{spec.name}'") from None
     except Exception as exc:
         raise StrategyError(f"constructor failed: {type(exc).__name__}: {exc}",
                             source=f"strategy '{spec.name}'") from None
+
+
+def _accepts_base_dir(cls: type[Strategy[Any]]) -> bool:
+    try:
+        return "base_dir" in inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False

@@ -77,7 +77,10 @@ def validate_requests(strategy: str, day: int, result: object, open_ids: pd.Inde
         prio_arr = prio.to_numpy(dtype=np.float64)
     else:
         prio_arr = np.zeros(len(df))
-    key = pd.DataFrame({"a": ids_arr, "c": ch.to_numpy(), "h": hour.to_numpy()})
+    # Duplicates are judged on the release time the engine will use (day + hour / 24):
+    # two hours a rounding error apart are released at the same instant.
+    release = day + hour.to_numpy(dtype=np.float64) / 24.0
+    key = pd.DataFrame({"a": ids_arr, "c": ch.to_numpy(), "t": release})
     dup = key.duplicated(keep=False).to_numpy()
     if dup.any():
         raise _fail(strategy, day, "duplicate requests (same account_id, channel and hour)",

@@ -1,0 +1,197 @@
+"""KPIs per arm of a split-portfolio strategy (``champion_challenger``).
+
+The run's KPIs describe the whole book; a champion/challenger test needs them per arm.
+``arm_kpis`` computes them from a run's ``Results`` (its accounts and events frames)
+and the arm label of every account. Rates are per account of the arm, so arms of
+different sizes compare directly; totals (cash, costs, net value) are also given per
+account (``*_per_account``). Definitions follow ``simulator.kpis.KPI_DEFINITIONS``;
+summed over arms, every total equals the run's own KPI.
+
+The engine does not keep the strategy object, so ``arms_for_run`` rebuilds it as the
+engine does (same reference, parameters and strategy random stream), which gives the
+same split, since the split is a pure function of the strategy's stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from simulator.recorder import PAY_AGENCY, PAY_DELINQUENT
+from simulator.rng import Streams
+from simulator.scenario import CHANNELS, Scenario, StrategySpec
+from simulator.strategies.loader import build_strategy
+
+if TYPE_CHECKING:
+    from simulator.engine import Results
+
+
+class SplitsAccounts(Protocol):
+    """A strategy that assigns every account to a named arm."""
+
+    def arm_of(self, account_ids: np.ndarray) -> np.ndarray: ...
+
+
+#: Per-arm KPI name -> definition.
+ARM_KPI_DEFINITIONS: dict[str, str] = {
+    "accounts": "accounts in the arm",
+    "delinquency_rate": "share of the arm's accounts whose due date passed unpaid",
+    "amount_delinquent": "amount past due when the arm's accounts became delinquent",
+    "collected": "paid towards amounts past due after the due date (in-house and agency)",
+    "recovery_rate": "collected / amount_delinquent",
+    "recovery_rate_30": "same within 30 days of the due date, among accounts delinquent for "
+                        "at least 30 days before the horizon",
+    "cure_rate": "share of delinquent accounts that paid their amount past due in full",
+    "charge_off_rate": "share of accounts written off",
+    "loss_rate": "balance written off / the arm's book balance at the start",
+    "cash_collected": "all payments in the horizon: on time, late and agency (gross)",
+    "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
+    "cost_per_collected": "contact_cost / collected",
+    "agency_commission": "commission kept by the outside agency",
+    "churned": "customers who closed their account or stopped using the product",
+    "churn_rate": "churned / accounts",
+    "clv_lost": "customer lifetime value of churned customers",
+    "complaints_per_1000": "complaints per 1000 accounts",
+    "contacts": "executed contact attempts, all channels",
+    "contacts_per_account": "contacts / accounts",
+    "wasted_contacts": "contacts to accounts whose no-contact twin paid in full within the "
+                       "wasted-contact window after the contact",
+    "blocked_requests": "requests refused by the rule pack",
+    "promises_made": "promises to pay made on calls",
+    "net_value": "cash_collected - contact_cost - agency_commission - clv_lost",
+    "cash_collected_per_account": "cash_collected / accounts",
+    "net_value_per_account": "net_value / accounts",
+}
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b > 0 else float("nan")
+
+
+def arm_kpis(results: Results, arms: np.ndarray | SplitsAccounts,
+             scenario: Scenario) -> pd.DataFrame:
+    """One row per arm (in order of first appearance of the label): KPIs of its accounts.
+
+    ``arms`` is the arm label of every account of the run (aligned with
+    ``results.accounts.account_id``) or a strategy with ``arm_of``.
+    """
+    acc = results.accounts
+    ids = acc["account_id"].to_numpy(dtype=np.int64)
+    labels = np.asarray(arms.arm_of(ids) if hasattr(arms, "arm_of") else arms, dtype=object)
+    if labels.shape != ids.shape:
+        raise ValueError(f"expected {ids.size} arm labels, one per account, got "
+                         f"{labels.size}")
+    # Arm of each account id (ids are 0..n-1 in the engine, but do not rely on order).
+    arm_codes, arm_names = pd.factorize(pd.Series(labels), sort=False)
+    arm_of_id = np.full(int(ids.max()) + 1 if ids.size else 0, -1, dtype=np.int64)
+    arm_of_id[ids] = arm_codes
+
+    ev = results.events
+    ev_arm = arm_of_id[ev["account_id"].to_numpy(dtype=np.int64)] if len(ev) else np.empty(0)
+    event = ev["event"].astype(str).to_numpy()
+    contact = event == "contact"
+    window = scenario.metrics.wasted_window_days
+    horizon = scenario.horizon_days
+    commission = scenario.agency.commission
+
+    t_del = acc["t_delinquent"].to_numpy(dtype=np.float64)
+    twin = acc["twin_t_paid"].to_numpy(dtype=np.float64)
+    wasted_all = np.zeros(len(ev), dtype=bool)
+    if contact.any():
+        cid = ev["account_id"].to_numpy(dtype=np.int64)[contact]
+        pos = _positions(ids, cid)
+        wasted_all[contact] = twin[pos] <= ev["t"].to_numpy()[contact] + window
+    pay = (event == "payment") & np.isin(ev["code"].to_numpy(), [PAY_DELINQUENT, PAY_AGENCY])
+
+    rows: list[dict[str, Any]] = []
+    for k, name in enumerate(arm_names):
+        a = arm_codes == k
+        e = ev_arm == k
+        n = int(a.sum())
+        delinquent = np.isfinite(t_del[a])
+        amount_delinquent = float(acc["amount_delinquent"].to_numpy()[a].sum())
+        agency = float(acc["agency_collected"].to_numpy()[a].sum())
+        collected = float(acc["paid_delinquent"].to_numpy()[a].sum()) + agency
+        cash = float(acc["paid_in_house"].to_numpy()[a].sum()) + agency
+        contact_cost = float(ev["amount"].to_numpy()[e & contact].sum())
+        churned = acc["churned"].to_numpy()[a]
+        clv_lost = float(acc["clv"].to_numpy()[a][churned].sum())
+        state = acc["final_state"].astype(str).to_numpy()[a]
+        eligible30 = delinquent & (t_del[a] - 1 + 30 <= horizon)
+        amount30 = float(acc["amount_delinquent"].to_numpy()[a][eligible30].sum())
+        p = e & pay
+        pay_ids = ev["account_id"].to_numpy(dtype=np.int64)[p]
+        pay_pos = _positions(ids, pay_ids)
+        in30 = (np.isfinite(t_del[pay_pos])
+                & (t_del[pay_pos] - 1 + 30 <= horizon)
+                & (ev["t"].to_numpy()[p] <= t_del[pay_pos] - 1 + 30))
+        paid30 = float(ev["amount"].to_numpy()[p][in30].sum())
+        net = cash - contact_cost - agency * commission - clv_lost
+        n_contacts = int((e & contact).sum())
+        row: dict[str, Any] = {
+            "arm": name,
+            "accounts": n,
+            "delinquency_rate": _ratio(float(delinquent.sum()), n),
+            "amount_delinquent": amount_delinquent,
+            "collected": collected,
+            "recovery_rate": _ratio(collected, amount_delinquent),
+            "recovery_rate_30": _ratio(paid30, amount30),
+            "cure_rate": _ratio(float((state == "cured").sum()), float(delinquent.sum())),
+            "charge_off_rate": _ratio(float((state == "charged_off").sum()), n),
+            "loss_rate": _ratio(float(acc["written_off"].to_numpy()[a].sum()),
+                                float(acc["balance_start"].to_numpy()[a].sum())),
+            "cash_collected": cash,
+            "contact_cost": contact_cost,
+            "cost_per_collected": _ratio(contact_cost, collected),
+            "agency_commission": agency * commission,
+            "churned": float(churned.sum()),
+            "churn_rate": _ratio(float(churned.sum()), n),
+            "clv_lost": clv_lost,
+            "complaints_per_1000": 1000 * _ratio(float(acc["complaints"].to_numpy()[a].sum()),
+                                                 n),
+            "contacts": float(n_contacts),
+            "contacts_per_account": _ratio(float(n_contacts), n),
+            "wasted_contacts": float((wasted_all & e).sum()),
+            "blocked_requests": float((e & (event == "blocked")).sum()),
+            "promises_made": float((e & (event == "promise")).sum()),
+            "net_value": net,
+            "cash_collected_per_account": _ratio(cash, n),
+            "net_value_per_account": _ratio(net, n),
+        }
+        for ch in CHANNELS:
+            row[f"contacts_{ch}"] = float(acc[f"contacts_{ch}"].to_numpy()[a].sum())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.insert(0, "replication", results.replication)
+    out.insert(0, "strategy", results.strategy)
+    return out
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of each ``wanted`` id in ``ids``."""
+    order = np.argsort(ids, kind="stable")
+    return order[np.searchsorted(ids[order], wanted)]
+
+
+def arms_for_run(spec: StrategySpec, seed: int, n_accounts: int,
+                 base_dir: Path | None = None) -> np.ndarray:
+    """The arm label of accounts ``0 .. n_accounts-1`` in the run of ``spec`` on ``seed``.
+
+    Rebuilds the strategy as the engine does (``Streams(seed).generator("strategy")``):
+    the split is a pure function of that stream, so it is the run's split.
+    """
+    strategy = build_strategy(spec, Streams(seed).generator("strategy"), base_dir)
+    if not hasattr(strategy, "arm_of"):
+        raise TypeError(f"strategy '{spec.name}' does not split accounts into arms")
+    return np.asarray(strategy.arm_of(np.arange(n_accounts, dtype=np.int64)), dtype=object)
+
+
+def arm_kpis_of_run(results: Results, scenario: Scenario, spec: StrategySpec,
+                    base_dir: Path | None = None) -> pd.DataFrame:
+    """Per-arm KPIs of one run of ``spec`` (rebuilding its split from the run's seed)."""
+    labels = arms_for_run(spec, results.seed, len(results.accounts), base_dir)
+    ids = results.accounts["account_id"].to_numpy(dtype=np.int64)
+    return arm_kpis(results, labels[ids], scenario)
