@@ -417,6 +417,9 @@ class Simulation:
         for c, name in enumerate(CHANNELS):
             data[f"contacts_{name}"] = s.contacts[:, c]
         data["twin_t_paid"] = twin if twin is not None else s.t_paid
+        arm_of = getattr(self.strategy, "arm_of", None)
+        if callable(arm_of):  # a split portfolio (champion/challenger): each account's arm
+            data["arm"] = np.asarray(arm_of(data["account_id"])).astype(str)
         return pd.DataFrame(data)
 
 

@@ -128,6 +128,14 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
         paths["events"] = out_dir / "events.parquet"
         ev = pd.concat([_with_ids(r.events, r) for r in results], ignore_index=True)
         atomic_write(paths["events"], lambda p: ev.to_parquet(p, index=False))
+    split = [r for r in results if "arm" in r.accounts.columns]
+    if split:
+        from simulator.strategies.arms import arm_kpis
+
+        paths["kpis_by_arm"] = out_dir / "kpis_by_arm.csv"
+        by_arm = pd.concat([arm_kpis(r, r.accounts["arm"].to_numpy(), scenario)
+                            for r in split], ignore_index=True)
+        atomic_write(paths["kpis_by_arm"], lambda p: by_arm.to_csv(p, index=False))
     text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
     atomic_write(paths["scenario"], lambda p: p.write_text(text, encoding="utf-8"))
     return paths

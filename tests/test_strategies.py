@@ -769,3 +769,21 @@ def test_every_builtin_handles_an_empty_view(name: str) -> None:
     strategy = BUILTINS[name](rng=np.random.default_rng(0))
     out = strategy.decide(3, view_of(10).iloc[:0])
     assert isinstance(out, pd.DataFrame) and len(out) == 0
+
+
+def test_run_writes_kpis_per_arm_of_a_split_portfolio(tmp_path: Path) -> None:
+    from simulator.runner import write_outputs
+
+    sc = scenario_from_dict({
+        "population": {"size": 800}, "horizon_days": 30,
+        "strategies": [{"use": "champion_challenger", "label": "test", "params": {"arms": [
+            {"use": "fixed_cadence", "label": "champion", "share": 0.75},
+            {"use": "no_contact", "label": "challenger", "share": 0.25}]}}]})
+    res = run(sc, sc.strategies[0], 5)
+    paths = write_outputs([res], sc, tmp_path, events=False)
+    by_arm = pd.read_csv(paths["kpis_by_arm"])
+    assert sorted(by_arm["arm"]) == ["challenger", "champion"]
+    assert by_arm["accounts"].sum() == 800
+    # The challenger never contacts anyone, the champion does.
+    contacts = by_arm.set_index("arm")["contacts"]
+    assert contacts["challenger"] == 0 and contacts["champion"] > 0
