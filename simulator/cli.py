@@ -112,6 +112,15 @@ def progress_bar(total: int, enabled: bool) -> Progress:
                     transient=True)
 
 
+def command_line_reference(ref: str) -> str:
+    """A ``file.py:Class`` given on the command line is relative to the working folder
+    (a reference inside a scenario file is relative to that file)."""
+    target, sep, attr = ref.rpartition(":")
+    if sep and (target.endswith(".py") or "/" in target) and not Path(target).is_absolute():
+        return f"{Path(target).resolve()}:{attr}"
+    return ref
+
+
 @app.callback()
 def _root() -> None:
     """Simulate contact strategies for delinquent consumer-credit borrowers."""
@@ -145,7 +154,8 @@ def run_command(
         overrides.append(f"replications={replications}")
     sc = load_scenario(scenario, overrides)
     if strategy:
-        sc = sc.model_copy(update={"strategies": tuple(StrategySpec(use=s) for s in strategy)})
+        specs = tuple(StrategySpec(use=command_line_reference(s)) for s in strategy)
+        sc = sc.model_copy(update={"strategies": specs})
         sc = type(sc).model_validate(sc.model_dump())  # re-check unique names
     out_dir = out or Path("out") / sc.name
     cells = cells_of(sc)

@@ -208,7 +208,7 @@ def test_example_strategy_is_about_fifteen_lines() -> None:
     ("no_such_module_xyz:Foo", ("cannot import module 'no_such_module_xyz'",)),
     ("simulator.strategies.builtin:Nope", ("has no class 'Nope'",)),
     (f"{EXAMPLE}:Nope", ("has no class 'Nope'",)),
-    ("missing_rules.py:Rules", ("file 'missing_rules.py' not found",)),
+    ("missing_rules.py:Rules", ("missing_rules.py' not found",)),
     ("simulator.scenario:Scenario", ("is not a subclass",)),
     ("simulator.strategies:Strategy", ("does not implement decide()",)),
 ])

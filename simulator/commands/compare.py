@@ -12,7 +12,16 @@ import typer
 import yaml
 from rich.table import Table
 
-from simulator.cli import TABLE_KPIS, app, console, format_value, guarded, kpi_table, progress_bar
+from simulator.cli import (
+    TABLE_KPIS,
+    app,
+    command_line_reference,
+    console,
+    format_value,
+    guarded,
+    kpi_table,
+    progress_bar,
+)
 from simulator.compare import compare_strategies, pairing_gain
 from simulator.engine import Results
 from simulator.errors import UserError
@@ -34,7 +43,7 @@ def _specs(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
         return sc.strategies
     own = {s.name: s for s in sc.strategies}
     names = [n.strip() for n in strategies.split(",") if n.strip()]
-    return tuple(own.get(n, StrategySpec(use=n)) for n in names)
+    return tuple(own.get(n, StrategySpec(use=command_line_reference(n))) for n in names)
 
 
 def _diff_text(value: float, low: float, high: float, kind: str) -> str:
