@@ -54,6 +54,8 @@ class ContactLog:
     def count_one(self, kind: str, i: int, day: int, days: int) -> int:
         """``count`` for one borrower, without array overhead."""
         arr, row_day, w = self.counts[kind], self.row_day, self.window
+        if days > w:  # as ``count``: a longer window would silently undercount
+            raise ValueError(f"window of {days} days exceeds the log's {w}")
         total = 0
         for d in range(day - days + 1, day + 1):
             r = d % w
