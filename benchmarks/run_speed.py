@@ -20,13 +20,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _measure(size: int, strategy: str, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+def _measure(size: int, strategy: str, agents_per_20k: int | None,
+             queue: mp.Queue) -> None:  # type: ignore[type-arg]
     import simpy
 
     from simulator.engine import run
     from simulator.scenario import load_scenario
 
-    sc = load_scenario(ROOT / "scenarios" / "default.yaml", [f"population.size={size}"])
+    overrides = [f"population.size={size}"]
+    if agents_per_20k is not None:  # staff the floor in proportion to the book
+        overrides.append(f"agents.count={max(1, round(agents_per_20k * size / 20_000))}")
+    sc = load_scenario(ROOT / "scenarios" / "default.yaml", overrides)
     start = time.perf_counter()
     res = run(sc, strategy, 1)
     wall = time.perf_counter() - start
@@ -56,13 +60,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--strategy", default="fixed_cadence")
+    parser.add_argument("--agents-per-20k", type=int, default=None,
+                        help="scale agents.count with the book (default: the scenario's 4)")
     args = parser.parse_args()
     print(f"{'borrowers':>10} {'wall s':>8} {'us/borrower':>12} {'events':>10} "
           f"{'us/event':>9} {'bare us/ev':>10} {'ratio':>6} {'peak MB':>8} {'B/borrower':>10}")
     ctx = mp.get_context("spawn")
     for size in args.sizes:
         q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-        p = ctx.Process(target=_measure, args=(size, args.strategy, q))
+        p = ctx.Process(target=_measure, args=(size, args.strategy, args.agents_per_20k, q))
         p.start()
         r = q.get()
         p.join()
