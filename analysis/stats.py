@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
+
+from simulator.compare import t_interval
 
 
 def mean_ci(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two ends of its Student-t interval (NaN ends with fewer than 2 values).
-
-    Non-finite values are ignored, as in ``simulator.runner.summarise``.
-    """
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1)
-                 / math.sqrt(x.size))
-    return mean, mean - half, mean + half
+    """Mean and the two ends of its Student-t interval (``simulator.compare.t_interval``)."""
+    return t_interval(np.asarray(values, dtype=float), confidence)
 
 
 def summarise_by(frame: pd.DataFrame, by: Sequence[str], columns: Sequence[str],

@@ -6,17 +6,16 @@ collected in cell order, so outputs do not depend on the number of workers.
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
+from simulator.compare import t_interval
 from simulator.engine import Results, run
 from simulator.errors import UserError
 from simulator.kpis import KPI_DEFINITIONS
@@ -82,16 +81,9 @@ def summarise(kpis: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     for strategy, group in kpis.groupby("strategy", sort=False):
         n = len(group)
         for col in value_cols:
-            x = group[col].to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
-            mean = float(x.mean()) if x.size else math.nan
-            if x.size > 1:
-                half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)
-                             * x.std(ddof=1) / math.sqrt(x.size))
-            else:
-                half = math.nan
-            out.append({"strategy": strategy, "kpi": col, "mean": mean, "ci_low": mean - half,
-                        "ci_high": mean + half, "replications": n})
+            mean, low, high = t_interval(group[col].to_numpy(dtype=float), confidence)
+            out.append({"strategy": strategy, "kpi": col, "mean": mean, "ci_low": low,
+                        "ci_high": high, "replications": n})
     return pd.DataFrame(out)
 
 
@@ -104,12 +96,20 @@ def _with_ids(frame: pd.DataFrame, r: Results) -> pd.DataFrame:
 
 def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
                   events: bool = True) -> dict[str, Path]:
-    """Write kpis.csv, the Parquet frames and the resolved scenario into ``out_dir``."""
+    """Write kpis.csv, the Parquet frames and the resolved scenario into ``out_dir``.
+
+    File names are fixed: nothing a scenario or a strategy names reaches a path, so
+    nothing is written outside ``out_dir``. An optional file this run does not write
+    (the event log, KPIs by arm) is removed, so the folder never mixes two runs.
+    """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output folder ({exc.strerror})",
                         source=str(out_dir)) from None
+    except ValueError as exc:  # e.g. a NUL character in the name
+        raise UserError(f"cannot create output folder ({exc})",
+                        source=repr(str(out_dir))) from None
     paths = {
         "kpis": out_dir / "kpis.csv",
         "summary": out_dir / "summary.csv",
@@ -138,15 +138,36 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
         atomic_write(paths["kpis_by_arm"], lambda p: by_arm.to_csv(p, index=False))
     text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
     atomic_write(paths["scenario"], lambda p: p.write_text(text, encoding="utf-8"))
+    for name in OPTIONAL_OUTPUTS:
+        stale = out_dir / name
+        if stale not in paths.values():
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot remove an earlier run's file ({exc.strerror})",
+                                source=str(stale)) from None
     return paths
 
 
+#: Files ``write_outputs`` writes only for some runs.
+OPTIONAL_OUTPUTS: tuple[str, ...] = ("events.parquet", "kpis_by_arm.csv")
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file."""
+    """Write through a temporary file and rename, so a reader never sees half a file.
+
+    The temporary file is created afresh (a leftover one, or a symbolic link planted in
+    its place, is removed first), so the write cannot be steered outside the folder.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         write(tmp)
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
