@@ -35,6 +35,9 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Hour = Annotated[float, Field(ge=0.0, le=24.0)]
+#: The sigma of a lognormal's log. Above ~10 the distribution is degenerate (its median is
+#: e^-50 of its mean) and sigma**2 overflows long before a float does.
+Sigma = Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)]
 
 
 def _default_products() -> dict[ProductName, float]:
@@ -85,7 +88,7 @@ class LogNormal(Section):
     """A lognormal distribution given by its mean and the sigma of its log."""
 
     mean: Positive
-    sigma: NonNegative = 0.5
+    sigma: Sigma = 0.5
 
 
 class Segment(Section):
@@ -144,7 +147,7 @@ class Segment(Section):
         default_factory=lambda: LogNormal(mean=1.0, sigma=0.5),
         description="multiplies the complaint hazard of excess pressure",
     )
-    prior_delinquencies_mean: NonNegative = Field(
+    prior_delinquencies_mean: Annotated[float, Field(ge=0.0, le=1000.0)] = Field(
         0.3, description="mean of the (Poisson) count of earlier delinquencies on file"
     )
     score_bad: bool = Field(
@@ -231,7 +234,7 @@ class Population(Section):
         default_factory=lambda: Range(low=0, high=30),
         description="statement due dates are whole days drawn uniformly in this range, day",
     )
-    statement_lead_days: NonNegative = Field(
+    statement_lead_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(
         15.0, description="days between the statement and its due date (the pre-due window)"
     )
     amount_due: LogNormal = Field(
@@ -256,10 +259,10 @@ class Population(Section):
     ability_willingness_correlation: Annotated[float, Field(ge=-0.99, le=0.99)] = Field(
         0.5, description="correlation of the latent ability and willingness (Gaussian copula)"
     )
-    responsiveness_sigma: NonNegative = Field(
+    responsiveness_sigma: Sigma = Field(
         0.5, description="sigma of the lognormal per-channel responsiveness (mean 1)"
     )
-    answer_sigma: NonNegative = Field(
+    answer_sigma: Sigma = Field(
         0.6, description="sigma of the lognormal per-borrower propensity to answer calls"
     )
     on_file: PerChannel = Field(
@@ -273,7 +276,7 @@ class Population(Section):
         default_factory=lambda: LogNormal(mean=400.0, sigma=0.8),
         description="customer lifetime value lost if the customer churns, currency",
     )
-    clv_estimate_noise: NonNegative = Field(
+    clv_estimate_noise: Sigma = Field(
         0.3, description="sigma of the lognormal error of the lender's observable CLV estimate"
     )
     consent_share: Probability = Field(
@@ -288,6 +291,14 @@ class Population(Section):
         "its defaults",
     )
     score: Score = Field(default_factory=Score)
+
+    @field_validator("due_day")
+    @classmethod
+    def _due_days_bounded(cls, value: Range) -> Range:
+        # Bounded like horizon_days: due days are drawn as int64 and counted in floats.
+        if max(abs(value.low), abs(value.high)) > 3650:
+            raise ValueError("due days must lie within 3650 days of the start")
+        return value
 
     @field_validator("segments", mode="before")
     @classmethod
@@ -339,7 +350,9 @@ class Repayment(Section):
     fatigue_memory_days: Positive = Field(
         3.0, description="time constant over which a contact stops counting as recent, day"
     )
-    payday_period_days: Positive = Field(30.0, description="days between paydays")
+    # At least a day: each payday is an event of every borrower, so a tiny period is a hang.
+    payday_period_days: Annotated[float, Field(ge=1.0, le=3650.0)] = Field(
+        30.0, description="days between paydays")
     bureau_report_dpd: Annotated[int, Field(ge=1, le=3650)] | None = Field(
         30,
         description="days past due at which the delinquency is reported to the credit bureau "
@@ -634,8 +647,25 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 class _UniqueKeyLoader(yaml.SafeLoader):
     """Safe YAML loader that refuses duplicate mapping keys."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's scalar constructors let Python's own errors out (``!!int abc``,
+        # ``!!bool maybe``, an int of 5,000 digits): report them as YAML errors, with the line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value as {_short_tag(node.tag)} "
+                f"({type(exc).__name__})", node.start_mark) from None
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.Node, deep: bool = False) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{_short_tag(node.tag)} needs a mapping", node.start_mark)
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -657,8 +687,11 @@ _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+#: Scenario and sweep files are a few kilobytes; PyYAML reads about 0.1 MiB a second.
+MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 40
+#: Values a file may hold once its aliases are expanded (an alias bomb holds billions).
+MAX_VALUES = 1_000_000
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -674,7 +707,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ScenarioError(f"cannot read ({exc.strerror})", source=source) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
+        raise ScenarioError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB "
+                            f"({len(raw):,} bytes)", source=source)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -684,28 +718,105 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError(f"{where}invalid YAML: {exc.problem}", source=source) from None
+        raise ScenarioError(f"{where}invalid YAML: {one_line(str(exc.problem))}",
+                            source=source) from None
+    except yaml.reader.ReaderError as exc:
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise ScenarioError(f"invalid YAML: character {char!r} at position {exc.position} is "
+                            "not allowed", source=source) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ScenarioError(f"invalid YAML: {type(exc).__name__}", source=source) from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # What PyYAML's constructors let out beyond ``construct_object``.
+        raise ScenarioError(f"invalid YAML: a value cannot be read ({type(exc).__name__})",
+                            source=source) from None
     if data is None:
         raise ScenarioError("file is empty, expected a mapping of scenario fields", source=source)
     if not isinstance(data, dict):
         raise ScenarioError(
             f"expected a mapping of fields at the top level, got {_kind(data)}", source=source
         )
-    if _depth(data) > MAX_DEPTH:
-        raise ScenarioError(f"nested deeper than {MAX_DEPTH} levels", source=source)
+    _check_tree(data, source)
     return data
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def _check_tree(data: dict[str, Any], source: str) -> None:
+    """Refuse text that cannot be written out, alias bombs, cycles and deep nesting."""
+    bad_text = _unencodable_text(data)
+    if bad_text is not None:
+        raise ScenarioError(f"text {bad_text!r} is not valid Unicode (an escaped surrogate)",
+                            source=source)
+    try:
+        values, depth = _expanded_size(data)
+    except RecursionError:  # a list or mapping that contains itself
+        raise ScenarioError("invalid YAML: an alias refers to the list or mapping that "
+                            "contains it", source=source) from None
+    if values > MAX_VALUES:
+        raise ScenarioError(f"holds more than {MAX_VALUES:,} values once its aliases are "
+                            "expanded", source=source)
+    if depth > MAX_DEPTH:
+        raise ScenarioError(f"nested deeper than {MAX_DEPTH} levels", source=source)
+
+
+def _expanded_size(root: Any) -> tuple[int, int]:
+    """Values and nesting depth of ``root`` as if every YAML alias were expanded.
+
+    An alias is a shared reference, so an alias bomb ("billion laughs") is a small graph
+    that expands to billions of values: sizes are summed over the graph, each list or
+    mapping visited once, without expanding it. Raises ``RecursionError`` on a cycle.
+    """
+    done: dict[int, tuple[int, int]] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if finished:
+            size, depth = 1, 1
+            for child in children:
+                s, d = done.get(id(child), (1, 0)) if isinstance(child, dict | list) else (1, 0)
+                size, depth = size + s, max(depth, d + 1)
+            done[key] = (min(size, 2 * MAX_VALUES), depth)
+            on_path.discard(key)
+        elif key in on_path:  # pushed by one of its own descendants
+            raise RecursionError
+        elif key not in done:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((c, False) for c in children
+                         if isinstance(c, dict | list) and id(c) not in done)
+    if isinstance(root, dict | list):
+        return done[id(root)]
+    return 1, 0
+
+
+def _unencodable_text(data: dict[str, Any]) -> str | None:
+    """The first key or text value that cannot be written as UTF-8 (e.g. ``"\\ud800"``)."""
+    stack: list[Any] = [data]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return node[:40]
+        elif isinstance(node, dict | list) and id(node) not in seen:
+            seen.add(id(node))
+            stack.extend(node)
+            if isinstance(node, dict):
+                stack.extend(node.values())
+    return None
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, for one-line errors."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _kind(value: Any) -> str:
@@ -716,16 +827,17 @@ def _kind(value: Any) -> str:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.0.c=value`` into a key path and a YAML-parsed value."""
     if "=" not in text:
-        raise ScenarioError(f"expected KEY=VALUE, got '{text}'", source="--set")
+        raise ScenarioError(f"expected KEY=VALUE, got '{one_line(text)}'", source="--set")
     key, _, value = text.partition("=")
     path = [p for p in key.strip().split(".")]
     if not key.strip() or any(not p for p in path):
-        raise ScenarioError(f"expected a dotted key such as agents.count, got '{key}'",
-                            source="--set")
+        raise ScenarioError(f"expected a dotted key such as agents.count, got "
+                            f"'{one_line(key)}'", source="--set")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
+        parsed = yaml.load(value, Loader=_UniqueKeyLoader) if value.strip() else ""
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, KeyError, AttributeError,
+            OverflowError):
+        parsed = value  # not YAML: the text itself
     return path, parsed
 
 
@@ -734,10 +846,11 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
     node: Any = data
     for i, part in enumerate(path):
         last = i == len(path) - 1
-        where = ".".join(path[: i + 1])
+        where = one_line(".".join(path[: i + 1]))
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ScenarioError(f"no list item '{part}' (the list has {len(node)} items)",
+            if not (part.isdecimal() and len(part) < 10) or int(part) >= len(node):
+                raise ScenarioError(f"no list item '{one_line(part)}' (the list has "
+                                    f"{len(node)} items)",
                                     source="--set", field=where)
             if last:
                 node[int(part)] = value
@@ -753,16 +866,26 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
                                 field=where)
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, except for integers too long for Python to print (over 4,300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return f"an integer of {round(value.bit_length() * math.log10(2))} digits"
+    try:
+        return repr(value)
+    except ValueError:
+        return f"a {type(value).__name__}"
+
+
 def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     """The first error of a pydantic ``ValidationError`` as (field path, message)."""
     errors = exc.errors(include_url=False)
     first = errors[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    field = one_line(".".join(str(p) for p in first["loc"])) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see docs/scenario-reference.md)"
     elif "input" in first and first["type"] not in ("missing",):
-        shown = repr(first["input"])
+        shown = _shown(first["input"])
         if len(shown) > 60:
             shown = shown[:57] + "..."
         msg = f"{msg} (got {shown})"
@@ -771,7 +894,7 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     more = len(errors) - 1
     if more:
         msg += f" (and {more} more error{'s' if more > 1 else ''})"
-    return field, msg
+    return field, one_line(msg)
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
@@ -791,4 +914,6 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, key, value)
+    if overrides:
+        _check_tree(data, "--set")
     return scenario_from_dict(data, source=str(path))

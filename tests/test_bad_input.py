@@ -17,8 +17,10 @@ own (the reason names the change needed); they turn into errors once fixed.
 from __future__ import annotations
 
 import copy
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -278,9 +280,9 @@ def _generated_scenario_cases() -> Iterator[Case]:
         for label, wrong in _wrong_values(path, value):
             yield Case(f"wrong_type:{dotted}={label}", "wrong type",
                        _mutated(base, path, wrong), dotted)
-    for dotted, value, field in OUT_OF_RANGE:
+    for dotted, value, named in OUT_OF_RANGE:
         yield Case(f"out_of_range:{dotted}={value!r}"[:120], "out of range",
-                   _mutated(base, _path(dotted), value), field or dotted)
+                   _mutated(base, _path(dotted), value), named or dotted)
     for dotted, key in MISSING:
         data = copy.deepcopy(base)
         target = data
@@ -322,6 +324,9 @@ def _junk(seed: int, size: int) -> bytes:
     return np.random.default_rng(seed).bytes(size)
 
 
+CONTROL = "control character or surrogate"
+
+
 def _handmade_scenario_cases() -> Iterator[Case]:
     text: list[tuple[str, str, str, str | None, str | None]] = [
         # (id, category, content, field, fragment)
@@ -352,11 +357,11 @@ def _handmade_scenario_cases() -> Iterator[Case]:
         ("ini_section", "not YAML", "[population\nsize=3\n", None, "invalid YAML"),
         ("merge_key", "not YAML", "d: &d {size: 300}\npopulation: {<<: *d}\n", None,
          "invalid YAML"),
-        ("control_char", "binary junk", "name: \x07bell\n", None, "invalid YAML"),
-        ("escape_char", "binary junk", "name: \x1b[31mred\n", None, "invalid YAML"),
-        ("nul_in_text", "binary junk", "name: a\x00b\n", None, "invalid YAML"),
-        ("escaped_surrogate", "binary junk", 'name: "\\ud800"\n', None, "Unicode"),
-        ("surrogate_key", "binary junk", '"\\udfff": 1\n', None, "Unicode"),
+        ("control_char", CONTROL, "name: \x07bell\n", None, "invalid YAML"),
+        ("escape_char", CONTROL, "name: \x1b[31mred\n", None, "invalid YAML"),
+        ("nul_in_text", CONTROL, "name: a\x00b\n", None, "invalid YAML"),
+        ("escaped_surrogate", CONTROL, 'name: "\\ud800"\n', None, "Unicode"),
+        ("surrogate_key", CONTROL, '"\\udfff": 1\n', None, "Unicode"),
         ("dup_top", "duplicate key", "seed: 1\nseed: 2\n", None, "duplicate key 'seed'"),
         ("dup_nested", "duplicate key", "population:\n  size: 3\n  size: 4\n", None,
          "duplicate key 'size'"),
@@ -488,12 +493,34 @@ def _one_line_naming(message: str, source: str, case: Case) -> Outcome:
     return Outcome(True, message)
 
 
-def _timed(call: Callable[[], object]) -> tuple[BaseException | None, float]:
+class _Hang(BaseException):
+    """Raised in a case that runs far beyond ``CASE_SECONDS``."""
+
+
+def _timed(call: Callable[[], object], virtual: bool = False
+           ) -> tuple[BaseException | None, float]:
+    """Run ``call``; what it raised and how long it took. A call that hangs is stopped
+    after ``4 * CASE_SECONDS`` by an interval timer (in the main thread), of wall-clock
+    time or, if ``virtual``, of CPU time."""
+
+    def hang(signum: int, frame: object) -> None:
+        raise _Hang(f"still running after {4 * CASE_SECONDS:g} s")
+
+    which, sig = ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM) if virtual
+                  else (signal.ITIMER_REAL, signal.SIGALRM))
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(sig, hang) if main else None
+    if main:
+        signal.setitimer(which, 4 * CASE_SECONDS)
     start = time.perf_counter()
     try:
         call()
-    except BaseException as exc:
+    except BaseException as exc:  # the case reports whatever escapes
         return exc, time.perf_counter() - start
+    finally:
+        if main:
+            signal.setitimer(which, 0)
+            signal.signal(sig, previous)
     return None, time.perf_counter() - start
 
 
@@ -544,6 +571,56 @@ def test_enough_cases_of_every_kind() -> None:
     assert {"unknown key", "wrong type", "out of range", "missing field", "empty file",
             "not YAML", "binary junk or not UTF-8", "NaN, infinite or huge number",
             "deep nesting", "duplicate key", "YAML tag", "alias bomb"} <= categories
+
+
+# --------------------------------------------------------------------------- extreme values
+
+#: Segments and channels share their fields: one of each family is enough.
+SKIP_FAMILIES = ("population.segments.on_time", "population.segments.self_curer",
+                 "population.segments.unwilling", "population.segments.hardship",
+                 "population.segments.unreachable", "channels.push", "channels.email",
+                 "channels.robocall")
+
+
+def _extreme_variants(value: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The resolved default scenario (tiny) with one numeric field set to ``value``."""
+    from simulator.scenario import Scenario
+
+    base = Scenario().to_dict()
+    base.update(horizon_days=5, strategies=[{"use": "fixed_cadence"}])
+    base["population"]["size"] = 100
+    for path, old in _walk(base):
+        dotted = _dotted(path)
+        if (isinstance(old, bool) or not isinstance(old, int | float)
+                or dotted.startswith(SKIP_FAMILIES)
+                or dotted == "decision.timeout_seconds"):  # see test_faulty_strategies
+            continue
+        data = copy.deepcopy(base)
+        _set(data, path, value)
+        yield dotted, data
+
+
+@pytest.mark.parametrize("value", [1e300, 1e-9])
+def test_extreme_values_that_validate_never_crash_a_run(value: float) -> None:
+    """A huge or tiny value is refused when the scenario loads, or the run copes with it:
+    no internal error and no hang (each run is stopped after ``4 * CASE_SECONDS`` of CPU)."""
+    from simulator.engine import run
+    from simulator.scenario import scenario_from_dict
+
+    problems = []
+    ran = 0
+    for dotted, data in _extreme_variants(value):
+        try:
+            sc = scenario_from_dict(data, source=dotted)
+        except UserError:
+            continue
+        ran += 1
+        # CPU time, as the engine's own wall-clock timer (SIGALRM) is busy with strategies.
+        exc, seconds = _timed(lambda sc=sc: run(sc, sc.strategies[0], seed=1), virtual=True)
+        if (exc is not None and not isinstance(exc, UserError)) or seconds > CASE_SECONDS:
+            problems.append(f"{dotted}={value:g}: {type(exc).__name__} {exc} ({seconds:.1f} s)")
+    assert ran > 50
+    assert not problems, problems
 
 
 # --------------------------------------------------------------------------- strategy params
@@ -670,6 +747,8 @@ def _sweep_handmade() -> Iterator[Case]:
          "agents.count", None),
         ("factor_unknown_field", "base: tiny.yaml\nfactors: {grid: {agents.cont: [1]}}\n",
          "agents.cont", None),
+        ("factor_key_newline", 'base: tiny.yaml\nfactors: {grid: {"agents.co\\nunt": [1]}}\n',
+         "agents.co\\nunt", None),
         ("factor_replications", "base: tiny.yaml\nfactors: {grid: {replications: [1, 2]}}\n",
          "factors.grid.replications", None),
         ("factor_unknown_strategy", "base: tiny.yaml\nfactors: {grid: "
@@ -746,7 +825,17 @@ def sweep_cases() -> list[Case]:
     cases = list(_sweep_handmade())
     ids = [c.id for c in cases]
     assert len(ids) == len(set(ids))
+    assert set(KNOWN_SWEEP_GAPS) <= set(ids)
     return cases
+
+
+#: Broken sweep files not refused in one line today: case id -> the change needed.
+KNOWN_SWEEP_GAPS: dict[str, str] = {
+    "sweep:factor_key_newline": (
+        "simulator/sweep.py puts factor keys into the error source as written "
+        "('(variant agents.co<newline>unt=1)'); pass the label through "
+        "simulator.scenario.one_line"),
+}
 
 
 def prepare_sweep_folder(folder: Path) -> None:
@@ -771,7 +860,9 @@ def check_sweep_case(case: Case, folder: Path) -> Outcome:
     return _one_line_naming(message, source, case)
 
 
-@pytest.mark.parametrize("case", sweep_cases(), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_SWEEP_GAPS[c.id])]
+                 if c.id in KNOWN_SWEEP_GAPS else []) for c in sweep_cases()])
 def test_broken_sweep_file_is_one_line_naming_file_and_field(case: Case,
                                                              tmp_path: Path) -> None:
     outcome = check_sweep_case(case, tmp_path)
@@ -979,11 +1070,10 @@ def test_bad_command_line_is_one_line_exit_2(case: ArgCase, tmp_path: Path) -> N
 
 #: Scenario and sweep cases run through ``python -m simulator`` as well.
 SUBPROCESS_SCENARIOS = [
-    "empty", "random_junk_3", "latin1", "billion_laughs", "recursive_list", "dup_nested",
-    "python_apply", "int_tag_on_word", "deep_flow_100000", "newline_in_key",
+    "empty", "random_junk_3", "latin1", "billion_laughs", "dup_nested", "python_apply",
+    "int_tag_on_word", "deep_flow_100000", "newline_in_key",
     "unknown_key:population.segments.cash_flow", "wrong_type:agents.shifts.0.start=word",
-    "out_of_range:population.size=0", "missing:strategies.0.use",
-    "number:horizon_days=.nan", "number:seed=99999999...",
+    "out_of_range:population.size=0", "number:horizon_days=.nan",
 ]
 SUBPROCESS_SWEEPS = ["sweep:alias_bomb", "sweep:factor_unknown_field",
                      "sweep:lh_range_reversed", "sweep:base_broken"]

@@ -56,8 +56,10 @@ def validate_requests(strategy: str, day: int, result: object, open_ids: pd.Inde
     bad = ids.isna() | (ids != np.floor(ids))
     if bad.any():
         raise _fail(strategy, day, "account_id must be whole numbers", df[bad])
-    ids_arr = ids.to_numpy(dtype=np.int64)
-    unknown = ~np.isin(ids_arr, open_ids.to_numpy())
+    # An id beyond int64 cannot be an account (and casting it would warn).
+    in_range = (ids.abs() < 2.0**62).to_numpy()
+    ids_arr = np.where(in_range, ids.to_numpy(), -1).astype(np.int64)
+    unknown = ~in_range | ~np.isin(ids_arr, open_ids.to_numpy())
     if unknown.any():
         raise _fail(strategy, day, "account_id not among today's open accounts", df[unknown])
 
