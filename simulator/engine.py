@@ -8,13 +8,12 @@ engine touches them, so no borrower needs a heap entry or daily polling.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import math
 import signal
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,14 +43,17 @@ from simulator.recorder import Event, Recorder
 from simulator.repayment import RepaymentProcess
 from simulator.response import ContactOutcome, ContactResponse
 from simulator.rng import Streams
-from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec
+from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec, one_line
 from simulator.strategies import Strategy, build_strategy
 from simulator.strategies.requests import Requests, validate_requests
 from simulator.view import build_view
 
 
-class _StrategyTimeout(Exception):
-    """Raised inside a strategy call that ran out of time."""
+class _StrategyTimeout(BaseException):
+    """Raised inside a strategy call that ran out of time.
+
+    A BaseException, so that strategy code catching ``Exception`` cannot swallow it.
+    """
 
 
 DAILY_STATES = ("M0", "M1", "M2", "M3", "M4", "paid_on_time", "cured", "charged_off")
@@ -190,15 +192,7 @@ class Simulation:
             if self._wants_outcomes:
                 self._teach(day)
             view = build_view(self.book, float(day))
-            with self._time_limit(day, "decide"):
-                try:
-                    result = self.strategy.decide(day, view)
-                except (StrategyError, _StrategyTimeout):
-                    raise
-                except Exception as exc:
-                    raise StrategyError(
-                        f"on day {day}: decide() raised {type(exc).__name__}: {exc}",
-                        source=f"strategy '{self.spec.name}'") from exc
+            result = self._call_strategy(day, "decide", self.strategy.decide, day, view)
             requests = validate_requests(self.spec.name, day, result, view.index)
             self.requests += len(requests)
             if len(requests):
@@ -213,41 +207,51 @@ class Simulation:
         observable = frame["event"].isin([
             "payment", "contact", "promise", "promise_kept", "promise_broken", "complaint",
             "opt_out", "churn", "blocked"])
-        try:
-            with self._time_limit(day, "learn"):
-                self.strategy.learn(frame[observable].reset_index(drop=True))
-        except StrategyError:
-            raise
-        except Exception as exc:
-            raise StrategyError(f"on day {day}: learn() raised {type(exc).__name__}: {exc}",
-                                source=f"strategy '{self.spec.name}'") from exc
+        self._call_strategy(day, "learn", self.strategy.learn,
+                            frame[observable].reset_index(drop=True))
 
-    @contextlib.contextmanager
-    def _time_limit(self, day: int, method: str) -> Iterator[None]:
-        """Stop a strategy call that takes longer than ``decision.timeout_seconds``.
+    def _call_strategy(self, day: int, method: str, call: Callable[..., Any],
+                       *args: Any) -> Any:
+        """Call a strategy method under the time limit; any failure is a StrategyError.
 
-        Uses a real-time interval timer, so it works only in a main thread (the CLI and
-        the local process pool); elsewhere (e.g. a Dask worker thread) it is not enforced.
+        ``SystemExit`` is caught too: a plug-in's ``sys.exit()`` must fail the run with a
+        message, not end the process (or a sweep worker) silently.
         """
+        source = f"strategy '{self.spec.name}'"
         limit = self.scenario.decision.timeout_seconds
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
+        timed = threading.current_thread() is threading.main_thread()
+        running = True
 
         def expire(signum: int, frame: object) -> None:
-            raise _StrategyTimeout
+            if running:  # a late signal, once the call is over, is ignored
+                raise _StrategyTimeout
 
-        previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, limit)
+        previous: Any = None
         try:
-            yield
+            if timed:  # a real-time timer works only in a main thread (CLI, process pool)
+                previous = signal.signal(signal.SIGALRM, expire)
+                # The interval re-fires the timeout should the strategy swallow the first.
+                signal.setitimer(signal.ITIMER_REAL, limit, max(limit, 0.05))
+            result = call(*args)
+            running = False
+            return result
         except _StrategyTimeout:
+            running = False
             raise StrategyError(f"on day {day}: {method}() took longer than {limit:g} s "
-                                "(decision.timeout_seconds)",
-                                source=f"strategy '{self.spec.name}'") from None
+                                "(decision.timeout_seconds)", source=source) from None
+        except StrategyError:
+            running = False
+            raise
+        except (Exception, SystemExit) as exc:
+            running = False
+            raise StrategyError(f"on day {day}: {method}() raised {type(exc).__name__}: "
+                                f"{one_line(str(exc))}", source=source) from exc
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            running = False
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                if previous is not None:
+                    signal.signal(signal.SIGALRM, previous)
 
     def _dispatch(self, day: int, req: Requests) -> Generator[simpy.Event, Any, None]:
         """Release the day's requests at their hours, in (time, channel, priority) order."""
