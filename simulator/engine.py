@@ -27,8 +27,10 @@ from simulator.book import (
     AGENT_CALL,
     CALLS,
     CHARGED_OFF,
+    CURED,
     DELINQUENT,
     I64,
+    PAID_ON_TIME,
     PRE_DUE,
     STATUS_NAMES,
     Book,
@@ -57,6 +59,9 @@ class _StrategyTimeout(BaseException):
 
 
 DAILY_STATES = ("M0", "M1", "M2", "M3", "M4", "paid_on_time", "cured", "charged_off")
+#: ``DAILY_STATES`` index of each account status; a delinquent account's comes from its bucket.
+_DAILY_STATE_OF_STATUS = np.zeros(len(STATUS_NAMES), dtype=np.intp)
+_DAILY_STATE_OF_STATUS[[PRE_DUE, PAID_ON_TIME, CURED, CHARGED_OFF]] = [0, 5, 6, 7]
 
 
 @dataclass
@@ -96,7 +101,7 @@ def no_contact_paid_times(scenario: Scenario, seed: int) -> np.ndarray:
     book = generate_book(scenario, streams)
     process = RepaymentProcess(book, scenario, streams, Recorder(enabled=False))
     process.start()
-    process.advance(process.pending(), scenario.horizon_days)
+    process.advance_due(scenario.horizon_days)
     return book.state.t_paid.copy()
 
 
@@ -110,7 +115,12 @@ class Simulation:
         self.seed = seed
         self.replication = replication
         self.horizon = scenario.horizon_days
+        self._started = time.perf_counter()
         streams = Streams(seed)
+        self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
+        # The twin runs before this run's book is made, so the two books never coexist.
+        self.twin_paid_time = (None if spec.use == "no_contact"
+                               else no_contact_paid_times(scenario, seed))
         self.book: Book = generate_book(scenario, streams)
         self.balance0 = self.book.state.balance.copy()
         self.recorder = Recorder()
@@ -120,7 +130,6 @@ class Simulation:
         self.pack = RulePack.named(scenario.compliance.pack)
         self.log = ContactLog(self.book.n, self.pack.window_days)
         self.ctx = Context(self.book, self.log)
-        self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
         self.env = simpy.Environment()
         ag = scenario.agents
         heads = agents_per_shift(ag.count, [s.fraction for s in ag.shifts])
@@ -144,24 +153,21 @@ class Simulation:
     # ------------------------------------------------------------------ run
 
     def run(self) -> Results:
-        start = time.perf_counter()
         gc_was_enabled = gc.isenabled()
         gc.disable()  # the run allocates few cycles; collection passes only cost time
         try:
             self.repayment.start()
-            self.repayment.advance(self.repayment.pending(), 0.0)
+            self.repayment.advance_due(0.0)
             self.pool.start()
             self.env.process(self._decisions())
             self.env.run(until=self.horizon)
             self._apply_calls()
-            self.repayment.advance(self.repayment.pending(), self.horizon)
+            self.repayment.advance_due(self.horizon)
         finally:
             if gc_was_enabled:
                 gc.enable()
-        events = self.recorder.frame()
-        twin = None
-        if self.spec.use != "no_contact":
-            twin = no_contact_paid_times(self.scenario, self.seed)
+        events = self.recorder.frame(release=True)
+        twin = self.twin_paid_time
         violations = audit_contacts(events, self.book, self.scenario.compliance.pack)
         facts = RunFacts(
             scenario=self.scenario, book=self.book, events=events, pool=self.pool.stats,
@@ -173,7 +179,8 @@ class Simulation:
         return Results(
             strategy=self.spec.name, replication=self.replication, seed=self.seed,
             kpis=kpis, events=events, daily=self._daily_frame(),
-            accounts=self._accounts_frame(twin), wall_seconds=time.perf_counter() - start,
+            accounts=self._accounts_frame(twin),
+            wall_seconds=time.perf_counter() - self._started,
         )
 
     # ------------------------------------------------------------------ decisions
@@ -183,7 +190,7 @@ class Simulation:
         day = 0
         while day < self.horizon:
             self._apply_calls()
-            self.repayment.advance(self.repayment.pending(), float(day))
+            self.repayment.advance_due(float(day))
             self._snapshot(day)
             if self.scenario.agents.unmade_calls == "drop":
                 dropped = np.asarray(self.pool.drain(), dtype=np.int64)
@@ -363,13 +370,13 @@ class Simulation:
     # ------------------------------------------------------------------ outputs
 
     def _state_codes(self, day: float) -> np.ndarray:
+        """Index into ``DAILY_STATES`` of every account at time ``day``."""
         s = self.book.state
-        bucket = bucket_of_dpd(np.floor(day - self.book.observable.due_day))
-        code = np.where(s.status == PRE_DUE, 0, bucket)
-        code = np.where(s.status == DELINQUENT, np.maximum(bucket, 1), code)
-        code = np.where(s.status == CHARGED_OFF, 7, code)
-        code = np.where(s.status == 1, 5, code)  # paid on time
-        return np.where(s.status == 3, 6, code)  # cured
+        code = _DAILY_STATE_OF_STATUS[s.status]
+        late = np.flatnonzero(s.status == DELINQUENT)  # only they need a bucket
+        dpd = np.floor(day - self.book.observable.due_day[late])
+        code[late] = np.maximum(bucket_of_dpd(dpd), 1)
+        return code
 
     def _snapshot(self, day: int) -> None:
         code = self._state_codes(float(day))
@@ -420,11 +427,13 @@ class Simulation:
         }
         for c, name in enumerate(CHANNELS):
             data[f"contacts_{name}"] = s.contacts[:, c]
-        data["twin_t_paid"] = twin if twin is not None else s.t_paid
+        data["twin_t_paid"] = twin if twin is not None else s.t_paid.copy()
         arm_of = getattr(self.strategy, "arm_of", None)
         if callable(arm_of):  # a split portfolio (champion/challenger): each account's arm
             data["arm"] = np.asarray(arm_of(data["account_id"])).astype(str)
-        return pd.DataFrame(data)
+        # The book is final and is dropped with the simulation, so the frame may share its
+        # arrays instead of holding a second copy of every column.
+        return pd.DataFrame(data, copy=False)
 
 
 def run(scenario: Scenario, spec: StrategySpec | str, seed: int, replication: int = 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ class Event(IntEnum):
 
 
 EVENT_NAMES = tuple(e.name.lower() for e in Event)
+_DTYPES = (np.float64, np.int64, np.int8, np.int8, np.float64, np.int16, np.float32)
 
 PAY_PRE_DUE, PAY_DELINQUENT, PAY_AGENCY = 0, 1, 2
 
@@ -80,18 +82,26 @@ class Recorder:
         """A position in the buffers; ``frame(start=mark)`` returns what came after it."""
         return len(self._cols["t"])
 
-    def frame(self, start: int = 0) -> pd.DataFrame:
-        """Events (all, or those after ``start``), sorted by time, same-time order kept."""
-        data = {
-            k: (np.concatenate(v[start:]) if v[start:] else np.empty(0, dtype=dt))
-            for (k, v), dt in zip(
-                self._cols.items(),
-                (np.float64, np.int64, np.int8, np.int8, np.float64, np.int16, np.float32),
-                strict=True,
-            )
-        }
-        df = pd.DataFrame(data)
-        df = df.iloc[np.argsort(df["t"].to_numpy(), kind="stable")].reset_index(drop=True)
-        df["event"] = pd.Categorical.from_codes(df["event"].astype(int), EVENT_NAMES)
-        df["channel"] = pd.Categorical.from_codes(df["channel"].astype(int), CHANNELS)
-        return df
+    def frame(self, start: int = 0, release: bool = False) -> pd.DataFrame:
+        """Events (all, or those after ``start``), sorted by time, same-time order kept.
+
+        ``release=True`` hands the buffers over to the frame, a column at a time, so that
+        the events are never held three times over (buffers, joined, sorted); the
+        recorder is empty afterwards.
+        """
+        order: NDArray[np.intp] | None = None
+        data: dict[str, Any] = {}
+        for (name, chunks), dtype in zip(self._cols.items(), _DTYPES, strict=True):
+            part = chunks[start:]
+            column = np.concatenate(part) if part else np.empty(0, dtype=dtype)
+            if release:
+                chunks.clear()
+            if order is None:  # the first column is the time
+                order = np.argsort(column, kind="stable")
+            data[name] = column[order]
+            del column
+        if release:
+            self.count = 0
+        data["event"] = pd.Categorical.from_codes(data["event"], EVENT_NAMES)
+        data["channel"] = pd.Categorical.from_codes(data["channel"], CHANNELS)
+        return pd.DataFrame(data, copy=False)

@@ -86,5 +86,6 @@ def build_view(book: Book, day: float) -> pd.DataFrame:
     for c, name in enumerate(CHANNELS):
         data[f"reachable_{name}"] = reachable[:, c]
     data["do_not_contact"] = o.do_not_contact[idx]
-    frame = pd.DataFrame(data, index=pd.Index(idx, name="account_id"), copy=True)
+    # Every column is a fresh array gathered above, so the frame need not copy it again.
+    frame = pd.DataFrame(data, index=pd.Index(idx, name="account_id"), copy=False)
     return frame

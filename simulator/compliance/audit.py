@@ -26,59 +26,76 @@ def _window_counts(account: np.ndarray, day: np.ndarray, days: int) -> np.ndarra
     return np.arange(key.size) - lo + 1
 
 
-def _over_cap(rows: pd.DataFrame, days: int, limit: int) -> int:
-    rows = rows.sort_values(["account_id", "t"], kind="stable")
-    counts = _window_counts(rows["account_id"].to_numpy(), rows["day"].to_numpy(), days)
+def _over_cap(account: np.ndarray, t: np.ndarray, days: int, limit: int) -> int:
+    """Contacts that make their account exceed ``limit`` in some ``days``-day window."""
+    order = np.lexsort((t, account))  # by account, then time; stable
+    counts = _window_counts(account[order], np.floor(t[order]), days)
     return int((counts > limit).sum())
+
+
+def _first_opt_out(events: pd.DataFrame, account: np.ndarray,
+                   channel: np.ndarray) -> np.ndarray:
+    """Time of the first opt-out of each (account, channel) pair given; inf if none."""
+    rows = (events["event"] == "opt_out").to_numpy()
+    out = np.full(account.size, np.inf)
+    if not rows.any():
+        return out
+    opt_channel = events["channel"].cat.codes.to_numpy()[rows].astype(np.int64)
+    opt_key = events["account_id"].to_numpy()[rows] * 64 + opt_channel
+    opt_t = events["t"].to_numpy()[rows]
+    order = np.lexsort((opt_t, opt_key))
+    opt_key, opt_t = opt_key[order], opt_t[order]
+    first = np.r_[True, opt_key[1:] != opt_key[:-1]]
+    opt_key, opt_t = opt_key[first], opt_t[first]
+    key = account * 64 + channel
+    pos = np.searchsorted(opt_key, key).clip(max=opt_key.size - 1)
+    hit = opt_key[pos] == key
+    out[hit] = opt_t[pos[hit]]
+    return out
 
 
 def audit_contacts(events: pd.DataFrame, book: Book, pack: str) -> int:
     """Number of executed contacts in ``events`` that break ``pack`` (0 when compliant)."""
-    c = events[events["event"] == "contact"].copy()
-    if c.empty:
+    # Plain arrays of the contact rows only: the log can hold millions of events.
+    rows = (events["event"] == "contact").to_numpy()
+    if not rows.any():
         return 0
-    c["day"] = np.floor(c["t"].to_numpy()).astype(np.int64)
-    c["hour"] = hour_of(c["t"].to_numpy())
-    ids = c["account_id"].to_numpy()
-    t = c["t"].to_numpy()
+    t = events["t"].to_numpy()[rows]
+    ids = events["account_id"].to_numpy()[rows]
+    channel = events["channel"].cat.codes.to_numpy()[rows].astype(np.int64)
+    names = np.asarray(events["channel"].cat.categories, dtype=object)
+    is_call = np.isin(names, _CALLS)[channel]
+    is_agent_call = (names == "agent_call")[channel]
+    code = events["code"].to_numpy()[rows]
+    answered = np.isin(code, _ANSWERED)
+    hour = hour_of(t)
     s, o = book.state, book.observable
-    channel = c["channel"].astype(str).to_numpy()
-    is_call = np.isin(channel, _CALLS)
-    answered = c["code"].isin(_ANSWERED).to_numpy()
 
     bad = o.do_not_contact[ids].astype(np.int64)
     bad += t > s.t_churn[ids]
     bad += t >= s.t_charged_off[ids]
-    opt = events[events["event"] == "opt_out"]
-    if len(opt):
-        first = opt.groupby(["account_id", "channel"], observed=True)["t"].min()
-        key = pd.MultiIndex.from_arrays([c["account_id"], c["channel"]])
-        t_opt = first.reindex(key).to_numpy()
-        bad += np.nan_to_num(t_opt, nan=np.inf) < t
+    bad += _first_opt_out(events, ids, channel) < t
 
-    hour = c["hour"].to_numpy()
     if pack == "cn-2026":
         quiet = (hour >= 22) | (hour < 8)
         bad += quiet & ~o.consent_quiet_hours[ids]
-        calls = c[is_call]
-        conn = calls[calls["code"].isin(_ANSWERED)]
-        unans = calls[~calls["code"].isin(_ANSWERED)]
-        return int(bad.sum()) + _over_cap(conn, 1, 3) + _over_cap(unans, 1, 6)
+        conn, unans = is_call & answered, is_call & ~answered
+        return (int(bad.sum()) + _over_cap(ids[conn], t[conn], 1, 3)
+                + _over_cap(ids[unans], t[unans], 1, 6))
     if pack == "us-reg-f":
         bad += (hour >= 21) | (hour < 8)
-        calls = c[is_call]
-        extra = _over_cap(calls, 7, 7)
-        convo = c[(channel == "agent_call") & answered].sort_values("t")
-        if len(convo) and len(calls):
-            prior = pd.merge_asof(
-                calls.sort_values("t")[["t", "account_id"]],
-                convo[["t", "account_id"]].rename(columns={"t": "t_conv"}).assign(
-                    t=convo["t"].to_numpy()),
-                on="t", by="account_id", allow_exact_matches=False, direction="backward")
+        extra = _over_cap(ids[is_call], t[is_call], 7, 7)
+        convo = is_agent_call & answered
+        if convo.any() and is_call.any():
+            calls = pd.DataFrame({"t": t[is_call], "account_id": ids[is_call]})
+            talks = pd.DataFrame({"t": t[convo], "account_id": ids[convo],
+                                  "t_conv": t[convo]})
+            prior = pd.merge_asof(calls, talks, on="t", by="account_id",
+                                  allow_exact_matches=False, direction="backward")
             extra += int(((prior["t"] - prior["t_conv"]) < 7.0).sum())
         return int(bad.sum()) + extra
     if pack == "au-accc":
-        delivered = np.where(is_call, answered, c["code"].isin(_DELIVERED_MESSAGE).to_numpy())
-        comms = c[delivered]
-        return int(bad.sum()) + _over_cap(comms, 7, 3) + _over_cap(comms, 30, 10)
+        delivered = np.where(is_call, answered, np.isin(code, _DELIVERED_MESSAGE))
+        return (int(bad.sum()) + _over_cap(ids[delivered], t[delivered], 7, 3)
+                + _over_cap(ids[delivered], t[delivered], 30, 10))
     return int(bad.sum())
