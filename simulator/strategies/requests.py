@@ -10,8 +10,6 @@ import pandas as pd
 from simulator.errors import StrategyError
 from simulator.scenario import CHANNELS
 
-_CHANNEL_CODE = {name: i for i, name in enumerate(CHANNELS)}
-
 
 @dataclass
 class Requests:
@@ -52,40 +50,80 @@ def validate_requests(strategy: str, day: int, result: object, open_ids: pd.Inde
         e = np.empty(0)
         return Requests(e.astype(np.int64), e.astype(np.int8), e, e)
 
-    ids = pd.to_numeric(df["account_id"], errors="coerce")
-    bad = ids.isna() | (ids != np.floor(ids))
-    if bad.any():
-        raise _fail(strategy, day, "account_id must be whole numbers", df[bad])
-    # An id beyond int64 cannot be an account (and casting it would warn).
-    in_range = (ids.abs() < 2.0**62).to_numpy()
-    ids_arr = np.where(in_range, ids.to_numpy(), -1).astype(np.int64)
-    unknown = ~in_range | ~np.isin(ids_arr, open_ids.to_numpy())
+    ids = _whole_numbers(df["account_id"])
+    if ids is None:
+        raise _fail(strategy, day, "account_id must be whole numbers",
+                    df[_not_whole(df["account_id"])])
+    known = np.asarray(open_ids, dtype=np.int64)  # sorted: the view's index
+    pos = np.searchsorted(known, ids).clip(max=max(known.size - 1, 0))
+    unknown = (known[pos] != ids) if known.size else np.ones(ids.size, dtype=bool)
     if unknown.any():
         raise _fail(strategy, day, "account_id not among today's open accounts", df[unknown])
 
-    ch = df["channel"].astype(str).map(_CHANNEL_CODE)
-    if ch.isna().any():
+    # Codes of CHANNELS; anything else (another name, a number, a missing value) is -1.
+    try:
+        ch = pd.Categorical(df["channel"], categories=CHANNELS).codes
+    except TypeError:  # unhashable values (lists, dicts): compare their text
+        ch = pd.Categorical(df["channel"].astype(str), categories=CHANNELS).codes
+    if (ch < 0).any():
         raise _fail(strategy, day, f"unknown channel; expected one of {', '.join(CHANNELS)}",
-                    df[ch.isna()])
-    hour = pd.to_numeric(df["hour"], errors="coerce")
-    bad = hour.isna() | ~np.isfinite(hour) | (hour < 0) | (hour >= 24)
+                    df[ch < 0])
+    hour = _numbers(df["hour"])
+    bad = ~np.isfinite(hour) | (hour < 0) | (hour >= 24)
     if bad.any():
         raise _fail(strategy, day, "hour must be a number with 0 <= hour < 24", df[bad])
     if "priority" in df.columns:
-        prio = pd.to_numeric(df["priority"], errors="coerce")
-        bad = prio.isna() | ~np.isfinite(prio)
+        prio = _numbers(df["priority"])
+        bad = ~np.isfinite(prio)
         if bad.any():
             raise _fail(strategy, day, "priority must be a finite number", df[bad])
-        prio_arr = prio.to_numpy(dtype=np.float64)
     else:
-        prio_arr = np.zeros(len(df))
+        prio = np.zeros(len(df))
     # Duplicates are judged on the release time the engine will use (day + hour / 24):
     # two hours a rounding error apart are released at the same instant.
-    release = day + hour.to_numpy(dtype=np.float64) / 24.0
-    key = pd.DataFrame({"a": ids_arr, "c": ch.to_numpy(), "t": release})
-    dup = key.duplicated(keep=False).to_numpy()
+    release = day + hour / 24.0
+    dup = _duplicated(ids, ch, release)
     if dup.any():
         raise _fail(strategy, day, "duplicate requests (same account_id, channel and hour)",
                     df[dup])
-    return Requests(ids_arr, ch.to_numpy(dtype=np.int8), hour.to_numpy(dtype=np.float64),
-                    prio_arr)
+    return Requests(ids, ch.astype(np.int8), hour, prio)
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """The column as float64; what is not a number becomes NaN."""
+    if column.dtype.kind in "fiu":
+        return column.to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _not_whole(column: pd.Series) -> np.ndarray:
+    """Rows whose value is not a whole number (NaN and text included)."""
+    value = _numbers(column)
+    return value != np.floor(value)
+
+
+def _whole_numbers(column: pd.Series) -> np.ndarray | None:
+    """The column as int64 account ids, or None if a value is not a whole number.
+
+    An id beyond int64 cannot be an account: it becomes -1 (unknown) without the cast
+    that would warn.
+    """
+    if column.dtype.kind == "i":
+        return column.to_numpy(dtype=np.int64)
+    if _not_whole(column).any():
+        return None
+    value = _numbers(column)
+    return np.where(np.abs(value) < 2.0**62, value, -1).astype(np.int64)
+
+
+def _duplicated(ids: np.ndarray, channel: np.ndarray, release: np.ndarray) -> np.ndarray:
+    """Rows whose (account, channel, release time) occurs more than once, all of them."""
+    order = np.lexsort((release, channel, ids))
+    a, c, t = ids[order], channel[order], release[order]
+    same = (a[1:] == a[:-1]) & (c[1:] == c[:-1]) & (t[1:] == t[:-1])
+    dup_sorted = np.zeros(ids.size, dtype=bool)
+    dup_sorted[1:] |= same
+    dup_sorted[:-1] |= same
+    dup = np.empty_like(dup_sorted)
+    dup[order] = dup_sorted
+    return dup
