@@ -43,49 +43,66 @@ VIEW_COLUMNS: dict[str, str] = {
 }
 
 
+_STATUS = pd.CategoricalDtype(["pre_due", "delinquent"])
+_BUCKET = pd.CategoricalDtype(BUCKETS)
+_PRODUCT = pd.CategoricalDtype(PRODUCTS)
+_OUTCOME = pd.CategoricalDtype(OUTCOMES)
+
+
+def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    # The codes come from the book and are in range by construction: skip the check.
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
 def build_view(book: Book, day: float) -> pd.DataFrame:
     """Observable state of every open account at time ``day`` (index: account_id)."""
     s, o = book.state, book.observable
     idx = np.flatnonzero(book.open_mask())
-    dpd = np.floor(day - o.due_day[idx]).astype(np.int64)
-    status = (s.status[idx] == DELINQUENT).astype(np.int8)
-    contacts = s.contacts[idx]
-    last = s.last_contact[idx]
-    reachable = o.on_file[idx] & ~s.opted_out[idx]
-    promise_open = np.isfinite(s.t_promise[idx])
+
+    def take(column: np.ndarray) -> np.ndarray:
+        # np.take gathers rows of a 2-D column several times faster than ``column[idx]``.
+        return np.take(column, idx, axis=0)
+
+    dpd = np.floor(day - take(o.due_day)).astype(np.int64)
+    status = (take(s.status) == DELINQUENT).astype(np.int8)
+    contacts = take(s.contacts)
+    last = take(s.last_contact)
+    last = np.where(np.isfinite(last), last, np.nan)
+    reachable = take(o.on_file) & ~take(s.opted_out)
+    promise_open = np.isfinite(take(s.t_promise))
     data: dict[str, object] = {
-        "status": pd.Categorical.from_codes(status, ["pre_due", "delinquent"]),
+        "status": _categorical(status, _STATUS),
         "dpd": dpd,
-        "bucket": pd.Categorical.from_codes(bucket_of_dpd(dpd.astype(float)), BUCKETS),
-        "due_day": o.due_day[idx].astype(np.int64),
-        "amount_due": s.owed[idx],
-        "amount_delinquent": s.amount_delinquent[idx],
-        "balance": s.balance[idx],
-        "credit_line": o.credit_line[idx],
-        "paid_so_far": s.paid_in_house[idx],
-        "score": o.score[idx],
-        "prior_delinquencies": o.prior_delinquencies[idx],
-        "tenure_months": o.tenure_months[idx],
-        "product": pd.Categorical.from_codes(o.product[idx], PRODUCTS),
-        "clv_estimate": o.clv_estimate[idx],
+        "bucket": _categorical(bucket_of_dpd(dpd.astype(float)), _BUCKET),
+        "due_day": take(o.due_day).astype(np.int64),
+        "amount_due": take(s.owed),
+        "amount_delinquent": take(s.amount_delinquent),
+        "balance": take(s.balance),
+        "credit_line": take(o.credit_line),
+        "paid_so_far": take(s.paid_in_house),
+        "score": take(o.score),
+        "prior_delinquencies": take(o.prior_delinquencies),
+        "tenure_months": take(o.tenure_months),
+        "product": _categorical(take(o.product), _PRODUCT),
+        "clv_estimate": take(o.clv_estimate),
         "contacts_total": contacts.sum(axis=1),
     }
     for c, name in enumerate(CHANNELS):
         data[f"contacts_{name}"] = contacts[:, c]
     for c, name in enumerate(CHANNELS):
-        data[f"last_{name}"] = np.where(np.isfinite(last[:, c]), last[:, c], np.nan)
+        data[f"last_{name}"] = last[:, c]
     data.update({
-        "last_outcome": pd.Categorical.from_codes(s.last_outcome[idx], OUTCOMES),
-        "right_party_contacts": s.right_party_contacts[idx],
+        "last_outcome": _categorical(take(s.last_outcome), _OUTCOME),
+        "right_party_contacts": take(s.right_party_contacts),
         "open_promise": promise_open,
-        "promise_day": np.where(promise_open, s.t_promise[idx], np.nan),
-        "promise_amount": np.where(promise_open, s.promise_amount[idx], 0.0),
-        "promises_made": s.promises_made[idx],
-        "promises_broken": s.promises_broken[idx],
+        "promise_day": np.where(promise_open, take(s.t_promise), np.nan),
+        "promise_amount": np.where(promise_open, take(s.promise_amount), 0.0),
+        "promises_made": take(s.promises_made),
+        "promises_broken": take(s.promises_broken),
     })
     for c, name in enumerate(CHANNELS):
         data[f"reachable_{name}"] = reachable[:, c]
-    data["do_not_contact"] = o.do_not_contact[idx]
+    data["do_not_contact"] = take(o.do_not_contact)
     # Every column is a fresh array gathered above, so the frame need not copy it again.
     frame = pd.DataFrame(data, index=pd.Index(idx, name="account_id"), copy=False)
     return frame
