@@ -40,7 +40,7 @@ from simulator.compliance import ContactLog, Context, RulePack
 from simulator.compliance.audit import audit_contacts
 from simulator.errors import StrategyError
 from simulator.kpis import RunFacts, compute_kpis
-from simulator.population import generate_book
+from simulator.population import generate_book, initial_state
 from simulator.recorder import Event, Recorder
 from simulator.repayment import RepaymentProcess
 from simulator.response import ContactOutcome, ContactResponse
@@ -91,18 +91,20 @@ def agents_per_shift(count: int, fractions: list[float]) -> list[int]:
     return heads
 
 
-def no_contact_paid_times(scenario: Scenario, seed: int) -> np.ndarray:
-    """When each account pays in full (inf if never) in its no-contact twin.
+def no_contact_paid_times(book: Book, scenario: Scenario, streams: Streams) -> np.ndarray:
+    """When each account of a freshly drawn ``book`` pays in full (inf if never) in its
+    no-contact twin; the book is back at its initial state afterwards.
 
-    Same seed, same borrowers, same per-borrower random streams: the twin is the
-    account's own counterfactual under common random numbers.
+    Same borrowers, same per-borrower random streams: the twin is the account's own
+    counterfactual under common random numbers. It runs on the run's own book (its
+    draws are keyed by borrower and counter, not by order), so no second book is drawn.
     """
-    streams = Streams(seed)
-    book = generate_book(scenario, streams)
     process = RepaymentProcess(book, scenario, streams, Recorder(enabled=False))
     process.start()
     process.advance_due(scenario.horizon_days)
-    return book.state.t_paid.copy()
+    paid = book.state.t_paid.copy()
+    book.state = initial_state(book.observable)
+    return paid
 
 
 class Simulation:
@@ -118,10 +120,9 @@ class Simulation:
         self._started = time.perf_counter()
         streams = Streams(seed)
         self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
-        # The twin runs before this run's book is made, so the two books never coexist.
-        self.twin_paid_time = (None if spec.use == "no_contact"
-                               else no_contact_paid_times(scenario, seed))
         self.book: Book = generate_book(scenario, streams)
+        self.twin_paid_time = (None if spec.use == "no_contact"
+                               else no_contact_paid_times(self.book, scenario, streams))
         self.balance0 = self.book.state.balance.copy()
         self.recorder = Recorder()
         self.repayment = RepaymentProcess(self.book, scenario, streams, self.recorder)
@@ -326,10 +327,8 @@ class Simulation:
         day = math.floor(now)
         if self._dialled[i] or (self._calls and day != self._calls_day):
             self._apply_calls()
-        s = self.book.state
-        if min(s.t_pay[i], s.t_boundary[i], s.t_promise[i], s.t_payday[i]) <= now:
-            self.repayment.advance(np.array([i], dtype=np.int64), now)
-        if s.owed[i] <= 0:
+        self.repayment.advance_one(i, now)
+        if self.book.state.owed[i] <= 0:
             self._call_skips.append((i, now))
             return 0.0
         rule = self.pack.check_one(self.ctx, i, AGENT_CALL, now)

@@ -146,8 +146,13 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
         do_not_contact=dnc, consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
     )
 
-    state = State(n)
-    state.owed[:] = amount_due
-    state.balance[:] = balance
-    return Book(latent=latent, observable=observable, state=state,
+    return Book(latent=latent, observable=observable, state=initial_state(observable),
                 segments=SegmentTable.from_scenario(scenario))
+
+
+def initial_state(observable: Observable) -> State:
+    """Every account at its statement: owing the amount due, nothing happened yet."""
+    state = State(observable.amount_due.size)
+    state.owed[:] = observable.amount_due
+    state.balance[:] = observable.balance
+    return state
