@@ -63,14 +63,21 @@ def run_cadence(accounts: pd.DataFrame, steps: tuple[Step, ...], pause_on_promis
         eligible &= mask
     ids = accounts.index.to_numpy()
     amount = accounts["amount_due"].to_numpy()
-    frames = []
+    parts = []
     for step in steps:
         sel = eligible & step.selects(dpd) & accounts[f"reachable_{step.channel}"].to_numpy()
         if sel.any():
             prio = -amount[sel] if step.channel == "agent_call" else 0.0
-            frames.append(make_requests(ids[sel], step.channel, step.hour, prio))
-    if not frames:
+            parts.append((step.channel, step.hour, ids[sel], prio))
+    if not parts:
         return no_requests()
-    out = pd.concat(frames, ignore_index=True)
+    out = make_requests(
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([np.full(p[2].size, p[0], dtype=object) for p in parts]),
+        np.concatenate([np.full(p[2].size, float(p[1])) for p in parts]),
+        np.concatenate([np.broadcast_to(np.asarray(p[3], dtype=np.float64), p[2].shape)
+                        for p in parts]))
+    if len({(p[0], p[1]) for p in parts}) == len(parts):
+        return out  # each step its own channel and hour: no request can repeat
     # Two steps may ask for the same contact; keep one.
     return out.drop_duplicates(["account_id", "channel", "hour"], ignore_index=True)
