@@ -111,11 +111,13 @@ def _recovery_within(facts: RunFacts, days: float) -> float:
     s, ev = facts.book.state, facts.events
     horizon = facts.scenario.horizon_days
     eligible = np.isfinite(s.t_delinquent) & (s.t_delinquent - 1 + days <= horizon)
-    pay = ev[(ev["event"] == "payment") & ev["code"].isin([PAY_DELINQUENT, PAY_AGENCY])]
-    ids = pay["account_id"].to_numpy()
+    # Plain arrays of the payment rows only: the event log can hold millions of rows.
+    pay = ((ev["event"] == "payment").to_numpy()
+           & np.isin(ev["code"].to_numpy(), [PAY_DELINQUENT, PAY_AGENCY]))
+    ids = ev["account_id"].to_numpy()[pay]
     # The due date is t_delinquent - 1 (the due date passes at the end of the due day).
-    in_time = eligible[ids] & (pay["t"].to_numpy() <= s.t_delinquent[ids] - 1 + days)
-    return _ratio(float(pay["amount"].to_numpy()[in_time].sum()),
+    in_time = eligible[ids] & (ev["t"].to_numpy()[pay] <= s.t_delinquent[ids] - 1 + days)
+    return _ratio(float(ev["amount"].to_numpy()[pay][in_time].sum()),
                   float(s.amount_delinquent[eligible].sum()))
 
 
@@ -145,8 +147,13 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     amount_delinquent = float(s.amount_delinquent.sum())
     collected = float(s.paid_delinquent.sum() + s.agency_collected.sum())
     cash = float(s.paid_in_house.sum() + s.agency_collected.sum())
-    contacts = ev[ev["event"] == "contact"]
-    contact_cost = float(contacts["amount"].sum())
+    # The contact rows as plain arrays, not a copy of the frame (millions of rows).
+    is_contact = (ev["event"] == "contact").to_numpy()
+    n_contacts = int(is_contact.sum())
+    contact_amount = pd.Series(ev["amount"].to_numpy()[is_contact])
+    contact_channel = ev["channel"].cat.codes.to_numpy()[is_contact]
+    channel_names = list(ev["channel"].cat.categories)
+    contact_cost = float(contact_amount.sum())
     agency_commission = float(s.agency_collected.sum()) * sc.agency.commission
     churned = s.churned
     clv_lost = float(book.latent.clv[churned].sum())
@@ -183,15 +190,15 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     k["clv_lost"] = clv_lost
     k["complaints"] = float(s.complaints.sum())
     k["complaints_per_1000"] = 1000.0 * _ratio(float(s.complaints.sum()), n)
-    k["contacts"] = float(len(contacts))
-    k["contacts_per_account"] = _ratio(float(len(contacts)), n)
+    k["contacts"] = float(n_contacts)
+    k["contacts_per_account"] = _ratio(float(n_contacts), n)
 
-    if facts.twin_paid_time is not None and len(contacts):
-        ids = contacts["account_id"].to_numpy()
+    if facts.twin_paid_time is not None and n_contacts:
+        ids = ev["account_id"].to_numpy()[is_contact]
         twin_paid = facts.twin_paid_time[ids]
-        wasted = twin_paid <= contacts["t"].to_numpy() + sc.metrics.wasted_window_days
+        wasted = twin_paid <= ev["t"].to_numpy()[is_contact] + sc.metrics.wasted_window_days
         k["wasted_contacts"] = float(wasted.sum())
-        k["wasted_contact_cost"] = float(contacts["amount"].to_numpy()[wasted].sum())
+        k["wasted_contact_cost"] = float(contact_amount.to_numpy()[wasted].sum())
     else:
         k["wasted_contacts"] = 0.0
         k["wasted_contact_cost"] = 0.0
@@ -200,18 +207,25 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     k["blocked_requests"] = float(sum(facts.blocked_by_rule.values()))
     k["violations"] = float(facts.violations)
     k["calls_dropped"] = float(facts.pool.dropped)
-    calls = contacts[contacts["channel"] == "agent_call"]
-    rpc = calls["code"].isin([OUTCOME_INDEX["right_party"], OUTCOME_INDEX["promise"]])
+    def on(channel: str) -> np.ndarray:
+        """Mask of the contact rows on ``channel``."""
+        if channel not in channel_names:
+            return np.zeros(n_contacts, dtype=bool)
+        return contact_channel == channel_names.index(channel)
+
+    calls = on("agent_call")
+    rpc = np.isin(ev["code"].to_numpy()[is_contact][calls],
+                  [OUTCOME_INDEX["right_party"], OUTCOME_INDEX["promise"]])
     k["right_party_contacts"] = float(rpc.sum())
-    k["rpc_rate"] = _ratio(float(rpc.sum()), float(len(calls)))
+    k["rpc_rate"] = _ratio(float(rpc.sum()), float(calls.sum()))
     kept = int((ev["event"] == "promise_kept").sum())
     broken = int((ev["event"] == "promise_broken").sum())
     k["promises_made"] = float((ev["event"] == "promise").sum())
     k["promises_kept"] = float(kept)
     k["promise_kept_rate"] = _ratio(kept, kept + broken)
     for ch in CHANNELS:
-        k[f"cost_{ch}"] = float(contacts.loc[contacts["channel"] == ch, "amount"].sum())
-        k[f"contacts_{ch}"] = float((contacts["channel"] == ch).sum())
+        k[f"cost_{ch}"] = float(contact_amount[on(ch)].sum())
+        k[f"contacts_{ch}"] = float(on(ch).sum())
     for rule, count in facts.blocked_by_rule.items():
         k[f"blocked_{rule}"] = float(count)
     return k
