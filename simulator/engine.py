@@ -40,6 +40,7 @@ from simulator.compliance import ContactLog, Context, RulePack
 from simulator.compliance.audit import audit_contacts
 from simulator.errors import StrategyError
 from simulator.kpis import RunFacts, compute_kpis
+from simulator.memory import release_free_memory
 from simulator.population import generate_book, initial_state
 from simulator.recorder import Event, Recorder
 from simulator.repayment import RepaymentProcess
@@ -123,6 +124,7 @@ class Simulation:
         self.book: Book = generate_book(scenario, streams)
         self.twin_paid_time = (None if spec.use == "no_contact"
                                else no_contact_paid_times(self.book, scenario, streams))
+        release_free_memory()  # the twin's temporaries
         self.balance0 = self.book.state.balance.copy()
         self.recorder = Recorder()
         self.repayment = RepaymentProcess(self.book, scenario, streams, self.recorder)
@@ -167,6 +169,7 @@ class Simulation:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        release_free_memory()  # the event loop's temporaries, before the result frames
         events = self.recorder.frame(release=True)
         twin = self.twin_paid_time
         violations = audit_contacts(events, self.book, self.scenario.compliance.pack)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from simulator.memory import release_free_memory
 from simulator.scenario import CHANNELS
 
 
@@ -96,6 +97,7 @@ class Recorder:
             column = np.concatenate(part) if part else np.empty(0, dtype=dtype)
             if release:
                 chunks.clear()
+                release_free_memory()  # the buffers are many small arrays: give them back
             if order is None:  # the first column is the time
                 order = np.argsort(column, kind="stable")
             data[name] = column[order]
