@@ -71,6 +71,16 @@ def _per_channel(**values: float) -> Any:
     return Field(default_factory=lambda: PerChannel(**values))
 
 
+class ChannelProbabilities(PerChannel):
+    """One probability per channel."""
+
+    push: Probability
+    email: Probability
+    sms: Probability
+    robocall: Probability
+    agent_call: Probability
+
+
 class Range(Section):
     """A closed interval ``[low, high]``."""
 
@@ -82,6 +92,20 @@ class Range(Section):
         if self.high < self.low:
             raise ValueError(f"high ({self.high}) must not be below low ({self.low})")
         return self
+
+
+class NonNegativeRange(Range):
+    """A closed interval ``[low, high]`` of quantities that cannot be negative."""
+
+    low: NonNegative
+    high: NonNegative
+
+
+class FractionRange(Range):
+    """A closed interval ``[low, high]`` inside ``[0, 1]``."""
+
+    low: Probability
+    high: Probability
 
 
 class LogNormal(Section):
@@ -119,8 +143,8 @@ class Segment(Section):
     full_payment_prob: Probability = Field(
         0.8, description="probability that a payment clears all that is owed"
     )
-    partial_fraction: Range = Field(
-        default_factory=lambda: Range(low=0.1, high=1.0),
+    partial_fraction: FractionRange = Field(
+        default_factory=lambda: FractionRange(low=0.1, high=1.0),
         description="fraction of the amount owed paid by a partial payment (uniform)",
     )
     impulse_multiplier: PerChannel = Field(
@@ -244,8 +268,8 @@ class Population(Section):
     instalments_remaining: Annotated[int, Field(ge=0, le=120)] = Field(
         11, description="at most this many further instalments make up the rest of the balance"
     )
-    credit_line_multiple: Range = Field(
-        default_factory=lambda: Range(low=1.0, high=2.5),
+    credit_line_multiple: NonNegativeRange = Field(
+        default_factory=lambda: NonNegativeRange(low=1.0, high=2.5),
         description="credit line as a multiple of the balance",
     )
     tenure_months: LogNormal = Field(
@@ -265,8 +289,8 @@ class Population(Section):
     answer_sigma: Sigma = Field(
         0.6, description="sigma of the lognormal per-borrower propensity to answer calls"
     )
-    on_file: PerChannel = Field(
-        default_factory=lambda: PerChannel(
+    on_file: ChannelProbabilities = Field(
+        default_factory=lambda: ChannelProbabilities(
             push=0.75, email=0.6, sms=0.97, robocall=0.97, agent_call=0.97
         ),
         description="probability that the channel is on file (app installed, e-mail, valid "
@@ -524,8 +548,8 @@ class Promises(Section):
     """Promise-to-pay made on a right-party call (MODEL.md section 2)."""
 
     enabled: bool = True
-    days: Range = Field(
-        default_factory=lambda: Range(low=1, high=7),
+    days: NonNegativeRange = Field(
+        default_factory=lambda: NonNegativeRange(low=1, high=7),
         description="days from the call to the promised date (uniform)",
     )
     partial_prob: Probability = Field(

@@ -48,10 +48,11 @@ import itertools
 import json
 import math
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -84,6 +85,7 @@ from simulator.scenario import (
     StrategySpec,
     apply_override,
     format_validation_error,
+    one_line,
     read_yaml,
     scenario_from_dict,
 )
@@ -356,7 +358,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
     for key, value in sweep.overrides.items():
         if key.startswith(STRATEGY_PREFIX) or key in ("replications", "strategies"):
             raise ScenarioError("set applies to the scenario; give strategies in 'strategies'",
-                                source=str(source), field=f"set.{key}")
+                                source=str(source), field=one_line(f"set.{key}"))
         _override(data, key, value, source, f"set.{key}")
     resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
 
@@ -387,7 +389,8 @@ def load_sweep(path: str | Path) -> SweepPlan:
                     key.startswith(STRATEGY_PREFIX) and _split_strategy_key(key, names) is None):
                 raise ScenarioError(
                     f"a factor is a scenario field or strategies.<name>.<field> with <name> "
-                    f"one of {', '.join(names)}", source=str(source), field=f"{where}.{key}")
+                    f"one of {one_line(', '.join(names))}", source=str(source),
+                    field=one_line(f"{where}.{key}"))
 
     cells: list[SweepCell] = []
     variants: list[dict[str, Any]] = []
@@ -401,7 +404,8 @@ def load_sweep(path: str | Path) -> SweepPlan:
                 _override(scenario_data, key, value, source, f"factors.{key}")
             else:
                 strategy_values[split[0]].append((key, split[1], value))
-        label = ", ".join(f"{k}={v}" for k, v in point.items())
+        # Factor keys and values are the user's text: a line break must not split the error.
+        label = one_line(", ".join(f"{k}={v}" for k, v in point.items()))
         sc = scenario_from_dict(scenario_data, source=f"{source} (variant {label})")
         cell_scenario = _cell_scenario(sc.to_dict())
         variants.append(point)
@@ -414,7 +418,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
             except ValidationError as exc:
                 fld, msg = format_validation_error(exc)
                 raise ScenarioError(msg, source=str(source),
-                                    field=f"strategies.{spec.name}.{fld}") from None
+                                    field=one_line(f"strategies.{spec.name}.{fld}")) from None
             spec_json = eff.model_dump(mode="json")
             text = canonical_json(spec_json)
             if text not in checked:  # unknown strategies and bad params fail here, once
@@ -449,7 +453,7 @@ def _override(data: dict[str, Any], key: str, value: Any, source: Path, where: s
     try:
         apply_override(data, key.split("."), value)
     except ScenarioError as exc:
-        raise ScenarioError(exc.detail, source=str(source), field=where) from None
+        raise ScenarioError(exc.detail, source=str(source), field=one_line(where)) from None
 
 
 # --------------------------------------------------------------------------- one cell
@@ -521,9 +525,12 @@ def read_cell(path: Path, key: str) -> dict[str, Any] | None:
     return record
 
 
-def write_cell(cells_dir: Path, record: dict[str, Any]) -> Path:
-    """Write a cell file atomically (temporary file, then rename)."""
-    path = cells_dir / f"{record['key']}.json"
+def write_cell(cells_dir: Path, key: str, record: dict[str, Any]) -> Path:
+    """Write the file of the cell ``key`` atomically (temporary file, then rename).
+
+    The name comes from the plan's key, never from the record a worker sent back.
+    """
+    path = cells_dir / f"{key}.json"
     text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
@@ -555,16 +562,46 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="contactsim-parent-watch", daemon=True).start()
 
 
+def worker_death(exit_code: int | None) -> str:
+    """How a worker process died, for the record of the cell that killed it."""
+    if exit_code is None:
+        return "worker process died"
+    if exit_code < 0:
+        try:
+            return f"worker process died (killed by {signal.Signals(-exit_code).name})"
+        except ValueError:
+            pass
+    return f"worker process died (exit code {exit_code})"
+
+
 class LocalPool:
     """A local ``ProcessPoolExecutor`` with ``workers`` processes."""
 
     def __init__(self, workers: int):
         self.slots = max(1, workers)
-        self._pool = ProcessPoolExecutor(max_workers=self.slots, initializer=_exit_with_parent,
-                                         initargs=(os.getpid(),))
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.slots, initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
 
     def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any:
         return self._pool.submit(fn, task)
+
+    def restart(self) -> str:
+        """Replace a pool that broke because a worker died; say how the worker died.
+
+        When one worker dies, the executor fails every task in flight and terminates its
+        other workers (SIGTERM), so the dead one is the one that did not end that way.
+        The processes are read from the executor's private ``_processes`` (only for
+        this message: without it the message has no exit code).
+        """
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._new_pool()
+        codes = [p.exitcode for p in processes if p.exitcode is not None]
+        unusual = [c for c in codes if c != -signal.SIGTERM]
+        return worker_death((unusual or codes or [None])[0])
 
     def wait_any(self, futures: Sequence[Any]) -> set[Any]:
         done, _ = wait_futures(futures, return_when=FIRST_COMPLETED)
@@ -615,35 +652,68 @@ class DaskCluster:
         self.client.close()
 
 
+def _outcome(future: Any) -> dict[str, Any] | BaseException:
+    try:
+        result: dict[str, Any] = future.result()
+    except Exception as exc:  # the worker died or the task was cancelled
+        return exc
+    return result
+
+
 def run_tasks(backend: Backend, tasks: Iterable[CellTask], window: int | None = None
               ) -> Generator[tuple[CellTask, dict[str, Any] | BaseException], None, None]:
     """Run ``run_cell`` on each task, yielding (task, record or error) as each completes.
 
     At most ``window`` tasks (default ``2 x backend.slots``) are in flight, so a large
     sweep is not pickled all at once.
+
+    A cell that kills its worker process (``os._exit``, a crash in native code, the
+    out-of-memory killer) breaks a local pool, and every task in flight fails with it;
+    which of them killed the worker cannot be told. The pool is restarted and those
+    tasks are rerun one at a time: a task that breaks the pool while alone is the
+    culprit, and is yielded as a failed record saying how its worker died.
     """
     limit = window or 2 * backend.slots
+    # Only a local pool can be restarted; Dask replaces dead workers itself.
+    restart: Callable[[], str] | None = getattr(backend, "restart", None)
     todo = iter(tasks)
     pending: dict[Any, CellTask] = {}
+    suspects: list[CellTask] = []  # in flight when the pool broke, not yet rerun alone
     exhausted = False
     while True:
-        while not exhausted and len(pending) < limit:
-            task = next(todo, None)
-            if task is None:
-                exhausted = True
-            else:
-                pending[backend.submit(run_cell, task)] = task
+        if suspects:
+            if not pending:
+                suspect = suspects.pop(0)
+                pending[backend.submit(run_cell, suspect)] = suspect
+        else:
+            while not exhausted and len(pending) < limit:
+                task = next(todo, None)
+                if task is None:
+                    exhausted = True
+                else:
+                    pending[backend.submit(run_cell, task)] = task
         if not pending:
             return
         done = backend.wait_any(list(pending))
-        # Yield in submission order among those done, for a stable progress log.
-        for fut in [f for f in pending if f in done]:
-            task = pending.pop(fut)
-            try:
-                outcome: dict[str, Any] | BaseException = fut.result()
-            except Exception as exc:  # the worker died or the task was cancelled
-                outcome = exc
-            yield task, outcome
+        casualties: list[CellTask] = []
+        while done:
+            # Yield in submission order among those done, for a stable progress log.
+            for fut in [f for f in pending if f in done]:
+                task = pending.pop(fut)
+                outcome = _outcome(fut)
+                if isinstance(outcome, BrokenExecutor) and restart is not None:
+                    casualties.append(task)
+                else:
+                    yield task, outcome
+            # A broken pool fails every task in flight: collect them all before restarting.
+            done = backend.wait_any(list(pending)) if casualties and pending else set()
+        if not casualties or restart is None:
+            continue
+        death = restart()
+        if len(casualties) == 1:
+            yield casualties[0], cell_record(casualties[0], "failed", death)
+        else:
+            suspects.extend(casualties)
 
 
 # --------------------------------------------------------------------------- a sweep
@@ -724,7 +794,11 @@ def run_sweep(plan: SweepPlan, out_dir: Path, backend: Backend, *, fail_fast: bo
         for task, outcome in stream:
             if isinstance(outcome, BaseException):
                 outcome = cell_record(task, "failed", f"{type(outcome).__name__}: {outcome}")
-            write_cell(cells_dir, outcome)
+            elif not isinstance(outcome, dict) or outcome.get("key") != task.key:
+                # A worker of a cluster sent back something else than this cell's record.
+                outcome = cell_record(task, "failed", "the worker returned no record of "
+                                      "this cell")
+            write_cell(cells_dir, task.key, outcome)
             done += 1
             if outcome["status"] == "ok":
                 records[task.key] = outcome

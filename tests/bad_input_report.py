@@ -79,8 +79,8 @@ def main() -> int:
               lambda c: "hand-made" if c.id.startswith("sweep:") else "mutated",
               lambda c: c.id in suite.KNOWN_SWEEP_GAPS, args.show),
         tally("command lines (in-process)", suite.arg_cases(), suite.check_arg_case,
-              lambda c: c.id, lambda c: "usage error" if c.xfail == suite.CLI_USAGE_XFAIL
-              else "argument", lambda c: c.xfail is not None, args.show),
+              lambda c: c.id, lambda c: c.category, lambda c: c.xfail is not None,
+              args.show),
     ]
     if args.processes:
         with tempfile.TemporaryDirectory() as folder:

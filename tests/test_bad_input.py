@@ -10,8 +10,8 @@ valid sweep file is mutated the same way. Everything runs in-process through the
 loaders (fast); a representative subset runs through ``python -m simulator`` in
 subprocesses. ``python tests/bad_input_report.py`` prints the counts the README quotes.
 
-Cases marked ``xfail(strict=True)`` are known failures in modules this suite does not
-own (the reason names the change needed); they turn into errors once fixed.
+Cases marked ``xfail(strict=True)`` (none at present) are known failures: the reason
+names the change needed, and a fixed case turns into an error until its mark goes.
 """
 
 from __future__ import annotations
@@ -196,11 +196,15 @@ OUT_OF_RANGE: list[tuple[str, Any, str | None]] = [
     ("population.products.shopping", 1.5, None),
     ("population.ability_willingness_correlation", 1.0, None),
     ("population.ability_willingness_correlation", -1.5, None),
-    ("population.on_file.sms", 1.2, None), ("population.do_not_contact_share", 1.01, None),
+    ("population.credit_line_multiple.low", -1.0, None),
+    ("population.on_file.sms", 1.2, None), ("population.on_file.push", -0.1, None),
+    ("population.do_not_contact_share", 1.01, None),
     ("population.segments.cash_flow.share", 0.5, "population"),  # shares sum to 1.35
     ("population.segments.cash_flow.share", -0.1, None),
     ("population.segments.cash_flow.partial_fraction.low", 0.9,
      "population.segments.cash_flow.partial_fraction"),
+    ("population.segments.cash_flow.partial_fraction.low", -0.2, None),
+    ("population.segments.cash_flow.partial_fraction.high", 1.5, None),
     ("population.segments.cash_flow.impulse_multiplier.sms", -1, None),
     ("population.segments.cash_flow.tolerance.mean", 0, None),
     ("population.segments.cash_flow.tolerance.sigma", 10.5, None),
@@ -222,7 +226,8 @@ OUT_OF_RANGE: list[tuple[str, Any, str | None]] = [
     ("agents.rpc_by_hour.1.rate", 1.2, None), ("agents.unmade_calls", "sometimes", None),
     ("attrition.pressure_half_life_days", 0, None),
     ("attrition.churn_sensitivity", -0.03, None),
-    ("promises.days.low", 10, "promises.days"), ("promises.partial_prob", 1.3, None),
+    ("promises.days.low", 10, "promises.days"), ("promises.days.low", -3, None),
+    ("promises.partial_prob", 1.3, None),
     ("agency.commission", 1.3, None), ("agency.commission", -0.1, None),
     ("compliance.pack", "eu-gdpr", None),
     ("decision.every_days", 0, None), ("decision.every_days", 366, None),
@@ -458,13 +463,8 @@ def scenario_cases() -> list[Case]:
     return cases
 
 
-#: Broken files the loader accepts today, in schema code this suite does not own:
-#: case id -> the change needed.
-KNOWN_GAPS: dict[str, str] = {
-    "out_of_range:population.on_file.sms=1.2": (
-        "simulator/scenario.py: Population.on_file holds probabilities but is a PerChannel "
-        "of NonNegative; give it a per-channel type of Probability"),
-}
+#: Broken files the loader accepts today: case id -> the change needed.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------- checks
@@ -830,12 +830,7 @@ def sweep_cases() -> list[Case]:
 
 
 #: Broken sweep files not refused in one line today: case id -> the change needed.
-KNOWN_SWEEP_GAPS: dict[str, str] = {
-    "sweep:factor_key_newline": (
-        "simulator/sweep.py puts factor keys into the error source as written "
-        "('(variant agents.co<newline>unt=1)'); pass the label through "
-        "simulator.scenario.one_line"),
-}
+KNOWN_SWEEP_GAPS: dict[str, str] = {}
 
 
 def prepare_sweep_folder(folder: Path) -> None:
@@ -915,22 +910,6 @@ def test_mutated_sweep_file_is_refused_in_one_line(case: Case, tmp_path: Path) -
 
 # --------------------------------------------------------------------------- command lines
 
-#: Known failures in code this suite does not own: id -> the change needed.
-CLI_USAGE_XFAIL = (
-    "typer/click usage errors print a multi-line 'Usage: ... Try --help' panel; "
-    "simulator/cli.py should report them in one line (run the app with "
-    "standalone_mode=False and print UsageError.format_message() as 'error: ...', exit 2)")
-CLI_REVALIDATE_XFAIL = (
-    "simulator/cli.py run_command re-validates the scenario after --strategy with "
-    "type(sc).model_validate(...), so a pydantic ValidationError (e.g. two arms of the "
-    "same name) escapes as an internal error (exit 3); convert it with "
-    "scenario_from_dict(sc.model_dump(), source=...)")
-CLI_MARKUP_XFAIL = (
-    "simulator/cli.py guarded() prints the message as Rich markup: a field named "
-    "'[/x]' raises MarkupError (exit 1, traceback); print it with markup=False or "
-    "rich.markup.escape()")
-
-
 @dataclass(frozen=True)
 class ArgCase:
     """A bad command line: its arguments (``{dir}`` is the case's folder) and what the
@@ -939,11 +918,17 @@ class ArgCase:
     id: str
     args: tuple[str, ...]
     fragments: tuple[str, ...]
+    category: str = "argument"  # or "usage error": refused by the option parser
     xfail: str | None = None
+
+    @property
+    def says(self) -> tuple[str, ...]:
+        """What the one line must say: a usage error also points at the command's help."""
+        return (*self.fragments, "--help") if self.category == "usage error" else self.fragments
 
 
 def arg_cases() -> list[ArgCase]:
-    usage = CLI_USAGE_XFAIL
+    usage = "usage error"
     return [
         ArgCase("unknown_option", ("run", "{dir}/tiny.yaml", "--frobnicate"),
                 ("--frobnicate",), usage),
@@ -1006,8 +991,7 @@ def arg_cases() -> list[ArgCase]:
         ArgCase("strategy_bad_reference", ("run", "{dir}/tiny.yaml", "-s", "a:b:"),
                 ("module:Class",)),
         ArgCase("strategy_twice", ("run", "{dir}/tiny.yaml", "-s", "no_contact", "-s",
-                                   "no_contact"), ("strategies", "unique"),
-                CLI_REVALIDATE_XFAIL),
+                                   "no_contact"), ("--strategy", "strategies", "unique")),
         ArgCase("sweep_missing_file", ("sweep", "{dir}/nope.yaml", "--out", "{dir}/o"),
                 ("nope.yaml", "not found")),
         ArgCase("sweep_out_is_a_file", ("sweep", "{dir}/sweep.yaml", "--out",
@@ -1015,7 +999,15 @@ def arg_cases() -> list[ArgCase]:
         ArgCase("sweep_workers_and_scheduler", ("sweep", "{dir}/sweep.yaml", "--out",
                                                 "{dir}/o", "-w", "2", "--scheduler",
                                                 "tcp://127.0.0.1:1"), ("--workers",)),
-        ArgCase("markup_in_field", ("run", "{dir}/markup.yaml"), ("[/x]",), CLI_MARKUP_XFAIL),
+        ArgCase("markup_in_field", ("run", "{dir}/markup.yaml"), ("[/x]",)),
+        ArgCase("markup_in_label", ("run", "{dir}/markup_label.yaml"), ("[bold]",)),
+        ArgCase("bad_params_name_the_file", ("run", "{dir}/params.yaml"),
+                ("params.yaml", "strategy 'fixed_cadence'", "params.stepz")),
+        ArgCase("compare_strategy_twice", ("compare", "{dir}/tiny.yaml", "-r", "2", "-s",
+                                           "no_contact,no_contact"),
+                ("--strategies", "strategies", "unique")),
+        ArgCase("compare_out_is_a_file", ("compare", "{dir}/tiny.yaml", "-r", "2", "--out",
+                                          "{dir}/tiny.yaml"), ("tiny.yaml", "output folder")),
     ]
 
 
@@ -1023,6 +1015,13 @@ def prepare_cli_folder(folder: Path) -> None:
     prepare_sweep_folder(folder)
     (folder / "sweep.yaml").write_text(SWEEP, encoding="utf-8")
     (folder / "markup.yaml").write_text('"[/x]": 1\n', encoding="utf-8")
+    # A bad parameter of an arm labelled with markup: the error quotes the label.
+    (folder / "markup_label.yaml").write_text(
+        TINY.replace("{use: fixed_cadence}", "{use: fixed_cadence, label: '[bold]', "
+                     "params: {x: 1}}"), encoding="utf-8")
+    (folder / "params.yaml").write_text(
+        TINY.replace("{use: fixed_cadence}", "{use: fixed_cadence, params: {stepz: []}}"),
+        encoding="utf-8")
 
 
 def _expand(args: tuple[str, ...], folder: Path) -> list[str]:
@@ -1052,7 +1051,7 @@ def check_arg_case(case: ArgCase, folder: Path) -> Outcome:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         return Outcome(False, f"{type(result.exception).__name__} escaped (exit "
                               f"{result.exit_code}): {result.exception!r:.200}")
-    return check_cli_result(result.exit_code, result.stderr, case.fragments)
+    return check_cli_result(result.exit_code, result.stderr, case.says)
 
 
 def _arg_params() -> list[Any]:
@@ -1066,6 +1065,39 @@ def test_bad_command_line_is_one_line_exit_2(case: ArgCase, tmp_path: Path) -> N
     assert outcome.passed, outcome.detail
 
 
+def test_help_still_works(tmp_path: Path) -> None:
+    from simulator.cli import app
+
+    for args in (["--help"], ["run", "--help"], ["sweep", "--help"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage" in result.stdout and not result.stderr, args
+    # ``contactsim`` alone answers with the help, as a usage error (click's exit code 2).
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2
+    assert "Usage" in result.stdout and "error" not in result.stderr
+
+
+def test_an_unusable_output_folder_is_refused_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulator.cli
+    import simulator.commands.compare
+    from simulator.cli import app
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the simulation started")
+
+    monkeypatch.setattr(simulator.cli, "run_cells", never)
+    monkeypatch.setattr(simulator.commands.compare, "run_tasks", never)
+    prepare_cli_folder(tmp_path)
+    tiny = str(tmp_path / "tiny.yaml")
+    for command in (["run", tiny], ["compare", tiny, "-r", "2"]):
+        for out in (tiny, f"{tiny}/sub"):
+            result = CliRunner().invoke(app, [*command, "--out", out])
+            outcome = check_cli_result(result.exit_code, result.stderr, (out, "output folder"))
+            assert outcome.passed, (command, outcome.detail)
+
+
 # --------------------------------------------------------------------------- real processes
 
 #: Scenario and sweep cases run through ``python -m simulator`` as well.
@@ -1077,9 +1109,10 @@ SUBPROCESS_SCENARIOS = [
 ]
 SUBPROCESS_SWEEPS = ["sweep:alias_bomb", "sweep:factor_unknown_field",
                      "sweep:lh_range_reversed", "sweep:base_broken"]
-SUBPROCESS_ARGS = ["unknown_option", "set_without_equals", "workers_zero",
+SUBPROCESS_ARGS = ["unknown_option", "unknown_command", "set_without_equals", "workers_zero",
                    "missing_scenario_argument", "scenario_is_folder", "out_is_a_file",
-                   "set_alias_bomb", "sweep_out_is_a_file", "markup_in_field"]
+                   "set_alias_bomb", "sweep_out_is_a_file", "markup_in_field",
+                   "strategy_twice", "bad_params_name_the_file"]
 
 
 def contactsim(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -1121,7 +1154,7 @@ def subprocess_cases(folder: Path) -> list[ProcessCase]:
     args = {c.id: c for c in arg_cases()}
     for case_id in SUBPROCESS_ARGS:
         arg = args[case_id]
-        out.append(ProcessCase(f"args:{case_id}", _expand(arg.args, folder), arg.fragments,
+        out.append(ProcessCase(f"args:{case_id}", _expand(arg.args, folder), arg.says,
                                arg.xfail))
     return out
 

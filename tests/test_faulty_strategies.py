@@ -3,10 +3,8 @@ and the first offending rows (on the command line: exit 2, one line); in a sweep
 cell is recorded as failed with its error and the sweep goes on, unless ``--fail-fast``.
 
 The faulty strategies live in a plug-in file, as a strategy team's half-finished code
-would. Each behaves for a few epochs, then breaks on ``FAULT_DAY``.
-
-Tests marked ``xfail(strict=True)`` are known failures in modules this suite does not
-own; the reason names the change needed.
+would. Each behaves for a few epochs, then breaks on ``FAULT_DAY``; one kills its own
+process, which in a sweep breaks the worker pool.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from simulator.engine import run
@@ -226,17 +225,6 @@ decision: {timeout_seconds: 1}
 strategies: [{use: no_contact}]
 """
 
-REQUESTS_WARNING = (
-    "simulator/strategies/requests.py casts account ids of 1e30 to int64 with a "
-    "RuntimeWarning printed on stderr (a second and third line); check the range "
-    "before the cast or silence the warning")
-SWEEP_BROKEN_POOL = (
-    "simulator/sweep.py: a strategy that kills its worker process (os._exit, a crash in C "
-    "code, the OOM killer) breaks the ProcessPoolExecutor: every cell in flight, healthy "
-    "ones too, is recorded as failed with BrokenProcessPool, and the next submit raises "
-    "BrokenProcessPool out of run_sweep (CLI: exit 3, traceback); restart the pool and "
-    "retry the cells that were not on the dead worker")
-
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -399,6 +387,17 @@ def test_cli_run_with_a_faulty_strategy_exits_2_in_one_line(
     assert not (folder / f"out_{cls}").exists()  # a failed run writes no results
 
 
+def test_cli_run_with_a_worker_killed_by_a_strategy_exits_2_in_one_line(
+        folder: Path) -> None:
+    r = contactsim(["run", "faulty.yaml", "-s", "faulty.py:Dies", "-s", "no_contact", "-w", "2",
+                    "--out", "out_dies", "-q"], cwd=folder)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 2 and len(lines) == 1, (r.returncode, r.stderr)
+    assert lines[0].startswith("error: --strategy: a worker process died"), lines[0]
+    assert not (folder / "out_dies").exists()
+
+
 # --------------------------------------------------------------------------- sweeps
 
 
@@ -480,12 +479,40 @@ def test_sys_exit_in_a_pool_worker_is_a_failed_cell(folder: Path, tmp_path: Path
     assert (report.failed, report.computed) == (1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=SWEEP_BROKEN_POOL)
 def test_a_worker_killed_by_a_strategy_fails_only_its_cell(folder: Path,
                                                           tmp_path: Path) -> None:
     plan = load_sweep(write_sweep(folder, "dies", ["Dies"], replications=2))
     report = run_sweep(plan, tmp_path / "out", LocalPool(1))
     assert report.computed == 2, [f["error"] for f in report.failures]
+    assert [(f["strategy"], f["replication"]) for f in report.failures] == [("dies", 0),
+                                                                            ("dies", 1)]
+    assert {f["error"] for f in report.failures} == {"worker process died (exit code 9)"}
+    records = cell_records(tmp_path / "out")
+    assert sorted((r["strategy"], r["status"]) for r in records) == [
+        ("dies", "failed"), ("dies", "failed"), ("no_contact", "ok"), ("no_contact", "ok")]
+
+
+def test_with_several_workers_only_the_killer_cells_fail(folder: Path,
+                                                         tmp_path: Path) -> None:
+    """Healthy cells in flight on the pool a strategy broke are rerun, not failed; the
+    KPIs are those of a sweep without the faulty strategy."""
+    killed = load_sweep(write_sweep(folder, "dies2", ["Raises", "Dies"], replications=3))
+    report = run_sweep(killed, tmp_path / "killed", LocalPool(2))
+    assert (report.computed, report.failed) == (3, 6), report.failures
+    errors = {(f["strategy"], f["error"].split(":")[0]) for f in report.failures}
+    assert errors == {("raises", "StrategyError"),
+                      ("dies", "worker process died (exit code 9)")}
+    clean = run_sweep(load_sweep(write_sweep(folder, "clean", [], replications=3)),
+                      tmp_path / "clean", InProcess())
+    assert report.kpis is not None and clean.kpis is not None
+    pd.testing.assert_frame_equal(report.kpis, clean.kpis)
+
+
+def test_fail_fast_stops_at_a_killed_worker(folder: Path, tmp_path: Path) -> None:
+    plan = load_sweep(write_sweep(folder, "diesfast", ["Dies"], replications=2))
+    report = run_sweep(plan, tmp_path / "out", LocalPool(2), fail_fast=True)
+    assert report.stopped and report.failed == 1 and report.computed == 0
+    assert report.failures[0]["error"] == "worker process died (exit code 9)"
 
 
 def test_cli_sweep_with_faulty_cells_exits_1_and_keeps_the_good_ones(

@@ -1,10 +1,12 @@
-"""Sweeps: plans and keys, resuming after SIGKILL, failed cells, and a real Dask cluster."""
+"""Sweeps: plans and keys, resuming after repeated SIGKILLs, failed cells, and a real Dask
+cluster."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -20,10 +22,12 @@ from simulator.errors import ScenarioError, UserError
 from simulator.sweep import (
     CELL_FIELDS,
     LatinHypercube,
+    LocalPool,
     cell_key,
     latin_hypercube_points,
     load_sweep,
     read_cell,
+    run_sweep,
     simulator_version,
 )
 
@@ -217,11 +221,15 @@ def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
 
 RESUMABLE = """\
 base: tiny.yaml
-set: {population.size: 900, horizon_days: 90}
-factors: {grid: {agents.count: [1, 2, 3]}}
+set: {population.size: 400, horizon_days: 60}
+factors: {grid: {agents.count: [1, 2, 3, 4]}}
 strategies: [{use: fixed_cadence}, {use: risk_tiered}]
 replications: 3
 """
+#: SIGKILLs of one interrupted sweep, each at a random point (seeded, so a failure
+#: can be replayed).
+KILLS = 3
+KILL_SEED = 20261128
 
 
 def _live_group_members(pgid: int) -> list[int]:
@@ -243,23 +251,25 @@ def _valid_cells(cells: Path) -> dict[str, int]:
             if read_cell(p, p.stem) is not None}
 
 
-def test_resume_after_sigkill(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path, RESUMABLE)
-    plan = load_sweep(sweep)
-    total = len(plan.unique_cells())
-    assert total == 18
-    out = tmp_path / "out"
+def _sweep_killed_at_random(sweep: Path, out: Path, rng: random.Random) -> None:
+    """Start ``contactsim sweep`` and SIGKILL it at a random point once it has written a
+    random number (1-3) of new cells, a random fraction of a cell's time later (so that
+    some kills land while a cell file is being written)."""
     cells = out / "cells"
+    start = len(_valid_cells(cells)) if cells.exists() else 0
+    wanted, delay = start + rng.randint(1, 3), rng.uniform(0.0, 0.3)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from simulator.cli import main; main()", "sweep", str(sweep),
          "--out", str(out), "--workers", "2"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while len(list(cells.glob("*.json"))) < 3:
+        deadline = time.monotonic() + 120
+        while not cells.exists() or len(_valid_cells(cells)) < wanted:
             assert proc.poll() is None, "the sweep ended before it could be interrupted"
             assert time.monotonic() < deadline
             time.sleep(0.02)
+        time.sleep(delay)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
         os.kill(proc.pid, signal.SIGKILL)  # the sweep process only, as `kill -9 PID`
         proc.wait(timeout=30)
         # Its pool workers notice and exit rather than linger.
@@ -270,36 +280,64 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-    before = _valid_cells(cells)
-    assert 0 < len(before) < total, len(before)
+
+
+def test_resume_after_repeated_sigkill(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, RESUMABLE)
+    plan = load_sweep(sweep)
+    keys = {c.key for c in plan.unique_cells()}
+    total = len(keys)
+    assert total == 24
+    out = tmp_path / "out"
+    cells = out / "cells"
+    rng = random.Random(KILL_SEED)
+    before: dict[str, int] = {}
+    for kill in range(KILLS):
+        _sweep_killed_at_random(sweep, out, rng)
+        # Atomic writes: a kill never leaves a cell file that cannot be read (at most a
+        # hidden temporary file), and a cell once written is never rewritten.
+        assert all(read_cell(p, p.stem) is not None for p in cells.glob("*.json"))
+        now = _valid_cells(cells)
+        assert set(now) <= keys
+        assert len(before) < len(now) < total, (kill, len(before), len(now))
+        assert all(now[k] == before[k] for k in before)
+        before = now
 
     r = contactsim("sweep", str(sweep), "--out", str(out), "--workers", "2")
     assert r.returncode == 0, r.stderr
     assert counts(r.stdout) == (total - len(before), len(before), 0)
     after = _valid_cells(cells)
-    assert set(after) == {c.key for c in plan.unique_cells()}
+    assert set(after) == keys
     assert all(after[k] == before[k] for k in before)  # reused files were not rewritten
+    # Every cell exactly once, and no temporary file left behind.
     assert sorted(p.name for p in cells.iterdir()) == sorted(f"{k}.json" for k in after)
     kpis = pd.read_csv(out / "kpis.csv")
     assert len(kpis) == total
     assert not kpis.duplicated(["agents.count", "strategy", "replication"]).any()
     assert list(kpis.columns[:4]) == ["agents.count", "strategy", "replication", "seed"]
 
+    # The same results as a sweep that was never interrupted, byte for byte.
+    ref = tmp_path / "uninterrupted"
+    r = contactsim("sweep", str(sweep), "--out", str(ref), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert (out / "kpis.csv").read_bytes() == (ref / "kpis.csv").read_bytes()
+    for key in keys:
+        name = f"{key}.json"
+        assert (cells / name).read_bytes() == (ref / "cells" / name).read_bytes(), name
+
     # A truncated file and one from another simulator version are recomputed.
-    keys = sorted(after)
-    truncated, outdated = cells / f"{keys[0]}.json", cells / f"{keys[1]}.json"
+    truncated, outdated = cells / f"{sorted(keys)[0]}.json", cells / f"{sorted(keys)[1]}.json"
     good_text = truncated.read_text(encoding="utf-8")
     truncated.write_text(good_text[:40], encoding="utf-8")
     record = json.loads(outdated.read_text(encoding="utf-8"))
     outdated.write_text(json.dumps({**record, "simulator_version": "0.0.1-old"}),
                         encoding="utf-8")
-    r = contactsim("sweep", str(sweep), "--out", str(out), "--workers", "2")
-    assert r.returncode == 0, r.stderr
-    assert counts(r.stdout) == (2, total - 2, 0)
-    assert "replaced 2" in r.stdout
+    report = run_sweep(plan, out, LocalPool(2))
+    assert (report.computed, report.reused, report.failed, report.replaced) == (
+        2, total - 2, 0, 2)
     assert truncated.read_text(encoding="utf-8") == good_text  # the same cell, recomputed
     assert json.loads(outdated.read_text(encoding="utf-8")) == record
-    assert set(_valid_cells(cells)) == set(after)
+    assert set(_valid_cells(cells)) == keys
     assert pd.read_csv(out / "kpis.csv").equals(kpis)
 
 

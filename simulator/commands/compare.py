@@ -11,16 +11,21 @@ import pandas as pd
 import typer
 import yaml
 from rich.table import Table
+from rich.text import Text
 
 from simulator.cli import (
     TABLE_KPIS,
     app,
+    check_arms,
+    check_output_folder,
     command_line_reference,
     console,
+    default_out_dir,
     format_value,
     guarded,
     kpi_table,
     progress_bar,
+    with_arms,
 )
 from simulator.compare import compare_strategies, pairing_gain
 from simulator.engine import Results
@@ -63,12 +68,13 @@ def difference_table(comparison: pd.DataFrame, title: str, replications: int) ->
     """KPIs as rows; per strategy its paired difference to the baseline ± half-width."""
     strategies = list(dict.fromkeys(comparison["strategy"]))
     base = strategies[0]
-    table = Table(title=title, caption=(
+    # Text, not markup: the title and headers carry the arms' names.
+    table = Table(title=Text(title, style="italic"), caption=(
         f"strategy - {base} on the same seeds, mean of {replications} paired differences "
         "± 95% CI half-width; (ns): the interval contains 0, not distinguishable"))
     table.add_column("KPI")
     for s in strategies[1:]:
-        table.add_column(f"{s} - {base}", justify="right")
+        table.add_column(Text(f"{s} - {base}"), justify="right")
     idx = comparison.set_index(["strategy", "kpi"])
     for key, label, kind in TABLE_KPIS:
         if (base, key) not in idx.index:
@@ -110,12 +116,14 @@ def compare_command(
     if len(specs) < 2:
         raise UserError("name at least two strategies to compare (the first is the baseline)",
                         source="--strategies")
-    sc = sc.model_copy(update={"strategies": specs})
-    sc = type(sc).model_validate(sc.model_dump())  # re-check unique names
+    arms_from = str(scenario) if strategies is None else "--strategies"
+    sc = with_arms(sc, specs, arms_from, str(scenario))
     if sc.replications < 2:
         raise UserError("intervals need at least 2 replications (--replications)",
                         source=str(scenario), field="replications")
-    out_dir = out or Path("out") / f"{sc.name}-compare"
+    check_arms(sc.strategies, scenario.parent.resolve(), arms_from)
+    out_dir = out or default_out_dir(f"{sc.name}-compare")
+    check_output_folder(out_dir)
     base_dir = str(scenario.parent.resolve())
     data = {k: v for k, v in sc.to_dict().items() if k not in NOT_IN_CELL}
     tasks = []
@@ -127,7 +135,7 @@ def compare_command(
     records: dict[tuple[str, int], dict[str, float]] = {}
     show = not quiet and sys.stderr.isatty()
     with progress_bar(len(tasks), show) as bar:
-        task_id = bar.add_task(f"{sc.name}", total=len(tasks))
+        task_id = bar.add_task(sc.name, total=len(tasks))
         backend = LocalPool(workers)
         finished = False
         try:
@@ -161,9 +169,10 @@ def compare_command(
             f"recovery rate, {row.strategy} - {specs[0].name}: 95% CI half-width "
             f"{100 * row.paired_half_width:.2f} pp paired vs {100 * row.unpaired_half_width:.2f}"
             f" pp unpaired ({row.ratio:.1f}x narrower with common random numbers)",
-            highlight=False, soft_wrap=True)
+            markup=False, highlight=False, soft_wrap=True)
     console.print(f"results in {out_dir} (kpis.csv, comparison.csv, kpis.parquet, "
-                  "comparison.parquet, scenario.resolved.yaml)", highlight=False, soft_wrap=True)
+                  "comparison.parquet, scenario.resolved.yaml)", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataFrame) -> None:
@@ -172,6 +181,9 @@ def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataF
     except OSError as exc:
         raise UserError(f"cannot create output folder ({exc.strerror})",
                         source=str(out_dir)) from None
+    except ValueError as exc:  # e.g. a NUL character in the name
+        raise UserError(f"cannot create output folder ({exc})",
+                        source=repr(str(out_dir))) from None
     atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
     atomic_write(out_dir / "kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
     atomic_write(out_dir / "comparison.csv", lambda p: comparison.to_csv(p, index=False))

@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from simulator.cli import app, console, err_console, guarded
 
@@ -42,7 +43,9 @@ def report_command(
     path, figures = report.write_report(folder, out)
     for fig in figures:
         if fig.error:
-            err_console.print(f"[yellow]warning:[/] figure '{fig.title}' not drawn: "
-                              f"{fig.error}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("warning:", "yellow"), f" figure '{fig.title}' "
+                                            f"not drawn: {fig.error}"),
+                              highlight=False, soft_wrap=True)
     drawn = sum(f.error is None for f in figures)
-    console.print(f"report in {path} ({drawn} figure{'s' if drawn != 1 else ''})")
+    console.print(f"report in {path} ({drawn} figure{'s' if drawn != 1 else ''})",
+                  markup=False, highlight=False, soft_wrap=True)

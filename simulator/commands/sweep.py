@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from simulator.cli import app, console, err_console, guarded, progress_bar
+from simulator.cli import app, check_output_folder, console, err_console, guarded, progress_bar
 from simulator.errors import UserError
+from simulator.scenario import one_line
 from simulator.sweep import Backend, DaskCluster, LocalPool, load_sweep, run_sweep
 
 
@@ -37,6 +39,7 @@ def sweep_command(
         raise UserError("--workers sets the local pool; a Dask cluster has the workers "
                         "started for it", source="--workers")
     plan = load_sweep(sweep)
+    check_output_folder(out)
     backend: Backend = DaskCluster(scheduler) if scheduler else LocalPool(workers or 1)
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 1} local worker(s)"
     show = not quiet and sys.stderr.isatty()
@@ -46,17 +49,19 @@ def sweep_command(
                            on_progress=lambda done, _total: bar.update(task, completed=done))
     replaced = (f"; replaced {report.replaced} unreadable, failed or outdated cell file(s)"
                 if report.replaced else "")
+    # Names, paths and errors are shown as they are, never read as markup.
     console.print(f"sweep {plan.name}: {report.unique} cells on {where}: computed "
                   f"{report.computed}, reused {report.reused}, failed {report.failed}{replaced}",
-                  highlight=False, soft_wrap=True)
+                  markup=False, highlight=False, soft_wrap=True)
     console.print(f"results in {out} (kpis.csv, cells/, sweep.resolved.yaml)",
-                  highlight=False, soft_wrap=True)
+                  markup=False, highlight=False, soft_wrap=True)
     if report.failed:
         first = report.failures[0]
-        err_console.print(f"[bold red]{report.failed} cell(s) failed[/]; first: "
-                          f"{first['strategy']} replication {first['replication']} "
-                          f"{first['variant']}: {first['error']}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(Text.assemble(
+            (f"{report.failed} cell(s) failed", "bold red"),
+            f"; first: {first['strategy']} replication {first['replication']} "
+            f"{first['variant']}: {one_line(str(first['error']))}"),
+            highlight=False, soft_wrap=True)
         if report.stopped:
             err_console.print("stopped at the first failure (--fail-fast)")
         raise typer.Exit(1)
