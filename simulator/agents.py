@@ -94,7 +94,8 @@ class AgentPool:
         return float("inf")
 
     def _agent(self, plan: ShiftPlan) -> Generator[simpy.Event, Any, None]:
-        env = self.env
+        # Locals for what the per-call loop touches: it runs once per call made.
+        env, heap, serve, stats = self.env, self._heap, self.serve, self.stats
         day = int(env.now)
         while True:
             start, end = day + plan.start / 24.0, min(day + plan.end / 24.0, self.horizon)
@@ -103,7 +104,7 @@ class AgentPool:
             if day % 7 in plan.work_days:
                 if env.now < start:
                     yield env.timeout(start - env.now)
-                self.stats.staffed_time += end - start
+                stats.staffed_time += end - start
                 # Zero when a long call outlasted this whole shift (a negative delay raises).
                 delay = max(end - env.now, 0.0)
                 shift_over = env.timeout(delay)
@@ -111,21 +112,23 @@ class AgentPool:
                 # (end - start)`` can fall one ulp short of ``end`` (8:00-20:00 on day 0
                 # does), and an idle agent would then re-wait on the spent timeout forever.
                 end = env.now + delay
-                while env.now < end:
-                    if not self._heap:
+                next_start = self._next_start(plan, day)
+                while (now := env.now) < end:
+                    if not heap:
                         yield self._next_work() | shift_over
                         continue
-                    _, _, queued_at, item = heapq.heappop(self._heap)
-                    busy = self.serve(item, env.now)
+                    _, _, queued_at, item = heapq.heappop(heap)
+                    busy = serve(item, now)
                     if busy > 0:
                         # A call running past the shift end is overtime, staffed too, up to
                         # where the agent's next shift would begin anyway.
-                        finish = min(env.now + busy, self._next_start(plan, day))
-                        self.stats.staffed_time += max(finish - end, 0.0)
-                        wait = env.now - queued_at
-                        self.stats.total_wait += wait
-                        self.stats.waited += wait > 0
-                        self.stats.served += 1
-                        self.stats.busy_time += busy
+                        overtime = min(now + busy, next_start) - end
+                        if overtime > 0:  # adding a zero would change nothing
+                            stats.staffed_time += overtime
+                        wait = now - queued_at
+                        stats.total_wait += wait
+                        stats.waited += wait > 0
+                        stats.served += 1
+                        stats.busy_time += busy
                         yield env.timeout(busy)
             day += 1

@@ -90,12 +90,13 @@ class ContactResponse:
         Reads the book and writes nothing; ``contact`` then applies the call's effects,
         from the same draws (slots 0, 1 and 10 of the borrower's current counter).
         """
+        # ``item`` reads each book field as a Python number, cheaper than numpy scalars.
         s, lat = self.book.state, self.book.latent
         ch = self.channels[AGENT_CALL]
-        u0, u1, u10 = self.stream.uniforms_one(i, int(s.contact_counter[i]), (0, 1, 10))
-        delivered = bool(self.book.observable.on_file[i, AGENT_CALL]) and u0 < ch.delivery_prob
-        p_attend = min(self.rpc_rate(t) * float(lat.answer_propensity[i]), 1.0)
-        attended = delivered and not s.dark[i, AGENT_CALL] and u1 < p_attend
+        u0, u1, u10 = self.stream.uniforms_one(i, s.contact_counter.item(i), (0, 1, 10))
+        delivered = self.book.observable.on_file.item(i, AGENT_CALL) and u0 < ch.delivery_prob
+        p_attend = min(self.rpc_rate(t) * lat.answer_propensity.item(i), 1.0)
+        attended = delivered and not s.dark.item(i, AGENT_CALL) and u1 < p_attend
         minutes = self.ring_minutes
         if attended:
             minutes += float(self._talk_minutes(u10)) + self.wrap_minutes

@@ -220,3 +220,5 @@ def test_scalar_draws_match_array_draws_bit_for_bit() -> None:
     for k in range(ids.size):
         one = stream.uniforms_one(int(ids[k]), int(counters[k]), tuple(range(12)))
         assert one == u[k].tolist()
+        # A one-borrower batch takes the scalar path inside ``uniforms``.
+        assert stream.uniforms(ids[k:k + 1], counters[k:k + 1], 12).tolist() == [one]
