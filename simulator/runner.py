@@ -21,6 +21,7 @@ from simulator.errors import UserError
 from simulator.kpis import KPI_DEFINITIONS
 from simulator.rng import replication_seed
 from simulator.scenario import Scenario, StrategySpec
+from simulator.strategies.loader import BUILTINS
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,18 @@ def run_cells(scenario: Scenario, cells: Sequence[Cell], workers: int = 1,
     """Run ``cells`` (in parallel when ``workers > 1``), returned in the order given."""
     jobs = [(scenario, c, base_dir) for c in cells]
     results: list[Results] = []
-    if workers <= 1 or len(jobs) <= 1:
+    # Plug-in code runs in a worker process even with one worker, so that a plug-in that
+    # ends its process (os._exit, a crash in native code) fails the run with a message
+    # (BrokenProcessPool) instead of ending contactsim silently.
+    plugin = any(c.spec.use not in BUILTINS for c in cells)
+    if (workers <= 1 or len(jobs) <= 1) and not plugin:
         for job in jobs:
             res = _run_cell(job)
             results.append(res)
             if on_done:
                 on_done(res)
         return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
         for res in pool.map(_run_cell, jobs):
             results.append(res)
             if on_done:
