@@ -1,18 +1,17 @@
 """Benchmark: cells per second of a sweep on the local pool, and its parallel efficiency.
 
-Usage: python benchmarks/sweep_efficiency.py [--workers 1 2] [--cells 12]
-       [--population 2000] [--horizon 120] [--strategy fixed_cadence]
+Usage: python benchmarks/sweep_efficiency.py [--workers 1 2] [--cells 24]
+       [--population 20000] [--horizon 180] [--strategy fixed_cadence]
 
-Runs the same sweep (``--cells`` replications of one strategy on the default scenario
-shrunk to ``--population`` accounts and ``--horizon`` days, so every cell costs about
-the same) into a fresh folder once per worker count, through the code path of
-``contactsim sweep`` (``run_sweep`` on a ``LocalPool``, pool start-up included). Prints
-cells per second at each worker count and the parallel efficiency
-``rate(N) / (N x rate(1))``, then checks that every cell file is byte-identical
-across worker counts. Also printed: the workers' CPU seconds per cell (equal at every
-worker count when the pool adds no overhead) and the share of the requested cores the
-pool obtained (below 100 % the machine is shared, and the speed-up understates the
-pool). Not a unit test: the figures depend on the machine and its load.
+Runs the same sweep (``--cells`` replications of one strategy on the default scenario,
+by default at its own size, so every cell costs about the same) into a fresh folder
+once per worker count, through the code path of ``contactsim sweep`` (``run_sweep`` on
+a ``LocalPool``, pool start-up included). Prints cells per second at each worker count
+and the parallel efficiency ``rate(N) / (N x rate(1))``, then checks that every cell
+file is byte-identical across worker counts. Also printed: the workers' CPU seconds per
+cell (equal at every worker count when the pool adds no overhead) and the share of the
+requested cores the pool obtained (below 100 % the machine is shared, and the speed-up
+understates the pool). Not a unit test: the figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -43,9 +42,9 @@ def _sweep_file(folder: Path, args: argparse.Namespace) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cells", type=int, default=12, help="cells (replications)")
-    parser.add_argument("--population", type=int, default=2000)
-    parser.add_argument("--horizon", type=float, default=120)
+    parser.add_argument("--cells", type=int, default=24, help="cells (replications)")
+    parser.add_argument("--population", type=int, default=20_000)
+    parser.add_argument("--horizon", type=float, default=180)
     parser.add_argument("--strategy", default="fixed_cadence")
     args = parser.parse_args()
 

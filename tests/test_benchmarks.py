@@ -1,0 +1,48 @@
+"""The benchmark scripts run at their smallest sizes, so that they cannot rot.
+
+These tests check that each script runs and prints its figures; they assert nothing
+about speed (the figures depend on the machine and its load).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(script: str, *args: str) -> str:
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_run_speed_prints_every_figure_per_size() -> None:
+    out = bench("run_speed.py", "--sizes", "2000", "3000")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000, 3000]
+    for r in rows:
+        assert r["wall"] > 0 and r["events"] > 0 and r["peak_kib"] > 0
+        assert r["bare_us_per_event"] > 0
+    header = out.splitlines()[0].split()
+    for column in ("wall", "us/borrower", "events", "us/event", "ratio", "peak", "B/borrower"):
+        assert column in header, header
+
+
+def test_sweep_efficiency_reports_rates_and_identical_cells() -> None:
+    out = bench("sweep_efficiency.py", "--cells", "2", "--population", "300",
+                "--horizon", "20")
+    assert "parallel efficiency" in out
+    assert "cell files identical at every worker count" in out
+
+
+def test_decide_speed_times_every_builtin() -> None:
+    out = bench("decide_speed.py", "--accounts", "2000", "--repeat", "1")
+    from simulator.strategies import BUILTINS
+
+    for name in BUILTINS:
+        assert name in out, out
