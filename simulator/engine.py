@@ -371,20 +371,24 @@ class Simulation:
 
     # ------------------------------------------------------------------ outputs
 
-    def _state_codes(self, day: float) -> np.ndarray:
-        """Index into ``DAILY_STATES`` of every account at time ``day``."""
-        s = self.book.state
-        code = _DAILY_STATE_OF_STATUS[s.status]
-        late = np.flatnonzero(s.status == DELINQUENT)  # only they need a bucket
-        dpd = np.floor(day - self.book.observable.due_day[late])
-        code[late] = np.maximum(bucket_of_dpd(dpd), 1)
-        return code
-
     def _snapshot(self, day: int) -> None:
-        code = self._state_codes(float(day))
+        """Accounts and amount owed per daily state (``DAILY_STATES``) at ``day``."""
+        s = self.book.state
+        status = s.status
+        # Paid accounts owe exactly 0 for good, so only the others are binned (in book
+        # order, which keeps each state's sum of amounts the same to the last bit).
+        owing = np.flatnonzero((status == PRE_DUE) | (status == DELINQUENT)
+                               | (status == CHARGED_OFF))
+        owing_status = status[owing]
+        code = np.take(_DAILY_STATE_OF_STATUS, owing_status)
+        late = np.flatnonzero(owing_status == DELINQUENT)
+        dpd = np.floor(day - self.book.observable.due_day[owing[late]])
+        code[late] = np.maximum(bucket_of_dpd(dpd), 1)  # a delinquent account's bucket
         counts = np.bincount(code, minlength=len(DAILY_STATES))
-        owed = np.bincount(code, weights=self.book.state.owed, minlength=len(DAILY_STATES))
-        churned = int(self.book.state.churned.sum())
+        counts[_DAILY_STATE_OF_STATUS[PAID_ON_TIME]] = np.count_nonzero(status == PAID_ON_TIME)
+        counts[_DAILY_STATE_OF_STATUS[CURED]] = np.count_nonzero(status == CURED)
+        owed = np.bincount(code, weights=s.owed[owing], minlength=len(DAILY_STATES))
+        churned = int(s.churned.sum())
         self.daily_rows.append(np.column_stack([
             np.full(len(DAILY_STATES), day), np.arange(len(DAILY_STATES)), counts, owed,
             np.full(len(DAILY_STATES), churned)]))
