@@ -68,8 +68,24 @@ class AgentPool:
 
     def enqueue(self, item: Any, priority: float = 0.0) -> None:
         """Queue a call now."""
-        heapq.heappush(self._heap, (priority, self._seq, self.env.now, item))
-        self._seq += 1
+        self.enqueue_many([item], [priority])
+
+    def enqueue_many(self, items: Sequence[Any], priorities: Sequence[float]) -> None:
+        """Queue calls now, in the order given (which breaks ties of priority)."""
+        now, seq = self.env.now, self._seq
+        entries = [(p, seq + k, now, item)
+                   for k, (p, item) in enumerate(zip(priorities, items, strict=True))]
+        self._seq += len(entries)
+        if not entries:
+            return
+        # Entries are totally ordered by (priority, seq), so the calls come off the queue
+        # in the same order however the heap was built; heapify is the cheaper build.
+        if len(entries) > len(self._heap):
+            self._heap.extend(entries)
+            heapq.heapify(self._heap)
+        else:
+            for entry in entries:
+                heapq.heappush(self._heap, entry)
         if not self._work.triggered:
             self._work.succeed()
 

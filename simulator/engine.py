@@ -283,11 +283,10 @@ class Simulation:
                 if not self.channel_enabled[channel]:
                     continue
                 if channel == AGENT_CALL:
-                    for account, priority in zip(ids.tolist(), prio_sorted[sel].tolist(),
-                                                 strict=True):
-                        if not self.queued[account]:
-                            self.queued[account] = True
-                            self.pool.enqueue(account, priority)
+                    # An account waits in the queue once (ids of one release are unique).
+                    fresh = ~self.queued[ids]
+                    self.queued[ids[fresh]] = True
+                    self.pool.enqueue_many(ids[fresh].tolist(), prio_sorted[sel][fresh].tolist())
                 else:
                     self._execute(ids, int(channel), t)
 
