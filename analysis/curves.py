@@ -28,7 +28,7 @@ from analysis.plotting import (
     style_axes,
 )
 from analysis.stats import mean_ci, summarise_by
-from analysis.tradeoff import format_value
+from analysis.tradeoff import format_factor_value
 
 # --------------------------------------------------------------------------- Kaplan-Meier
 
@@ -454,7 +454,7 @@ def cost_figure(kpis: pd.DataFrame, currency: str = "money", by: Sequence[str] =
     Channels no strategy used and strategies without any cost are left out.
     """
     cost = cost_by_channel(kpis, by, confidence)
-    cost["group"] = [", ".join(format_value(v) for v in vals if not _missing(v))
+    cost["group"] = [", ".join(format_factor_value(v) for v in vals if not _missing(v))
                      for vals in cost[list(by)].itertuples(index=False)]
     totals = cost.groupby("group", sort=False)["cost"].sum()
     groups = [g for g in totals.index if totals[g] > 0]

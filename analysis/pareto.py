@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from analysis.folder import sweep_factors
 from analysis.plotting import kpi_axis, new_figure, strategy_colours, style_axes
-from analysis.tradeoff import format_value, tradeoff_points
+from analysis.tradeoff import format_factor_value, tradeoff_points
 
 MAXIMISE: tuple[str, ...] = ("recovery_rate",)
 MINIMISE: tuple[str, ...] = ("churn_rate", "contact_cost")
@@ -64,7 +64,7 @@ def pareto_flags(table: pd.DataFrame, maximise: Sequence[str] = MAXIMISE,
 def _point_label(row: pd.Series, factors: Sequence[str]) -> str:
     if not factors:
         return str(row["strategy"])
-    return ", ".join(format_value(row[f]) for f in factors)
+    return ", ".join(format_factor_value(row[f]) for f in factors)
 
 
 def pareto_figure(kpis: pd.DataFrame, currency: str = "money", confidence: float = 0.95,

@@ -32,9 +32,10 @@ from analysis.folder import ResultsFolder, open_folder
 from analysis.pareto import pareto_figure, pareto_flags
 from analysis.plotting import png_bytes
 from analysis.stats import summarise_by
-from analysis.tradeoff import format_value, order_values, tradeoff_figure
-from simulator.cli import TABLE_KPIS
+from analysis.tradeoff import format_factor_value, order_values, tradeoff_figure
 from simulator.errors import UserError
+from simulator.formatting import format_interval, format_number, format_value
+from simulator.kpis import TABLE_KPIS
 
 #: KPIs of the sweep table (one row per cell group), with their format.
 SWEEP_TABLE_KPIS: tuple[tuple[str, str, str], ...] = (
@@ -159,45 +160,21 @@ def report_figures(folder: ResultsFolder, confidence: float = 0.95) -> list[Repo
 # --------------------------------------------------------------------------- tables
 
 
-def _fmt(value: float, kind: str) -> str:
-    if not math.isfinite(value):
-        return "–"
-    if kind == "pct":
-        return f"{100 * value:.1f} %"
-    if kind in ("money", "int"):
-        return f"{value:,.0f}"
-    if kind == "ratio":
-        return f"{value:.4f}"
-    return f"{value:.2f}"
-
-
-def _fmt_interval(low: float, high: float, kind: str) -> str:
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return ""
-    if kind == "pct":
-        return f"[{100 * low:.1f}, {100 * high:.1f}]"
-    if kind in ("money", "int"):
-        return f"[{low:,.0f}, {high:,.0f}]"
-    if kind == "ratio":
-        return f"[{low:.4f}, {high:.4f}]"
-    return f"[{low:.2f}, {high:.2f}]"
-
-
 def _fmt_diff(d: float, low: float, high: float, kind: str) -> str:
     if not math.isfinite(d):
         return ""
-    scale, unit, digits = (100.0, " pts", 1) if kind == "pct" else (1.0, "", 0 if kind in (
-        "money", "int") else (4 if kind == "ratio" else 2))
-    text = f"Δ {scale * d:+,.{digits}f}{unit}"
+    unit = " pts" if kind == "pct" else ""  # a difference of rates is in percentage points
+    text = f"Δ {format_number(d, kind, signed=True)}{unit}"
     if math.isfinite(low) and math.isfinite(high):
-        text += f" [{scale * low:+,.{digits}f}, {scale * high:+,.{digits}f}]"
+        text += (f" [{format_number(low, kind, signed=True)}, "
+                 f"{format_number(high, kind, signed=True)}]")
     return text
 
 
 def _cell(mean: float, low: float, high: float, kind: str, extra: str = "",
           css: str = "") -> str:
-    interval = _fmt_interval(low, high, kind)
-    parts = [f'<span class="v">{html.escape(_fmt(mean, kind))}</span>']
+    interval = format_interval(low, high, kind)
+    parts = [f'<span class="v">{html.escape(format_value(mean, kind))}</span>']
     if interval:
         parts.append(f'<span class="ci">{html.escape(interval)}</span>')
     if extra:
@@ -239,7 +216,7 @@ def kpi_table_html(folder: ResultsFolder, confidence: float = 0.95) -> str:
         cells = []
         for i, s in enumerate(strategies):
             if (s, key) not in summary.index:
-                cells.append("<td>–</td>")
+                cells.append("<td>-</td>")
                 continue
             r = summary.loc[(s, key)]
             extra, css = "", ""
@@ -275,7 +252,7 @@ def _sweep_table_html(folder: ResultsFolder, confidence: float) -> str:
                                                     for _, lab, _ in shown)
     body = []
     for (_, r), star in list(zip(pts.iterrows(), frontier, strict=True))[:MAX_SWEEP_ROWS]:
-        cells = "".join(f"<td>{html.escape(format_value(r[f]))}</td>" for f in factors)
+        cells = "".join(f"<td>{html.escape(format_factor_value(r[f]))}</td>" for f in factors)
         mark = ' <span class="star" title="on the Pareto frontier">★</span>' if star else ""
         cells += f"<td>{html.escape(str(r['strategy']))}{mark}</td><td>{int(r['n'])}</td>"
         cells += "".join(_cell(float(r[k]), float(r[f"{k}_low"]), float(r[f"{k}_high"]), kind)

@@ -60,7 +60,7 @@ def tradeoff_points(kpis: pd.DataFrame, factors: Sequence[str] | None = None,
     return pts.loc[idx].reset_index(drop=True)
 
 
-def format_value(value: object) -> str:
+def format_factor_value(value: object) -> str:
     """A factor value for a label: numbers compactly, anything else as text."""
     if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
         return "–"
@@ -86,7 +86,7 @@ def _series(pts: pd.DataFrame, factor: str | None,
     out = []
     for key, rows in pts.groupby(["strategy", *others], sort=False, dropna=False):
         keys = key if isinstance(key, tuple) else (key,)
-        label = str(keys[0]) + "".join(f", {f}={format_value(v)}"
+        label = str(keys[0]) + "".join(f", {f}={format_factor_value(v)}"
                                        for f, v in zip(others, keys[1:], strict=True))
         if factor is not None:
             rows = rows.iloc[np.argsort(order_values(rows[factor]).to_numpy(), kind="stable")]
@@ -110,8 +110,8 @@ def draw_tradeoff(ax: Axes, pts: pd.DataFrame, x: str, y: str, factor: str | Non
                     capsize=3, markersize=5, label=label, alpha=0.9)
         if factor is not None and len(rows) <= 10:
             for _, r in rows[rows[factor].notna()].iterrows():
-                ax.annotate(format_value(r[factor]), (r[x], r[y]), textcoords="offset points",
-                            xytext=(5, 4), fontsize=7, color=colour)
+                ax.annotate(format_factor_value(r[factor]), (r[x], r[y]),
+                            textcoords="offset points", xytext=(5, 4), fontsize=7, color=colour)
     ax.margins(0.08)
     kpi_axis(ax, x, "x", currency)
     kpi_axis(ax, y, "y", currency)

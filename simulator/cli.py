@@ -23,6 +23,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from simulator.errors import StrategyError, UserError
+from simulator.formatting import format_value
 from simulator.kpis import TABLE_KPIS
 from simulator.runner import cells_of, kpi_frame, run_cells, summarise, write_outputs
 from simulator.scenario import (
@@ -135,27 +136,6 @@ def guarded(func: F) -> F:
             raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def format_value(value: float, kind: str, half: float = math.nan) -> str:
-    if not math.isfinite(value):
-        return "-"
-    if kind == "pct":
-        text = f"{100 * value:.1f}%"
-        extra = f" ± {100 * half:.1f}" if math.isfinite(half) else ""
-    elif kind == "money":
-        text = f"{value:,.0f}"
-        extra = f" ± {half:,.0f}" if math.isfinite(half) else ""
-    elif kind == "ratio":
-        text = f"{value:.4f}"
-        extra = f" ± {half:.4f}" if math.isfinite(half) else ""
-    elif kind == "int":
-        text = f"{value:,.0f}"
-        extra = f" ± {half:,.0f}" if math.isfinite(half) else ""
-    else:
-        text = f"{value:.2f}"
-        extra = f" ± {half:.2f}" if math.isfinite(half) else ""
-    return text + extra
 
 
 def kpi_table(kpis: pd.DataFrame, title: str) -> Table:

@@ -107,14 +107,7 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
     nothing is written outside ``out_dir``. An optional file this run does not write
     (the event log, KPIs by arm) is removed, so the folder never mixes two runs.
     """
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output folder ({exc.strerror})",
-                        source=str(out_dir)) from None
-    except ValueError as exc:  # e.g. a NUL character in the name
-        raise UserError(f"cannot create output folder ({exc})",
-                        source=repr(str(out_dir))) from None
+    create_output_folder(out_dir)
     paths = {
         "kpis": out_dir / "kpis.csv",
         "summary": out_dir / "summary.csv",
@@ -141,8 +134,7 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
         by_arm = pd.concat([arm_kpis(r, r.accounts["arm"].to_numpy(), scenario)
                             for r in split], ignore_index=True)
         atomic_write(paths["kpis_by_arm"], lambda p: by_arm.to_csv(p, index=False))
-    text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
-    atomic_write(paths["scenario"], lambda p: p.write_text(text, encoding="utf-8"))
+    write_resolved_scenario(paths["scenario"], scenario)
     for name in OPTIONAL_OUTPUTS:
         stale = out_dir / name
         if stale not in paths.values():
@@ -156,6 +148,24 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
 
 #: Files ``write_outputs`` writes only for some runs.
 OPTIONAL_OUTPUTS: tuple[str, ...] = ("events.parquet", "kpis_by_arm.csv")
+
+
+def create_output_folder(out_dir: Path) -> None:
+    """Create ``out_dir`` and its parents, or say in one line why it cannot be."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder ({exc.strerror})",
+                        source=str(out_dir)) from None
+    except ValueError as exc:  # e.g. a NUL character in the name
+        raise UserError(f"cannot create output folder ({exc})",
+                        source=repr(str(out_dir))) from None
+
+
+def write_resolved_scenario(path: Path, scenario: Scenario) -> None:
+    """Every parameter the run used, as YAML: the run can be repeated from this file."""
+    text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, allow_unicode=True)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:

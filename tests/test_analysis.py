@@ -37,6 +37,7 @@ from analysis.pareto import pareto_front, pareto_mask
 from analysis.report import render_report, write_report
 from analysis.tradeoff import tradeoff_figure, tradeoff_points
 from simulator.errors import UserError
+from simulator.formatting import format_interval, format_value
 from simulator.runner import cells_of, run_cells, write_outputs
 from simulator.scenario import load_scenario
 
@@ -282,8 +283,18 @@ def test_report_of_a_run_via_the_command_line(
         assert f"<th>{name}</th>" in table
     assert "recovery rate" in table and "churn rate" in table and "contact cost" in table
     assert table.count('class="ci"') > 20
+    assert re.search(r'class="v">\d+\.\d%</span>', table)  # as the terminal table: 12.3%
     # The resolved scenario.
     assert "<pre>name: tiny" in page and "horizon_days: 60" in page
+
+
+def test_report_numbers_read_as_the_terminal_table() -> None:
+    """One formatter serves ``contactsim run`` and the report."""
+    assert format_value(0.1234, "pct", 0.0051) == "12.3% ± 0.5"
+    assert format_interval(0.118, 0.129, "pct") == "[11.8, 12.9]"
+    assert format_value(1_234_567.4, "money") == "1,234,567"
+    assert format_value(math.nan, "ratio") == "-"
+    assert format_interval(1.0, math.inf, "num") == ""
 
 
 def test_report_to_another_file(run_dir: Path, tmp_path: Path) -> None:

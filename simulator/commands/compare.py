@@ -9,7 +9,6 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-import yaml
 from rich.table import Table
 from rich.text import Text
 
@@ -21,7 +20,6 @@ from simulator.cli import (
     command_line_reference,
     console,
     default_out_dir,
-    format_value,
     guarded,
     kpi_table,
     progress_bar,
@@ -30,7 +28,14 @@ from simulator.cli import (
 from simulator.compare import compare_strategies, pairing_gain
 from simulator.engine import Results
 from simulator.errors import UserError
-from simulator.runner import atomic_write, cells_of, kpi_frame
+from simulator.formatting import format_number, format_value
+from simulator.runner import (
+    atomic_write,
+    cells_of,
+    create_output_folder,
+    kpi_frame,
+    write_resolved_scenario,
+)
 from simulator.scenario import Scenario, StrategySpec, load_scenario
 from simulator.sweep import (
     NOT_IN_CELL,
@@ -56,7 +61,9 @@ def _diff_text(value: float, low: float, high: float, kind: str) -> str:
         return "-"
     half = (high - low) / 2
     if kind == "pct":  # a difference of rates is in percentage points
-        text = f"{100 * value:+.1f} pp" + (f" ± {100 * half:.1f}" if math.isfinite(half) else "")
+        text = f"{format_number(value, kind, signed=True)} pp"
+        if math.isfinite(half):
+            text += f" ± {format_number(half, kind)}"
     else:
         text = ("+" if value > 0 else "") + format_value(value, kind, half)
     if not (low > 0 or high < 0):
@@ -176,19 +183,10 @@ def compare_command(
 
 
 def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataFrame) -> None:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output folder ({exc.strerror})",
-                        source=str(out_dir)) from None
-    except ValueError as exc:  # e.g. a NUL character in the name
-        raise UserError(f"cannot create output folder ({exc})",
-                        source=repr(str(out_dir))) from None
+    create_output_folder(out_dir)
     atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
     atomic_write(out_dir / "kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
     atomic_write(out_dir / "comparison.csv", lambda p: comparison.to_csv(p, index=False))
     atomic_write(out_dir / "comparison.parquet",
                   lambda p: comparison.to_parquet(p, index=False))
-    text = yaml.safe_dump(sc.to_dict(), sort_keys=False, allow_unicode=True)
-    atomic_write(out_dir / "scenario.resolved.yaml",
-                  lambda p: p.write_text(text, encoding="utf-8"))
+    write_resolved_scenario(out_dir / "scenario.resolved.yaml", sc)
