@@ -34,7 +34,7 @@ def test_run_speed_prints_every_figure_per_size() -> None:
 
 
 def test_sweep_efficiency_reports_rates_and_identical_cells() -> None:
-    out = bench("sweep_efficiency.py", "--cells", "2", "--population", "300",
+    out = bench("sweep_efficiency.py", "--cells", "2", "--population", "300", "--rounds", "1",
                 "--horizon", "20")
     assert "parallel efficiency" in out
     assert "cell files identical at every worker count" in out
