@@ -138,15 +138,9 @@ class RepaymentProcess:
         self.book.state.excess[idx] += size
         self.redraw(idx, t)
 
-    def pending(self) -> I64:
-        """Accounts with any future event (the rest are settled for good)."""
-        s = self.book.state
-        nxt = np.minimum(np.minimum(s.t_pay, s.t_boundary), np.minimum(s.t_payday, s.t_promise))
-        return np.flatnonzero(np.isfinite(nxt))
-
     def advance_due(self, t: float) -> None:
-        """``advance`` every account with an event at or before ``t``: one pass over the
-        book finds them, where ``advance(pending(), t)`` would take two."""
+        """``advance`` every account with an event at or before ``t`` (one pass over the
+        book finds them)."""
         s = self.book.state
         nxt = np.minimum(np.minimum(s.t_pay, s.t_boundary), np.minimum(s.t_payday, s.t_promise))
         self.advance(np.flatnonzero(nxt <= t), t)

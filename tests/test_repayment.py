@@ -209,7 +209,7 @@ def test_hawkes_mean_event_count_matches_closed_form() -> None:
     process.start()
     T = 30.0
     t0 = book.observable.due_day + 1.0 - scenario.population.statement_lead_days
-    process.advance(process.pending(), float(t0.max() + T))
+    process.advance_due(float(t0.max() + T))
     ev = recorder.frame()
     pay = ev[ev["event"] == "payment"]
     ids = pay["account_id"].to_numpy()
@@ -249,7 +249,7 @@ def test_bureau_report_jumps_the_intensity_once(report_dpd: int) -> None:
     book = generate_book(scenario, streams)
     process = RepaymentProcess(book, scenario, streams, Recorder(enabled=False))
     process.start()
-    process.advance(process.pending(), scenario.horizon_days)
+    process.advance_due(scenario.horizon_days)
     s, due = book.state, book.observable.due_day
     paid = np.isfinite(s.t_paid)
     # With E = 0.4, kappa = 0.7 the excess clock fires within 30 days with probability
@@ -412,9 +412,9 @@ def test_one_advance_equals_daily_steps() -> None:
     scenario = _lazy_scenario()
     horizon = scenario.horizon_days
     eager, daily = _fresh(scenario, 3), _fresh(scenario, 3)
-    eager.advance(eager.pending(), horizon)
+    eager.advance_due(horizon)
     for day in range(-20, int(horizon) + 1):
-        daily.advance(daily.pending(), float(day))
+        daily.advance_due(float(day))
     _assert_same_state(eager, daily)
     s = eager.book.state
     # The run covered the paths that matter: payments, cures, charge-offs, agency money.
@@ -429,13 +429,13 @@ def test_advancing_random_subsets_lazily_changes_nothing() -> None:
     scenario = _lazy_scenario()
     horizon = scenario.horizon_days
     eager, lazy = _fresh(scenario, 4), _fresh(scenario, 4)
-    eager.advance(eager.pending(), horizon)
+    eager.advance_due(horizon)
     rng = np.random.default_rng(0)
     n = lazy.book.n
     for t in np.sort(rng.uniform(-20, horizon, 150)):
         subset = np.sort(rng.choice(n, size=rng.integers(1, 300), replace=False))
         lazy.advance(subset.astype(np.int64), float(t))
-    lazy.advance(lazy.pending(), horizon)
+    lazy.advance_due(horizon)
     _assert_same_state(eager, lazy)
     assert (lazy.book.state.status == DELINQUENT).any() or (
         lazy.book.state.status == CHARGED_OFF).any()
@@ -453,7 +453,7 @@ def test_advancing_one_account_equals_advancing_a_batch() -> None:
         s.promise_amount[1::17] = 0.5 * s.owed[1::17]
         s.promise_kept[1::17] = True
         s.t_payday[2::17] = due[2::17] + 1.0
-    eager.advance(eager.pending(), horizon)
+    eager.advance_due(horizon)
     rng = np.random.default_rng(1)
     n = single.book.n
     for t in np.sort(rng.uniform(-20, horizon, 150)):
@@ -468,11 +468,11 @@ def test_common_random_numbers_across_runs() -> None:
     # Same seed, same book, same repayment lives: the no-contact twin is reproducible.
     scenario = _lazy_scenario()
     a, b = _fresh(scenario, 11), _fresh(scenario, 11)
-    a.advance(a.pending(), 200.0)
-    b.advance(b.pending(), 200.0)
+    a.advance_due(200.0)
+    b.advance_due(200.0)
     _assert_same_state(a, b)
     c = _fresh(scenario, 12)
-    c.advance(c.pending(), 200.0)
+    c.advance_due(200.0)
     assert not np.array_equal(a.book.state.t_paid, c.book.state.t_paid)
 
 
@@ -483,7 +483,7 @@ def test_events_are_recorded_in_time_order_per_account() -> None:
     recorder = Recorder()
     process = RepaymentProcess(book, scenario, streams, recorder)
     process.start()
-    process.advance(process.pending(), scenario.horizon_days)
+    process.advance_due(scenario.horizon_days)
     ev = recorder.frame()
     assert len(ev) > 0
     assert (ev["t"] <= scenario.horizon_days).all()
