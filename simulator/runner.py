@@ -21,7 +21,7 @@ from simulator.errors import UserError
 from simulator.kpis import KPI_DEFINITIONS
 from simulator.rng import replication_seed
 from simulator.scenario import Scenario, StrategySpec
-from simulator.strategies.loader import BUILTINS
+from simulator.strategies.loader import uses_plugin
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def run_cells(scenario: Scenario, cells: Sequence[Cell], workers: int = 1,
     # Plug-in code runs in a worker process even with one worker, so that a plug-in that
     # ends its process (os._exit, a crash in native code) fails the run with a message
     # (BrokenProcessPool) instead of ending contactsim silently.
-    plugin = any(c.spec.use not in BUILTINS for c in cells)
+    plugin = any(uses_plugin(c.spec) for c in cells)
     if (workers <= 1 or len(jobs) <= 1) and not plugin:
         for job in jobs:
             res = _run_cell(job)

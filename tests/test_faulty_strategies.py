@@ -400,6 +400,19 @@ def test_cli_run_with_a_worker_killed_by_a_strategy_exits_2_in_one_line(
     assert not (folder / "out_dies").exists()
 
 
+def test_a_plugin_arm_of_a_built_in_also_runs_in_a_worker(folder: Path) -> None:
+    # champion_challenger is built in, but one of its arms is plug-in code.
+    (folder / "split.yaml").write_text(SCENARIO.replace(
+        "strategies: [{use: no_contact}]",
+        "strategies: [{use: champion_challenger, params: {arms: [\n"
+        "  {use: no_contact, share: 0.5}, {use: 'faulty.py:Dies', share: 0.5}]}}]"),
+        encoding="utf-8")
+    r = contactsim(["run", "split.yaml", "-w", "1", "--out", "out_split", "-q"], cwd=folder)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1, (r.returncode, r.stderr)
+    assert lines[0].startswith("error: split.yaml: a worker process died"), lines[0]
+
+
 # --------------------------------------------------------------------------- sweeps
 
 

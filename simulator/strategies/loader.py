@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,23 @@ def resolve_strategy(ref: str, base_dir: Path | None = None) -> type[Strategy[An
     raise StrategyError(
         f"unknown strategy; built-ins are {', '.join(sorted(BUILTINS))}, or give "
         "module:Class or file.py:Class", source=f"strategy '{ref}'")
+
+
+def uses_plugin(spec: StrategySpec) -> bool:
+    """Whether ``spec`` runs code from outside the built-in library: its own reference,
+    or that of a strategy nested in its parameters (an arm of ``champion_challenger``:
+    any mapping with a ``use`` key)."""
+    def refs(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            if isinstance(value.get("use"), str):
+                yield value["use"]
+            for item in value.values():
+                yield from refs(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                yield from refs(item)
+
+    return any(ref.strip() not in BUILTINS for ref in (spec.use, *refs(spec.params)))
 
 
 def build_strategy(spec: StrategySpec, rng: np.random.Generator,
