@@ -107,17 +107,31 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
-def _recovery_within(facts: RunFacts, days: float) -> float:
-    s, ev = facts.book.state, facts.events
+@dataclass(frozen=True)
+class _Payments:
+    """The in-house and agency payments towards amounts past due, as plain arrays (the
+    event log can hold millions of rows; the three recovery windows share these)."""
+
+    account_id: np.ndarray
+    t: np.ndarray
+    amount: np.ndarray
+
+    @classmethod
+    def of(cls, ev: pd.DataFrame) -> _Payments:
+        rows = ((ev["event"] == "payment").to_numpy()
+                & np.isin(ev["code"].to_numpy(), [PAY_DELINQUENT, PAY_AGENCY]))
+        return cls(ev["account_id"].to_numpy()[rows], ev["t"].to_numpy()[rows],
+                   ev["amount"].to_numpy()[rows])
+
+
+def _recovery_within(facts: RunFacts, pay: _Payments, days: float) -> float:
+    s = facts.book.state
     horizon = facts.scenario.horizon_days
     eligible = np.isfinite(s.t_delinquent) & (s.t_delinquent - 1 + days <= horizon)
-    # Plain arrays of the payment rows only: the event log can hold millions of rows.
-    pay = ((ev["event"] == "payment").to_numpy()
-           & np.isin(ev["code"].to_numpy(), [PAY_DELINQUENT, PAY_AGENCY]))
-    ids = ev["account_id"].to_numpy()[pay]
+    ids = pay.account_id
     # The due date is t_delinquent - 1 (the due date passes at the end of the due day).
-    in_time = eligible[ids] & (ev["t"].to_numpy()[pay] <= s.t_delinquent[ids] - 1 + days)
-    return _ratio(float(ev["amount"].to_numpy()[pay][in_time].sum()),
+    in_time = eligible[ids] & (pay.t <= s.t_delinquent[ids] - 1 + days)
+    return _ratio(float(pay.amount[in_time].sum()),
                   float(s.amount_delinquent[eligible].sum()))
 
 
@@ -147,6 +161,7 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     amount_delinquent = float(s.amount_delinquent.sum())
     collected = float(s.paid_delinquent.sum() + s.agency_collected.sum())
     cash = float(s.paid_in_house.sum() + s.agency_collected.sum())
+    payments = _Payments.of(ev)
     # The contact rows as plain arrays, not a copy of the frame (millions of rows).
     is_contact = (ev["event"] == "contact").to_numpy()
     n_contacts = int(is_contact.sum())
@@ -166,9 +181,9 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
         "amount_delinquent": amount_delinquent,
         "collected": collected,
         "recovery_rate": _ratio(collected, amount_delinquent),
-        "recovery_rate_30": _recovery_within(facts, 30),
-        "recovery_rate_60": _recovery_within(facts, 60),
-        "recovery_rate_90": _recovery_within(facts, 90),
+        "recovery_rate_30": _recovery_within(facts, payments, 30),
+        "recovery_rate_60": _recovery_within(facts, payments, 60),
+        "recovery_rate_90": _recovery_within(facts, payments, 90),
         "cure_rate": _ratio(float((s.status == CURED).sum()), float(delinquent.sum())),
         "cure_rate_30": _ratio(float(cured30.sum()), float(cured30_eligible.sum())),
         "roll_m1_m2": _roll(facts, 1, 31),
@@ -224,8 +239,9 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     k["promises_kept"] = float(kept)
     k["promise_kept_rate"] = _ratio(kept, kept + broken)
     for ch in CHANNELS:
-        k[f"cost_{ch}"] = float(contact_amount[on(ch)].sum())
-        k[f"contacts_{ch}"] = float(on(ch).sum())
+        rows = on(ch)
+        k[f"cost_{ch}"] = float(contact_amount[rows].sum())
+        k[f"contacts_{ch}"] = float(rows.sum())
     for rule, count in facts.blocked_by_rule.items():
         k[f"blocked_{rule}"] = float(count)
     return k
