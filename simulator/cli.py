@@ -30,7 +30,6 @@ from simulator.scenario import (
     Scenario,
     StrategySpec,
     load_scenario,
-    one_line,
     scenario_from_dict,
 )
 from simulator.strategies import build_strategy
@@ -207,7 +206,7 @@ def with_arms(sc: Scenario, specs: Sequence[StrategySpec], option: str,
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserError("strategies must be unique; given more than once: "
-                        f"{one_line(', '.join(repeated))}", source=option)
+                        f"{', '.join(repeated)}", source=option)
     data = sc.to_dict()
     data["strategies"] = [s.model_dump(mode="json") for s in specs]
     return scenario_from_dict(data, source=source)

@@ -46,7 +46,7 @@ from simulator.recorder import Event, Recorder
 from simulator.repayment import RepaymentProcess
 from simulator.response import ContactOutcome, ContactResponse
 from simulator.rng import Streams
-from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec, one_line
+from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec
 from simulator.strategies import Strategy, build_strategy
 from simulator.strategies.requests import Requests, validate_requests
 from simulator.view import build_view
@@ -256,7 +256,7 @@ class Simulation:
         except (Exception, SystemExit) as exc:
             running = False
             raise StrategyError(f"on day {day}: {method}() raised {type(exc).__name__}: "
-                                f"{one_line(str(exc))}", source=source) from exc
+                                f"{exc}", source=source) from exc
         finally:
             running = False
             if timed:

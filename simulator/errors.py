@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, for one-line errors."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class UserError(Exception):
     """A mistake in what the user gave us (a file, a field, an argument).
 
-    The command line prints ``str(error)`` on one line and exits with code 2.
+    The command line prints ``str(error)`` and exits with code 2. The text is one line
+    whatever the parts hold: file names, fields and values are the user's own text.
     """
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
@@ -14,7 +22,7 @@ class UserError(Exception):
         self.field = field
         self.detail = message
         parts = [p for p in (source, field) if p]
-        super().__init__(": ".join([*parts, message]))
+        super().__init__(one_line(": ".join([*parts, message])))
 
 
 class ScenarioError(UserError):

@@ -742,7 +742,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError(f"{where}invalid YAML: {one_line(str(exc.problem))}",
+        raise ScenarioError(f"{where}invalid YAML: {exc.problem}",
                             source=source) from None
     except yaml.reader.ReaderError as exc:
         char = chr(exc.character) if isinstance(exc.character, int) else exc.character
@@ -836,13 +836,6 @@ def _unencodable_text(data: dict[str, Any]) -> str | None:
     return None
 
 
-def one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters escaped, for one-line errors."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _kind(value: Any) -> str:
     names = {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}
     return names.get(type(value), type(value).__name__)
@@ -851,12 +844,12 @@ def _kind(value: Any) -> str:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.0.c=value`` into a key path and a YAML-parsed value."""
     if "=" not in text:
-        raise ScenarioError(f"expected KEY=VALUE, got '{one_line(text)}'", source="--set")
+        raise ScenarioError(f"expected KEY=VALUE, got '{text}'", source="--set")
     key, _, value = text.partition("=")
     path = [p for p in key.strip().split(".")]
     if not key.strip() or any(not p for p in path):
         raise ScenarioError(f"expected a dotted key such as agents.count, got "
-                            f"'{one_line(key)}'", source="--set")
+                            f"'{key}'", source="--set")
     try:
         parsed = yaml.load(value, Loader=_UniqueKeyLoader) if value.strip() else ""
     except (yaml.YAMLError, RecursionError, ValueError, TypeError, KeyError, AttributeError,
@@ -870,10 +863,10 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
     node: Any = data
     for i, part in enumerate(path):
         last = i == len(path) - 1
-        where = one_line(".".join(path[: i + 1]))
+        where = ".".join(path[: i + 1])
         if isinstance(node, list):
             if not (part.isdecimal() and len(part) < 10) or int(part) >= len(node):
-                raise ScenarioError(f"no list item '{one_line(part)}' (the list has "
+                raise ScenarioError(f"no list item '{part}' (the list has "
                                     f"{len(node)} items)",
                                     source="--set", field=where)
             if last:
@@ -904,7 +897,7 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     """The first error of a pydantic ``ValidationError`` as (field path, message)."""
     errors = exc.errors(include_url=False)
     first = errors[0]
-    field = one_line(".".join(str(p) for p in first["loc"])) or "(top level)"
+    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see docs/scenario-reference.md)"
@@ -918,7 +911,7 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     more = len(errors) - 1
     if more:
         msg += f" (and {more} more error{'s' if more > 1 else ''})"
-    return field, one_line(msg)
+    return field, msg
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:

@@ -85,7 +85,6 @@ from simulator.scenario import (
     StrategySpec,
     apply_override,
     format_validation_error,
-    one_line,
     read_yaml,
     scenario_from_dict,
 )
@@ -358,7 +357,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
     for key, value in sweep.overrides.items():
         if key.startswith(STRATEGY_PREFIX) or key in ("replications", "strategies"):
             raise ScenarioError("set applies to the scenario; give strategies in 'strategies'",
-                                source=str(source), field=one_line(f"set.{key}"))
+                                source=str(source), field=f"set.{key}")
         _override(data, key, value, source, f"set.{key}")
     resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
 
@@ -389,8 +388,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
                     key.startswith(STRATEGY_PREFIX) and _split_strategy_key(key, names) is None):
                 raise ScenarioError(
                     f"a factor is a scenario field or strategies.<name>.<field> with <name> "
-                    f"one of {one_line(', '.join(names))}", source=str(source),
-                    field=one_line(f"{where}.{key}"))
+                    f"one of {', '.join(names)}", source=str(source), field=f"{where}.{key}")
 
     cells: list[SweepCell] = []
     variants: list[dict[str, Any]] = []
@@ -404,8 +402,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
                 _override(scenario_data, key, value, source, f"factors.{key}")
             else:
                 strategy_values[split[0]].append((key, split[1], value))
-        # Factor keys and values are the user's text: a line break must not split the error.
-        label = one_line(", ".join(f"{k}={v}" for k, v in point.items()))
+        label = ", ".join(f"{k}={v}" for k, v in point.items())
         sc = scenario_from_dict(scenario_data, source=f"{source} (variant {label})")
         cell_scenario = _cell_scenario(sc.to_dict())
         variants.append(point)
@@ -418,7 +415,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
             except ValidationError as exc:
                 fld, msg = format_validation_error(exc)
                 raise ScenarioError(msg, source=str(source),
-                                    field=one_line(f"strategies.{spec.name}.{fld}")) from None
+                                    field=f"strategies.{spec.name}.{fld}") from None
             spec_json = eff.model_dump(mode="json")
             text = canonical_json(spec_json)
             if text not in checked:  # unknown strategies and bad params fail here, once
@@ -453,7 +450,7 @@ def _override(data: dict[str, Any], key: str, value: Any, source: Path, where: s
     try:
         apply_override(data, key.split("."), value)
     except ScenarioError as exc:
-        raise ScenarioError(exc.detail, source=str(source), field=one_line(where)) from None
+        raise ScenarioError(exc.detail, source=str(source), field=where) from None
 
 
 # --------------------------------------------------------------------------- one cell

@@ -10,8 +10,7 @@ import typer
 from rich.text import Text
 
 from simulator.cli import app, check_output_folder, console, err_console, guarded, progress_bar
-from simulator.errors import UserError
-from simulator.scenario import one_line
+from simulator.errors import UserError, one_line
 from simulator.sweep import Backend, DaskCluster, LocalPool, load_sweep, run_sweep
 
 
