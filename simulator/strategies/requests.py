@@ -50,10 +50,9 @@ def validate_requests(strategy: str, day: int, result: object, open_ids: pd.Inde
         e = np.empty(0)
         return Requests(e.astype(np.int64), e.astype(np.int8), e, e)
 
-    ids = _whole_numbers(df["account_id"])
-    if ids is None:
-        raise _fail(strategy, day, "account_id must be whole numbers",
-                    df[_not_whole(df["account_id"])])
+    ids, not_whole = _account_ids(df["account_id"])
+    if not_whole.any():
+        raise _fail(strategy, day, "account_id must be whole numbers", df[not_whole])
     known = np.asarray(open_ids, dtype=np.int64)  # sorted: the view's index
     pos = np.searchsorted(known, ids).clip(max=max(known.size - 1, 0))
     unknown = (known[pos] != ids) if known.size else np.ones(ids.size, dtype=bool)
@@ -96,24 +95,20 @@ def _numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _not_whole(column: pd.Series) -> np.ndarray:
-    """Rows whose value is not a whole number (NaN and text included)."""
-    value = _numbers(column)
-    return value != np.floor(value)
-
-
-def _whole_numbers(column: pd.Series) -> np.ndarray | None:
-    """The column as int64 account ids, or None if a value is not a whole number.
+def _account_ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The column as int64 account ids, and the mask of rows that are not whole numbers
+    (NaN and text included; the ids are empty when there is any).
 
     An id beyond int64 cannot be an account: it becomes -1 (unknown) without the cast
     that would warn.
     """
     if column.dtype.kind == "i":
-        return column.to_numpy(dtype=np.int64)
-    if _not_whole(column).any():
-        return None
+        return column.to_numpy(dtype=np.int64), np.zeros(len(column), dtype=bool)
     value = _numbers(column)
-    return np.where(np.abs(value) < 2.0**62, value, -1).astype(np.int64)
+    not_whole = value != np.floor(value)
+    if not_whole.any():
+        return np.empty(0, dtype=np.int64), not_whole
+    return np.where(np.abs(value) < 2.0**62, value, -1).astype(np.int64), not_whole
 
 
 def _duplicated(ids: np.ndarray, channel: np.ndarray, release: np.ndarray) -> np.ndarray:
