@@ -286,6 +286,7 @@ class Simulation:
                     # An account waits in the queue once (ids of one release are unique).
                     fresh = ~self.queued[ids]
                     self.queued[ids[fresh]] = True
+                    self.response.prepare_dials(ids[fresh])
                     self.pool.enqueue_many(ids[fresh].tolist(), prio_sorted[sel][fresh].tolist())
                 else:
                     self._execute(ids, int(channel), t)

@@ -75,6 +75,12 @@ class ContactResponse:
         hm = ag.handle_minutes
         self.handle_mu = np.log(hm.mean) - 0.5 * hm.sigma**2
         self.handle_sigma = hm.sigma
+        # Dials prepared in batches by ``prepare_dials``, per account: the contact counter
+        # the draws belong to (-1: none), and what the draws decide.
+        self._prepared_counter = np.full(book.n, -1, dtype=np.int64)
+        self._prepared_delivered = np.zeros(book.n, dtype=bool)
+        self._prepared_u1 = np.zeros(book.n)
+        self._prepared_minutes = np.zeros(book.n)  # the agent's minutes if answered
 
     def rpc_rate(self, t: float) -> float:
         """Right-party-contact rate per dial at the hour of ``t``, before the borrower."""
@@ -84,6 +90,23 @@ class ContactResponse:
         """Lognormal talk time of a right-party call from a uniform (inverse normal)."""
         return np.exp(self.handle_mu + self.handle_sigma * ndtri(u))
 
+    def prepare_dials(self, idx: I64) -> None:
+        """Make the draws of a coming agent dial of each of ``idx``, vectorised.
+
+        A dial's draws depend only on the borrower and its contact counter, so they can
+        be made for a whole release of calls at once; ``dial`` uses them if the counter
+        has not moved by the time the agent dials, and draws afresh if it has.
+        """
+        counter = self.book.state.contact_counter[idx]
+        u = self.stream.uniforms_at(idx, counter, (0, 1, 10))
+        self._prepared_counter[idx] = counter
+        self._prepared_delivered[idx] = (self.book.observable.on_file[idx, AGENT_CALL]
+                                         & (u[:, 0] < self.channels[AGENT_CALL].delivery_prob))
+        self._prepared_u1[idx] = u[:, 1]
+        # Added in the order ``dial`` adds them, so each sum is the same to the last bit.
+        self._prepared_minutes[idx] = self.ring_minutes + (self._talk_minutes(u[:, 2])
+                                                           + self.wrap_minutes)
+
     def dial(self, i: int, t: float) -> tuple[bool, bool, float]:
         """What an agent's dial of ``i`` at ``t`` does: (delivered, right party, agent minutes).
 
@@ -92,15 +115,23 @@ class ContactResponse:
         """
         # ``item`` reads each book field as a Python number, cheaper than numpy scalars.
         s, lat = self.book.state, self.book.latent
-        ch = self.channels[AGENT_CALL]
-        u0, u1, u10 = self.stream.uniforms_one(i, s.contact_counter.item(i), (0, 1, 10))
-        delivered = self.book.observable.on_file.item(i, AGENT_CALL) and u0 < ch.delivery_prob
+        counter = s.contact_counter.item(i)
+        prepared = self._prepared_counter.item(i) == counter
+        if prepared:
+            delivered = self._prepared_delivered.item(i)
+            u1 = self._prepared_u1.item(i)
+        else:
+            u0, u1, u10 = self.stream.uniforms_one(i, counter, (0, 1, 10))
+            delivered = (self.book.observable.on_file.item(i, AGENT_CALL)
+                         and u0 < self.channels[AGENT_CALL].delivery_prob)
         p_attend = min(self.rpc_rate(t) * lat.answer_propensity.item(i), 1.0)
         attended = delivered and not s.dark.item(i, AGENT_CALL) and u1 < p_attend
-        minutes = self.ring_minutes
-        if attended:
-            minutes += float(self._talk_minutes(u10)) + self.wrap_minutes
-        return delivered, attended, minutes
+        if not attended:
+            return delivered, False, self.ring_minutes
+        if prepared:
+            return True, True, self._prepared_minutes.item(i)
+        return True, True, self.ring_minutes + (float(self._talk_minutes(u10))
+                                                + self.wrap_minutes)
 
     def contact(self, idx: I64, channel: int, t: F64 | float,
                 dialled: tuple[BOOL, BOOL, F64] | None = None) -> ContactOutcome:

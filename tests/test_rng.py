@@ -222,3 +222,5 @@ def test_scalar_draws_match_array_draws_bit_for_bit() -> None:
         assert one == u[k].tolist()
         # A one-borrower batch takes the scalar path inside ``uniforms``.
         assert stream.uniforms(ids[k:k + 1], counters[k:k + 1], 12).tolist() == [one]
+    # Prepared dials draw chosen slots in a batch.
+    assert np.array_equal(stream.uniforms_at(ids, counters, (0, 1, 10)), u[:, [0, 1, 10]])
