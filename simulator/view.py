@@ -67,7 +67,7 @@ def build_view(book: Book, day: float) -> pd.DataFrame:
     status = (take(s.status) == DELINQUENT).astype(np.int8)
     contacts = take(s.contacts)
     last = take(s.last_contact)
-    last = np.where(np.isfinite(last), last, np.nan)
+    last[~np.isfinite(last)] = np.nan  # never contacted: NaN (a fresh array, so in place)
     reachable = take(o.on_file) & ~take(s.opted_out)
     promise_open = np.isfinite(take(s.t_promise))
     data: dict[str, object] = {
@@ -85,7 +85,9 @@ def build_view(book: Book, day: float) -> pd.DataFrame:
         "tenure_months": take(o.tenure_months),
         "product": _categorical(take(o.product), _PRODUCT),
         "clv_estimate": take(o.clv_estimate),
-        "contacts_total": contacts.sum(axis=1),
+        # Column by column: ``sum(axis=1)`` over five narrow columns is ten times slower.
+        "contacts_total": sum((contacts[:, c] for c in range(1, len(CHANNELS))),
+                              start=contacts[:, 0].astype(np.int64)),
     }
     for c, name in enumerate(CHANNELS):
         data[f"contacts_{name}"] = contacts[:, c]
