@@ -199,6 +199,7 @@ class Simulation:
             if self.scenario.agents.unmade_calls == "drop":
                 dropped = np.asarray(self.pool.drain(), dtype=np.int64)
                 self.queued[dropped] = False
+                self.response.forget_dials(dropped.tolist())
                 self.recorder.add(Event.CALL_DROPPED, float(day), dropped, channel=AGENT_CALL)
             if self._wants_outcomes:
                 self._teach(day)
@@ -333,11 +334,13 @@ class Simulation:
         self.repayment.advance_one(i, now)
         if self.book.state.owed[i] <= 0:
             self._call_skips.append((i, now))
+            self.response.forget_dials((i,))
             return 0.0
         rule = self.pack.check_one(self.ctx, i, AGENT_CALL, now)
         if rule >= 0:
             self.blocked[rule] += 1
             self._call_blocks.append((i, now, rule))
+            self.response.forget_dials((i,))
             return 0.0
         delivered, attended, minutes = self.response.dial(i, now)
         self._calls.append((i, now, delivered, attended, minutes))

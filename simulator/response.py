@@ -11,6 +11,7 @@ right-party call may end in a promise to pay.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,12 +76,10 @@ class ContactResponse:
         hm = ag.handle_minutes
         self.handle_mu = np.log(hm.mean) - 0.5 * hm.sigma**2
         self.handle_sigma = hm.sigma
-        # Dials prepared in batches by ``prepare_dials``, per account: the contact counter
-        # the draws belong to (-1: none), and what the draws decide.
-        self._prepared_counter = np.full(book.n, -1, dtype=np.int64)
-        self._prepared_delivered = np.zeros(book.n, dtype=bool)
-        self._prepared_u1 = np.zeros(book.n)
-        self._prepared_minutes = np.zeros(book.n)  # the agent's minutes if answered
+        # Dials prepared by ``prepare_dials``: account -> (the contact counter the draws
+        # belong to, delivered, the attention uniform, the agent's minutes if answered).
+        # Only queued calls have one, so a dict holds them in little memory.
+        self._prepared: dict[int, tuple[int, bool, float, float]] = {}
 
     def rpc_rate(self, t: float) -> float:
         """Right-party-contact rate per dial at the hour of ``t``, before the borrower."""
@@ -99,28 +98,35 @@ class ContactResponse:
         """
         counter = self.book.state.contact_counter[idx]
         u = self.stream.uniforms_at(idx, counter, (0, 1, 10))
-        self._prepared_counter[idx] = counter
-        self._prepared_delivered[idx] = (self.book.observable.on_file[idx, AGENT_CALL]
-                                         & (u[:, 0] < self.channels[AGENT_CALL].delivery_prob))
-        self._prepared_u1[idx] = u[:, 1]
+        delivered = (self.book.observable.on_file[idx, AGENT_CALL]
+                     & (u[:, 0] < self.channels[AGENT_CALL].delivery_prob))
         # Added in the order ``dial`` adds them, so each sum is the same to the last bit.
-        self._prepared_minutes[idx] = self.ring_minutes + (self._talk_minutes(u[:, 2])
-                                                           + self.wrap_minutes)
+        minutes = self.ring_minutes + (self._talk_minutes(u[:, 2]) + self.wrap_minutes)
+        self._prepared.update(zip(idx.tolist(), zip(
+            counter.tolist(), delivered.tolist(), u[:, 1].tolist(), minutes.tolist(),
+            strict=True), strict=True))
+
+    def forget_dials(self, ids: Iterable[int]) -> None:
+        """Drop the prepared draws of calls that will not be dialled."""
+        prepared = self._prepared
+        for i in ids:
+            prepared.pop(i, None)
 
     def dial(self, i: int, t: float) -> tuple[bool, bool, float]:
         """What an agent's dial of ``i`` at ``t`` does: (delivered, right party, agent minutes).
 
-        Reads the book and writes nothing; ``contact`` then applies the call's effects,
-        from the same draws (slots 0, 1 and 10 of the borrower's current counter).
+        Uses up the dial's prepared draws and writes nothing to the book; ``contact`` then
+        applies the call's effects, from the same draws (slots 0, 1 and 10 of the
+        borrower's current counter).
         """
         # ``item`` reads each book field as a Python number, cheaper than numpy scalars.
         s, lat = self.book.state, self.book.latent
         counter = s.contact_counter.item(i)
-        prepared = self._prepared_counter.item(i) == counter
-        if prepared:
-            delivered = self._prepared_delivered.item(i)
-            u1 = self._prepared_u1.item(i)
+        prepared = self._prepared.pop(i, None)
+        if prepared is not None and prepared[0] == counter:
+            _, delivered, u1, answered_minutes = prepared
         else:
+            prepared = None
             u0, u1, u10 = self.stream.uniforms_one(i, counter, (0, 1, 10))
             delivered = (self.book.observable.on_file.item(i, AGENT_CALL)
                          and u0 < self.channels[AGENT_CALL].delivery_prob)
@@ -128,8 +134,8 @@ class ContactResponse:
         attended = delivered and not s.dark.item(i, AGENT_CALL) and u1 < p_attend
         if not attended:
             return delivered, False, self.ring_minutes
-        if prepared:
-            return True, True, self._prepared_minutes.item(i)
+        if prepared is not None:
+            return True, True, answered_minutes
         return True, True, self.ring_minutes + (float(self._talk_minutes(u10))
                                                 + self.wrap_minutes)
 

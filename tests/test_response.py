@@ -23,9 +23,13 @@ def test_prepared_dials_equal_dials_drawn_on_the_spot() -> None:
     ids = np.arange(0, 3000, 3, dtype=np.int64)
     # Hours across the right-party-contact bands, so every rate is used.
     times = [2.0 + h / 24.0 for h in (8.5, 12.25, 17.0, 19.75)]
-    fresh = [[response.dial(int(i), t) for t in times] for i in ids]
-    response.prepare_dials(ids)
-    prepared = [[response.dial(int(i), t) for t in times] for i in ids]
+    fresh = [[response.dial(int(i), t) for i in ids] for t in times]
+    prepared = []
+    for t in times:
+        response.prepare_dials(ids)
+        assert len(response._prepared) == ids.size
+        prepared.append([response.dial(int(i), t) for i in ids])
+        assert not response._prepared  # each dial used its prepared draws up
     assert prepared == fresh
     # The draws decide something: answered, unanswered and undelivered calls all occur.
     outcomes = {(d, a) for row in prepared for d, a, _ in row}
