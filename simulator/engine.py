@@ -147,6 +147,8 @@ class Simulation:
         self._calls_day = -1
         self._call_blocks: list[tuple[int, float, int]] = []
         self._call_skips: list[tuple[int, float]] = []
+        # Accounts queued for a call (a superset: some may have been dialled since).
+        self._waiting = np.empty(0, dtype=np.int64)
         self.requests = 0
         self.blocked = np.zeros(len(self.pack.rules), dtype=np.int64)
         self.daily_rows: list[np.ndarray] = []
@@ -288,6 +290,8 @@ class Simulation:
                     fresh = ~self.queued[ids]
                     self.queued[ids[fresh]] = True
                     self.response.prepare_dials(ids[fresh])
+                    waiting = self._waiting
+                    self._waiting = np.concatenate([waiting[self.queued[waiting]], ids[fresh]])
                     self.pool.enqueue_many(ids[fresh].tolist(), prio_sorted[sel][fresh].tolist())
                 else:
                     self._execute(ids, int(channel), t)
@@ -331,7 +335,15 @@ class Simulation:
         day = math.floor(now)
         if self._dialled[i] or (self._calls and day != self._calls_day):
             self._apply_calls()
-        self.repayment.advance_one(i, now)
+        if self.repayment.due_one(i, now):
+            # Something happens to this borrower before the dial. Whatever is due by now
+            # for the other waiting borrowers is processed in the same batch: one batch
+            # costs what one borrower alone does, and each event is still processed at
+            # its own time, before anything reads that borrower.
+            waiting = self._waiting
+            waiting = waiting[self.queued[waiting] & ~self._dialled[waiting]]
+            self._waiting = waiting
+            self.repayment.advance(np.append(waiting, i), now)
         if self.book.state.owed[i] <= 0:
             self._call_skips.append((i, now))
             self.response.forget_dials((i,))

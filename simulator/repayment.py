@@ -145,6 +145,12 @@ class RepaymentProcess:
         nxt = np.minimum(np.minimum(s.t_pay, s.t_boundary), np.minimum(s.t_payday, s.t_promise))
         self.advance(np.flatnonzero(nxt <= t), t)
 
+    def due_one(self, i: int, t: float) -> bool:
+        """Has account ``i`` an event at or before ``t`` (that ``advance`` would process)?"""
+        s = self.book.state
+        return min(s.t_boundary.item(i), s.t_promise.item(i), s.t_payday.item(i),
+                   s.t_pay.item(i)) <= t
+
     def advance(self, idx: I64, t: float) -> None:
         """Process every event of the accounts ``idx`` that falls at or before ``t``."""
         s = self.book.state
@@ -170,30 +176,6 @@ class RepaymentProcess:
                 self._on_payday(idx[is_pd], tn[is_pd])
             if is_p.any():
                 self._on_payment(idx[is_p], tn[is_p])
-
-    def advance_one(self, i: int, t: float) -> None:
-        """``advance`` for one account (an agent's dial): the same handlers in the same
-        order, with the next event picked by scalar compares rather than by masks over a
-        one-element batch, which cost more than the event itself."""
-        s = self.book.state
-        one = None
-        while True:
-            tb, tpr, tpd = s.t_boundary.item(i), s.t_promise.item(i), s.t_payday.item(i)
-            tn = min(tb, tpr, tpd, s.t_pay.item(i))
-            if not tn <= t:
-                return
-            if one is None:  # most dials find nothing due: make the batch only when needed
-                one = np.array([i], dtype=np.int64)
-            at = np.array([tn])
-            # On ties the boundary goes first, then a promise date, a payday, a payment.
-            if tb == tn:
-                self._on_boundary(one, at)
-            elif tpr == tn:
-                self._on_promise_date(one, at)
-            elif tpd == tn:
-                self._on_payday(one, at)
-            else:
-                self._on_payment(one, at)
 
     # ------------------------------------------------------------------ events
 

@@ -441,27 +441,29 @@ def test_advancing_random_subsets_lazily_changes_nothing() -> None:
         lazy.book.state.status == CHARGED_OFF).any()
 
 
-def test_advancing_one_account_equals_advancing_a_batch() -> None:
-    # An agent's dial advances its one account through ``advance_one``, which picks the
-    # next event with scalar compares; it must apply the same events in the same order.
+def test_due_one_says_whether_advance_has_work() -> None:
+    # An agent's dial asks ``due_one`` before advancing its account; a wrong "no" would
+    # dial a borrower whose payment, due date or promise has not been processed.
     scenario = _lazy_scenario()
-    horizon = scenario.horizon_days
-    eager, single = _fresh(scenario, 5), _fresh(scenario, 5)
-    for process in (eager, single):  # ties with the due date, to exercise the tie order
-        s, due = process.book.state, process.book.observable.due_day
-        s.t_promise[1::17] = due[1::17] + 1.0
-        s.promise_amount[1::17] = 0.5 * s.owed[1::17]
-        s.promise_kept[1::17] = True
-        s.t_payday[2::17] = due[2::17] + 1.0
-    eager.advance_due(horizon)
+    process = _fresh(scenario, 5)
+    s, due = process.book.state, process.book.observable.due_day
+    s.t_promise[1::17] = due[1::17] + 1.0  # each kind of event is the next one somewhere
+    s.t_payday[2::17] = due[2::17] + 0.5
+    n = process.book.n
     rng = np.random.default_rng(1)
-    n = single.book.n
-    for t in np.sort(rng.uniform(-20, horizon, 150)):
-        for i in rng.choice(n, size=rng.integers(1, 60), replace=False).tolist():
-            single.advance_one(i, float(t))
-    for i in range(n):
-        single.advance_one(i, horizon)
-    _assert_same_state(eager, single)
+    answers = set()
+    for t in np.sort(rng.uniform(-20, scenario.horizon_days, 150)).tolist():
+        for i in rng.choice(n, size=40, replace=False).tolist():
+            # Processing an event moves that event's clock on: the next-event times change.
+            before = [clock[i] for clock in (s.t_boundary, s.t_promise, s.t_payday, s.t_pay)]
+            says = process.due_one(i, t)
+            process.advance(np.array([i]), t)
+            moved = [clock[i] for clock in (s.t_boundary, s.t_promise, s.t_payday,
+                                            s.t_pay)] != before
+            assert says == moved, (i, t)
+            assert not process.due_one(i, t)
+            answers.add(says)
+    assert answers == {True, False}
 
 
 def test_common_random_numbers_across_runs() -> None:
