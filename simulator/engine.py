@@ -287,12 +287,13 @@ class Simulation:
                     continue
                 if channel == AGENT_CALL:
                     # An account waits in the queue once (ids of one release are unique).
-                    fresh = ~self.queued[ids]
-                    self.queued[ids[fresh]] = True
-                    self.response.prepare_dials(ids[fresh])
-                    waiting = self._waiting
-                    self._waiting = np.concatenate([waiting[self.queued[waiting]], ids[fresh]])
-                    self.pool.enqueue_many(ids[fresh].tolist(), prio_sorted[sel][fresh].tolist())
+                    new = ~self.queued[ids]
+                    fresh = ids[new]
+                    waiting = self._waiting  # each queued account once: filter, then add
+                    self._waiting = np.concatenate([waiting[self.queued[waiting]], fresh])
+                    self.queued[fresh] = True
+                    self.response.prepare_dials(fresh)
+                    self.pool.enqueue_many(fresh.tolist(), prio_sorted[sel][new].tolist())
                 else:
                     self._execute(ids, int(channel), t)
 
@@ -340,10 +341,9 @@ class Simulation:
             # for the other waiting borrowers is processed in the same batch: one batch
             # costs what one borrower alone does, and each event is still processed at
             # its own time, before anything reads that borrower.
-            waiting = self._waiting
-            waiting = waiting[self.queued[waiting] & ~self._dialled[waiting]]
-            self._waiting = waiting
-            self.repayment.advance(np.append(waiting, i), now)
+            # Not those dialled today whose call is not applied yet: its effects come first.
+            waiting = self._waiting = self._waiting[self.queued[self._waiting]]
+            self.repayment.advance(np.append(waiting[~self._dialled[waiting]], i), now)
         if self.book.state.owed[i] <= 0:
             self._call_skips.append((i, now))
             self.response.forget_dials((i,))
