@@ -53,9 +53,12 @@ def validate_requests(strategy: str, day: int, result: object, open_ids: pd.Inde
     ids, not_whole = _account_ids(df["account_id"])
     if not_whole.any():
         raise _fail(strategy, day, "account_id must be whole numbers", df[not_whole])
-    known = np.asarray(open_ids, dtype=np.int64)  # sorted: the view's index
-    pos = np.searchsorted(known, ids).clip(max=max(known.size - 1, 0))
-    unknown = (known[pos] != ids) if known.size else np.ones(ids.size, dtype=bool)
+    known = np.asarray(open_ids, dtype=np.int64)  # the view's index: ids >= 0
+    # A mask over the ids, many times faster than searching the sorted index.
+    is_open = np.zeros(int(known.max()) + 1 if known.size else 0, dtype=bool)
+    is_open[known] = True
+    inside = (ids >= 0) & (ids < is_open.size)
+    unknown = ~(inside & is_open[np.where(inside, ids, 0)]) if is_open.size else ~inside
     if unknown.any():
         raise _fail(strategy, day, "account_id not among today's open accounts", df[unknown])
 
