@@ -13,7 +13,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from simulator.rng import Streams
 from simulator.scenario import CHANNELS, SEGMENTS, Scenario, StrategySpec
 from simulator.strategies import Strategy, build_strategy
 from simulator.strategies.requests import Requests, validate_requests
-from simulator.view import build_view
+from simulator.view import ALL_COLUMNS, build_view
 
 
 class _StrategyTimeout(BaseException):
@@ -154,6 +154,7 @@ class Simulation:
         self.daily_rows: list[np.ndarray] = []
         self._learn_mark = 0
         self._wants_outcomes = type(self.strategy).learn is not Strategy.learn
+        self.view_columns = self._view_columns()
 
     # ------------------------------------------------------------------ run
 
@@ -205,7 +206,7 @@ class Simulation:
                 self.recorder.add(Event.CALL_DROPPED, float(day), dropped, channel=AGENT_CALL)
             if self._wants_outcomes:
                 self._teach(day)
-            view = build_view(self.book, float(day))
+            view = build_view(self.book, float(day), self.view_columns)
             result = self._call_strategy(day, "decide", self.strategy.decide, day, view)
             requests = validate_requests(self.spec.name, day, result, view.index)
             self.requests += len(requests)
@@ -213,6 +214,26 @@ class Simulation:
                 self.env.process(self._dispatch(day, requests))
             yield self.env.timeout(every)
             day += every
+
+    def _view_columns(self) -> frozenset[str] | None:
+        """The view columns the strategy reads (None: all), checked once per run."""
+        columns = self._call_strategy(0, "view_columns", self.strategy.view_columns)
+        if columns is None:
+            return None
+        # A string is a collection too (of letters): refuse it rather than read "dpd"
+        # as the columns d, p and d.
+        names = (list(columns) if isinstance(columns, Collection)
+                 and not isinstance(columns, str | bytes) else None)
+        if names is None or not all(isinstance(c, str) for c in names):
+            raise StrategyError(f"view_columns() must return None or a collection of column "
+                                f"names, got {columns!r}",
+                                source=f"strategy '{self.spec.name}'")
+        unknown = sorted(set(names) - set(ALL_COLUMNS))
+        if unknown:
+            raise StrategyError(f"view_columns() names unknown column(s) "
+                                f"{', '.join(unknown)}; the view has {', '.join(ALL_COLUMNS)}",
+                                source=f"strategy '{self.spec.name}'")
+        return frozenset(names)
 
     def _teach(self, day: int) -> None:
         """Hand the strategy the observable outcomes since the last epoch."""

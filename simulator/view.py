@@ -6,6 +6,9 @@ a strategy can neither see latent columns nor change the book.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
@@ -54,57 +57,100 @@ def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorica
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
-def build_view(book: Book, day: float) -> pd.DataFrame:
-    """Observable state of every open account at time ``day`` (index: account_id)."""
-    s, o = book.state, book.observable
-    idx = np.flatnonzero(book.open_mask())
+class _OpenAccounts:
+    """Columns of the open accounts at time ``day``, each gathered at most once.
 
-    def take(column: np.ndarray) -> np.ndarray:
+    Every column handed out is a fresh array (or a view of one), so a strategy can
+    neither see latent columns nor change the book.
+    """
+
+    def __init__(self, book: Book, day: float):
+        self.s, self.o, self.day = book.state, book.observable, day
+        self.idx = np.flatnonzero(book.open_mask())
+
+    def take(self, column: np.ndarray) -> np.ndarray:
         # np.take gathers rows of a 2-D column several times faster than ``column[idx]``.
-        return np.take(column, idx, axis=0)
+        return np.take(column, self.idx, axis=0)
 
-    dpd = np.floor(day - take(o.due_day)).astype(np.int64)
-    status = (take(s.status) == DELINQUENT).astype(np.int8)
-    contacts = take(s.contacts)
-    last = take(s.last_contact)
-    last[~np.isfinite(last)] = np.nan  # never contacted: NaN (a fresh array, so in place)
-    reachable = take(o.on_file) & ~take(s.opted_out)
-    promise_open = np.isfinite(take(s.t_promise))
-    data: dict[str, object] = {
-        "status": _categorical(status, _STATUS),
-        "dpd": dpd,
-        "bucket": _categorical(bucket_of_dpd(dpd.astype(float)), _BUCKET),
-        "due_day": take(o.due_day).astype(np.int64),
-        "amount_due": take(s.owed),
-        "amount_delinquent": take(s.amount_delinquent),
-        "balance": take(s.balance),
-        "credit_line": take(o.credit_line),
-        "paid_so_far": take(s.paid_in_house),
-        "score": take(o.score),
-        "prior_delinquencies": take(o.prior_delinquencies),
-        "tenure_months": take(o.tenure_months),
-        "product": _categorical(take(o.product), _PRODUCT),
-        "clv_estimate": take(o.clv_estimate),
+    @cached_property
+    def dpd(self) -> np.ndarray:
+        return np.floor(self.day - self.take(self.o.due_day)).astype(np.int64)
+
+    @cached_property
+    def contacts(self) -> np.ndarray:
+        return self.take(self.s.contacts)
+
+    @cached_property
+    def last(self) -> np.ndarray:
+        last = self.take(self.s.last_contact)
+        last[~np.isfinite(last)] = np.nan  # never contacted: NaN (a fresh array)
+        return last
+
+    @cached_property
+    def promise_open(self) -> np.ndarray:
+        return np.isfinite(self.take(self.s.t_promise))
+
+    @cached_property
+    def reachable(self) -> np.ndarray:
+        return self.take(self.o.on_file) & ~self.take(self.s.opted_out)
+
+    def contacts_total(self) -> np.ndarray:
         # Column by column: ``sum(axis=1)`` over five narrow columns is ten times slower.
-        "contacts_total": sum((contacts[:, c] for c in range(1, len(CHANNELS))),
-                              start=contacts[:, 0].astype(np.int64)),
-    }
-    for c, name in enumerate(CHANNELS):
-        data[f"contacts_{name}"] = contacts[:, c]
-    for c, name in enumerate(CHANNELS):
-        data[f"last_{name}"] = last[:, c]
-    data.update({
-        "last_outcome": _categorical(take(s.last_outcome), _OUTCOME),
-        "right_party_contacts": take(s.right_party_contacts),
-        "open_promise": promise_open,
-        "promise_day": np.where(promise_open, take(s.t_promise), np.nan),
-        "promise_amount": np.where(promise_open, take(s.promise_amount), 0.0),
-        "promises_made": take(s.promises_made),
-        "promises_broken": take(s.promises_broken),
-    })
-    for c, name in enumerate(CHANNELS):
-        data[f"reachable_{name}"] = reachable[:, c]
-    data["do_not_contact"] = take(o.do_not_contact)
+        c = self.contacts
+        return sum((c[:, k] for k in range(1, len(CHANNELS))), start=c[:, 0].astype(np.int64))
+
+
+_Column = Callable[[_OpenAccounts], object]
+
+
+def _on_channel(family: str, c: int) -> _Column:
+    """Column ``c`` of one of the per-channel arrays (contacts, last, reachable)."""
+    return lambda a: getattr(a, family)[:, c]
+
+
+#: How each view column is made, in the view's column order.
+_COLUMNS: dict[str, _Column] = {
+    "status": lambda a: _categorical((a.take(a.s.status) == DELINQUENT).astype(np.int8),
+                                     _STATUS),
+    "dpd": lambda a: a.dpd,
+    "bucket": lambda a: _categorical(bucket_of_dpd(a.dpd.astype(float)), _BUCKET),
+    "due_day": lambda a: a.take(a.o.due_day).astype(np.int64),
+    "amount_due": lambda a: a.take(a.s.owed),
+    "amount_delinquent": lambda a: a.take(a.s.amount_delinquent),
+    "balance": lambda a: a.take(a.s.balance),
+    "credit_line": lambda a: a.take(a.o.credit_line),
+    "paid_so_far": lambda a: a.take(a.s.paid_in_house),
+    "score": lambda a: a.take(a.o.score),
+    "prior_delinquencies": lambda a: a.take(a.o.prior_delinquencies),
+    "tenure_months": lambda a: a.take(a.o.tenure_months),
+    "product": lambda a: _categorical(a.take(a.o.product), _PRODUCT),
+    "clv_estimate": lambda a: a.take(a.o.clv_estimate),
+    "contacts_total": _OpenAccounts.contacts_total,
+    **{f"contacts_{name}": _on_channel("contacts", c) for c, name in enumerate(CHANNELS)},
+    **{f"last_{name}": _on_channel("last", c) for c, name in enumerate(CHANNELS)},
+    "last_outcome": lambda a: _categorical(a.take(a.s.last_outcome), _OUTCOME),
+    "right_party_contacts": lambda a: a.take(a.s.right_party_contacts),
+    "open_promise": lambda a: a.promise_open,
+    "promise_day": lambda a: np.where(a.promise_open, a.take(a.s.t_promise), np.nan),
+    "promise_amount": lambda a: np.where(a.promise_open, a.take(a.s.promise_amount), 0.0),
+    "promises_made": lambda a: a.take(a.s.promises_made),
+    "promises_broken": lambda a: a.take(a.s.promises_broken),
+    **{f"reachable_{name}": _on_channel("reachable", c) for c, name in enumerate(CHANNELS)},
+    "do_not_contact": lambda a: a.take(a.o.do_not_contact),
+}
+
+#: Every column of the view, in order (``VIEW_COLUMNS`` with each channel spelt out).
+ALL_COLUMNS: tuple[str, ...] = tuple(_COLUMNS)
+
+
+def build_view(book: Book, day: float, columns: Collection[str] | None = None) -> pd.DataFrame:
+    """Observable state of every open account at time ``day`` (index: account_id).
+
+    ``columns`` limits the view to those columns (names from ``ALL_COLUMNS``, kept in
+    the view's order); None gives them all.
+    """
+    accounts = _OpenAccounts(book, day)
+    names = ALL_COLUMNS if columns is None else [c for c in ALL_COLUMNS if c in columns]
+    data = {name: _COLUMNS[name](accounts) for name in names}
     # Every column is a fresh array gathered above, so the frame need not copy it again.
-    frame = pd.DataFrame(data, index=pd.Index(idx, name="account_id"), copy=False)
-    return frame
+    return pd.DataFrame(data, index=pd.Index(accounts.idx, name="account_id"), copy=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from simulator.book import Latent, Observable
 from simulator.cli import app
 from simulator.commands.strategies import default_text, field_type
 from simulator.engine import Results, Simulation, run
+from simulator.errors import StrategyError
 from simulator.population import generate_book
 from simulator.rng import Streams
 from simulator.scenario import (
@@ -36,7 +38,13 @@ from simulator.scenario import (
     load_scenario,
     scenario_from_dict,
 )
-from simulator.strategies import BUILTINS, Strategy, StrategyParams, build_strategy
+from simulator.strategies import (
+    BUILTINS,
+    Strategy,
+    StrategyParams,
+    build_strategy,
+    no_requests,
+)
 from simulator.strategies.arms import arm_kpis, arm_kpis_of_run, arms_for_run
 from simulator.strategies.bandit import Bandit
 from simulator.strategies.champion_challenger import ChampionChallenger
@@ -44,7 +52,7 @@ from simulator.strategies.early_warning import EarlyWarning
 from simulator.strategies.escalation import Escalation
 from simulator.strategies.state import PerAccount
 from simulator.strategies.value_based import ValueBased
-from simulator.view import VIEW_COLUMNS, build_view
+from simulator.view import ALL_COLUMNS, VIEW_COLUMNS, build_view
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "scenarios" / "examples" / "call_big_balances.py"
@@ -699,6 +707,78 @@ def test_no_view_column_names_a_latent_field() -> None:
         if values.dtype == object:
             continue
         assert not any(np.shares_memory(values, a) for a in arrays), column
+
+
+def test_a_view_of_some_columns_equals_those_columns_of_the_whole_view() -> None:
+    sim, _ = simulate(small_scenario(size=1500, horizon=25), "fixed_cadence")
+    whole = build_view(sim.book, 25.0)
+    assert tuple(whole.columns) == ALL_COLUMNS
+    some = ["reachable_sms", "dpd", "contacts_total", "last_agent_call", "promise_day"]
+    part = build_view(sim.book, 25.0, some)
+    assert list(part.columns) == [c for c in ALL_COLUMNS if c in some]  # the view's order
+    pd.testing.assert_frame_equal(part, whole[part.columns], check_exact=True)
+    assert build_view(sim.book, 25.0, ()).index.equals(whole.index)
+
+
+NAMING_COLUMNS = sorted(name for name, cls in BUILTINS.items()
+                        if cls(rng=np.random.default_rng(0)).view_columns() is not None)
+
+
+def test_the_cadence_builtins_name_their_view_columns() -> None:
+    assert {"no_contact", "fixed_cadence", "risk_tiered", "early_warning"} <= set(NAMING_COLUMNS)
+
+
+@pytest.mark.parametrize("name", NAMING_COLUMNS)
+def test_a_builtin_decides_the_same_on_the_columns_it_names(name: str) -> None:
+    # A built-in that names its view columns gets only those; it must not read others.
+    sim, _ = simulate(small_scenario(size=3000, horizon=30), "fixed_cadence", seed=4)
+    columns = BUILTINS[name](rng=np.random.default_rng(0)).view_columns()
+    assert columns is not None and set(columns) <= set(ALL_COLUMNS)
+    requests = 0
+    for day in (-1, 3, 12, 30):
+        whole = BUILTINS[name](rng=np.random.default_rng(0)).decide(
+            day, build_view(sim.book, float(day)))
+        part = BUILTINS[name](rng=np.random.default_rng(0)).decide(
+            day, build_view(sim.book, float(day), columns))
+        pd.testing.assert_frame_equal(part, whole)
+        requests += len(whole)
+    assert requests or name == "no_contact", "the check needs requests to compare"
+
+
+class NamesColumns(Strategy[StrategyParams]):
+    """Names the view columns given by its class attribute; reads ``reads``."""
+
+    name = "names_columns"
+    named: Any = ("dpd",)
+    reads = "dpd"
+
+    def view_columns(self) -> Any:
+        return self.named
+
+    def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
+        accounts[self.reads].to_numpy()
+        return no_requests()
+
+
+@pytest.mark.parametrize(("named", "reads", "message"), [
+    (("dpd", "score"), "score", None),
+    (("dpd",), "score", "KeyError: 'score'"),
+    (("dpd", "scores"), "dpd", "view_columns() names unknown column(s) scores"),
+    ("dpd", "dpd", "view_columns() must return None or a collection of column names"),
+    ((1, 2), "dpd", "view_columns() must return None or a collection of column names"),
+    (3, "dpd", "view_columns() must return None or a collection of column names"),
+])
+def test_named_view_columns_are_checked(monkeypatch: pytest.MonkeyPatch, named: Any,
+                                        reads: str, message: str | None) -> None:
+    monkeypatch.setattr(NamesColumns, "named", named)
+    monkeypatch.setattr(NamesColumns, "reads", reads)
+    monkeypatch.setitem(BUILTINS, NamesColumns.name, NamesColumns)
+    sc = small_scenario(size=300, horizon=5)
+    if message is None:
+        simulate(sc, NamesColumns.name)
+        return
+    with pytest.raises(StrategyError, match=re.escape(message)):
+        simulate(sc, NamesColumns.name)
 
 
 class Snoop(Strategy[StrategyParams]):

@@ -8,6 +8,7 @@ capacity) and what they cost.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
@@ -58,6 +59,15 @@ class Strategy(ABC, Generic[P]):
         robocall, agent_call), ``hour`` (0 <= hour < 24, when the request is released
         that day) and optionally ``priority`` (agent calls: lower is served first).
         """
+
+    def view_columns(self) -> Collection[str] | None:
+        """The view columns ``decide`` reads (names from ``simulator.view.ALL_COLUMNS``),
+        or None, the default, for every column.
+
+        Asked once per run. Naming the columns makes each decision epoch cheaper on a
+        large book, as only those are gathered; a column read but not named is missing.
+        """
+        return None
 
     def learn(self, outcomes: pd.DataFrame) -> None:
         """Receive the observable events since the previous decision epoch (optional).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from simulator.strategies.base import Strategy, StrategyParams, no_requests
-from simulator.strategies.cadence import Step, run_cadence
+from simulator.strategies.cadence import Step, cadence_columns, run_cadence
 
 
 class NoContact(Strategy[StrategyParams]):
@@ -17,6 +18,9 @@ class NoContact(Strategy[StrategyParams]):
 
     name = "no_contact"
     description = "Control arm: no contact at all."
+
+    def view_columns(self) -> Collection[str]:
+        return ()
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         return no_requests()
@@ -51,6 +55,9 @@ class FixedCadence(Strategy[FixedCadenceParams]):
     name = "fixed_cadence"
     description = "One cadence for all: SMS from day 1, robo-calls, agent calls from day 10."
     Params = FixedCadenceParams
+
+    def view_columns(self) -> Collection[str]:
+        return cadence_columns(self.params.steps, self.params.pause_on_promise)
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p = self.params
@@ -124,6 +131,11 @@ class RiskTiered(Strategy[RiskTieredParams]):
         tier = np.where(accounts["amount_due"].to_numpy() >= p.large_amount,
                         np.minimum(tier + 1, 2), tier)
         return tier
+
+    def view_columns(self) -> Collection[str]:
+        p = self.params
+        return ({"score", "prior_delinquencies", "amount_due"}
+                | cadence_columns(p.low + p.medium + p.high, p.pause_on_promise))
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -6,6 +6,7 @@ open accounts whose days past due match it today.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 import numpy as np
@@ -48,6 +49,15 @@ class Step(StrategyParams):
             span = (dpd >= self.from_dpd) & (dpd <= self.to_dpd)
             hit |= span & ((dpd - self.from_dpd) % self.every == 0)
         return hit
+
+
+def cadence_columns(steps: Iterable[Step], pause_on_promise: bool) -> set[str]:
+    """The view columns ``run_cadence`` reads for ``steps``."""
+    columns = {"dpd", "do_not_contact", "amount_due"}
+    columns |= {f"reachable_{step.channel}" for step in steps}
+    if pause_on_promise:
+        columns.add("open_promise")
+    return columns
 
 
 def run_cadence(accounts: pd.DataFrame, steps: tuple[Step, ...], pause_on_promise: bool,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,6 +110,12 @@ class ChampionChallenger(Strategy[ChampionChallengerParams]):
     def arm_of(self, account_ids: np.ndarray) -> np.ndarray:
         """The arm label of each account (an object array of strings)."""
         return np.asarray(self.labels, dtype=object)[self.arm_index(account_ids)]
+
+    def view_columns(self) -> Collection[str] | None:
+        wanted = [child.view_columns() for child in self.children]
+        if any(columns is None for columns in wanted):
+            return None  # an arm reads every column
+        return set().union(*(columns for columns in wanted if columns is not None))
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         arm = self.arm_index(accounts.index.to_numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from simulator.strategies.base import Strategy, StrategyParams
-from simulator.strategies.cadence import Step, run_cadence
+from simulator.strategies.cadence import Step, cadence_columns, run_cadence
 
 
 def _default_reminders() -> tuple[Step, ...]:
@@ -65,6 +66,10 @@ class EarlyWarning(Strategy[EarlyWarningParams]):
         return ((accounts["score"].to_numpy() < p.high_risk_score)
                 | (accounts["prior_delinquencies"].to_numpy()
                    >= p.high_risk_prior_delinquencies))
+
+    def view_columns(self) -> Collection[str]:
+        return ({"score", "prior_delinquencies"}
+                | cadence_columns(self.params.reminders, pause_on_promise=False))
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         # Every step selects negative days past due only (validated), so the cadence
