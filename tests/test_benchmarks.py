@@ -22,15 +22,22 @@ def bench(script: str, *args: str) -> str:
 
 
 def test_run_speed_prints_every_figure_per_size() -> None:
-    out = bench("run_speed.py", "--sizes", "2000", "3000")
+    out = bench("run_speed.py", "--sizes", "2000", "3000", "--repeat", "2")
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [r["size"] for r in rows] == [2000, 3000]
     for r in rows:
         assert r["wall"] > 0 and r["events"] > 0 and r["peak_kib"] > 0
         assert r["bare_us_per_event"] > 0
+        assert len(r["walls"]) == 2 and r["wall"] == min(r["walls"])  # the best of two
     header = out.splitlines()[0].split()
     for column in ("wall", "us/borrower", "events", "us/event", "ratio", "peak", "B/borrower"):
         assert column in header, header
+
+
+def test_run_speed_profiles_a_run_on_request() -> None:
+    out = bench("run_speed.py", "--sizes", "2000", "--profile")
+    assert "profile of one run at 2,000 borrowers" in out
+    assert "simulator/engine.py" in out and "cumtime" in out
 
 
 def test_sweep_efficiency_reports_rates_and_identical_cells() -> None:
