@@ -163,7 +163,7 @@ def report_figures(folder: ResultsFolder, confidence: float = 0.95) -> list[Repo
 def _fmt_diff(d: float, low: float, high: float, kind: str) -> str:
     if not math.isfinite(d):
         return ""
-    unit = " pts" if kind == "pct" else ""  # a difference of rates is in percentage points
+    unit = " pp" if kind == "pct" else ""  # a difference of rates is in percentage points
     text = f"Δ {format_number(d, kind, signed=True)}{unit}"
     if math.isfinite(low) and math.isfinite(high):
         text += (f" [{format_number(low, kind, signed=True)}, "
