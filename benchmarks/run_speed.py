@@ -64,14 +64,15 @@ def _measure(size: int, strategy: str, agents_per_20k: int | None, repeat: int,
     if agents_per_20k is not None:  # staff the floor in proportion to the book
         overrides.append(f"agents.count={max(1, round(agents_per_20k * size / 20_000))}")
     sc = load_scenario(ROOT / "scenarios" / "default.yaml", overrides)
-    walls, events = [], 0
-    for _ in range(repeat):
+    walls, events, peak_kib = [], 0, 0
+    for k in range(repeat):
         start = time.perf_counter()
         res = run(sc, strategy, 1)
         walls.append(time.perf_counter() - start)
         events = len(res.events)
         del res
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if k == 0:  # a later run starts on the heap the first one left: not its own peak
+            peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if profile:
         profiler = cProfile.Profile()
         profiler.runcall(run, sc, strategy, 1)
