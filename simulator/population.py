@@ -34,6 +34,18 @@ def _counts(shares: list[float], n: int) -> list[int]:
     return [int(c) for c in counts]
 
 
+def _lowest(values: F64, k: int) -> NDArray[np.intp]:
+    """Positions of the ``k`` lowest ``values``, ties broken by position: the first ``k``
+    of a stable argsort, found by a partition in linear time instead of a sort."""
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    if k >= values.size:
+        return np.arange(values.size)
+    kth = np.partition(values, k - 1)[k - 1]
+    below = np.flatnonzero(values < kth)
+    return np.concatenate([below, np.flatnonzero(values == kth)[: k - below.size]])
+
+
 def assign_segments(
     fraud: F64, ability: F64, willingness: F64, attention: F64, shares: list[float]
 ) -> NDArray[np.int8]:
@@ -59,7 +71,7 @@ def assign_segments(
         k = share[name]
         if k == 0:
             continue
-        chosen = candidates[np.argsort(trait[candidates], kind="stable")[:k]]
+        chosen = candidates[_lowest(trait[candidates], k)]
         segment[chosen] = SEGMENTS.index(name)
         free[chosen] = False
     return segment

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from simulator.book import Book
-from simulator.population import _counts, assign_segments, generate_book
+from simulator.population import _counts, _lowest, assign_segments, generate_book
 from simulator.rng import Streams
 from simulator.scenario import CHANNELS, PRODUCTS, SEGMENTS, Scenario, scenario_from_dict
 
@@ -286,3 +286,15 @@ def test_different_seeds_give_different_books() -> None:
     assert not np.array_equal(a.latent.ability, b.latent.ability)
     assert not np.array_equal(a.observable.score, b.observable.score)
     assert not np.array_equal(a.latent.segment, b.latent.segment)
+
+
+def test_lowest_picks_what_a_stable_sort_picks_ties_included() -> None:
+    # Segments peel off the k lowest trait values; the partition must choose exactly the
+    # accounts a stable argsort would, also when values tie at the k-th place.
+    rng = np.random.default_rng(0)
+    for trial in range(2000):
+        n = int(rng.integers(1, 60))
+        k = int(rng.integers(0, n + 3))
+        values = rng.integers(0, 5, n).astype(float) if trial % 2 else rng.random(n)
+        expected = np.sort(np.argsort(values, kind="stable")[:k])
+        assert np.array_equal(np.sort(_lowest(values, k)), expected), (values, k)
