@@ -115,9 +115,9 @@ class ContactResponse:
     def dial(self, i: int, t: float) -> tuple[bool, bool, float]:
         """What an agent's dial of ``i`` at ``t`` does: (delivered, right party, agent minutes).
 
-        Uses up the dial's prepared draws and writes nothing to the book; ``contact`` then
-        applies the call's effects, from the same draws (slots 0, 1 and 10 of the
-        borrower's current counter).
+        Uses up the draws ``prepare_dials`` made for it, if any, and writes nothing to
+        the book; ``contact`` then applies the call's effects, from the same draws (slots
+        0, 1 and 10 of the borrower's current counter).
         """
         # ``item`` reads each book field as a Python number, cheaper than numpy scalars.
         s, lat = self.book.state, self.book.latent

@@ -95,7 +95,7 @@ class BorrowerStream:
     ) -> NDArray[np.float64]:
         """An ``(len(ids), slots)`` array of uniforms in the open interval (0, 1)."""
         if ids.size == 1:
-            # One borrower (an account advanced for an agent's dial): the Python-int
+            # One borrower (a dialled account with an event due, say): the Python-int
             # mixer is ten times faster than a dozen numpy calls on one-element arrays.
             return np.array([self.uniforms_one(int(ids[0]), int(counters[0]), range(slots))])
         return self.uniforms_at(ids, counters, range(slots))

@@ -1,7 +1,8 @@
 """The strategy's view of the book: observable columns of open accounts only.
 
 Built as a fresh DataFrame at each decision epoch from copies of observable arrays, so
-a strategy can neither see latent columns nor change the book.
+a strategy can neither see latent columns nor change the book; only the columns the
+strategy names (``Strategy.view_columns``), when it names them.
 """
 
 from __future__ import annotations
