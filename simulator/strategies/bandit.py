@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Literal
 
 import numpy as np
@@ -123,6 +124,10 @@ class Bandit(Strategy[BanditParams]):
         theta = np.empty((cells.size, arms))
         theta[order] = sampled.T
         return theta
+
+    def view_columns(self) -> Collection[str]:
+        return {"dpd", "do_not_contact", "open_promise", "score", "amount_due",
+                *(f"reachable_{c}" for c in CHANNELS)}
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p = self.params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated, Literal
 
 import numpy as np
@@ -96,6 +97,12 @@ class Escalation(Strategy[EscalationParams]):
         ids = np.asarray(account_ids, dtype=np.int64)
         self.state.ensure(ids)
         return self.state["rung"][ids].astype(np.int64)
+
+    def view_columns(self) -> Collection[str]:
+        return {"dpd", "paid_so_far", "promises_made", "promises_broken", "do_not_contact",
+                "open_promise", "amount_due",
+                *(f"{family}_{c}" for family in ("contacts", "last", "reachable")
+                  for c in CHANNELS)}
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p, st = self.params, self.state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 import numpy as np
@@ -199,6 +200,10 @@ class ValueBased(Strategy[ValueBasedParams]):
             value[:, c] = np.where(ok, up[cells, c] * amount - cost[c] - churn[c] * clv,
                                    -np.inf)
         return value
+
+    def view_columns(self) -> Collection[str]:
+        return {"dpd", "do_not_contact", "open_promise", "score", "amount_due", "clv_estimate",
+                *(f"reachable_{c}" for c in CHANNELS)}
 
     def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
         p = self.params
