@@ -199,6 +199,32 @@ class Dies(Faulty):
         os._exit(9)
 
 
+class ColumnsRaise(Faulty):
+    def view_columns(self):
+        raise KeyError("no such feature list")
+
+
+class ColumnsSlow(Faulty):
+    def view_columns(self):
+        time.sleep(5)
+        return None
+
+
+class ColumnsUnknown(Faulty):
+    def view_columns(self):
+        return ["dpd", "segment"]
+
+
+class ColumnsTooFew(Faulty):
+    """Names the days past due only, then reads the amount due."""
+
+    def view_columns(self):
+        return ["dpd"]
+
+    def fault(self, accounts):
+        return frame(accounts.index[accounts["amount_due"] > 0][:2])
+
+
 class SwallowsTimeout(Faulty):
     """Catches every Exception around its slow work (once), as careless code does."""
 
@@ -293,6 +319,22 @@ def test_a_faulty_learn_names_the_strategy_and_day(scenario: Scenario, folder: P
     message = str(run_faulty(scenario, folder, "SlowLearn"))
     assert message == (f"strategy 'slowlearn': on day {FAULT_DAY}: learn() took longer than "
                        "1 s (decision.timeout_seconds)")
+
+
+@pytest.mark.parametrize(("cls", "says"), [
+    ("ColumnsRaise", "on day 0: view_columns() raised KeyError: 'no such feature list'"),
+    ("ColumnsSlow", "on day 0: view_columns() took longer than 1 s"),
+    ("ColumnsUnknown", "view_columns() names unknown column(s) segment; the view has status, "),
+    ("ColumnsTooFew", f"on day {FAULT_DAY}: decide() raised KeyError: 'amount_due'"),
+])
+def test_faulty_view_columns_stop_the_run_with_one_line(cls: str, says: str,
+                                                        scenario: Scenario,
+                                                        folder: Path) -> None:
+    # A latent trait ("segment") is as unknown to the view as a misspelt column.
+    message = str(run_faulty(scenario, folder, cls))
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith(f"strategy '{cls.lower()}': "), message
+    assert says in message, message
 
 
 def test_a_constructor_that_raises_names_the_strategy(scenario: Scenario,
