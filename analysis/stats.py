@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from simulator.compare import t_interval
+from simulator.experiments.compare import t_interval
 
 
 def mean_ci(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two ends of its Student-t interval (``simulator.compare.t_interval``)."""
+    """Mean and the two ends of its Student-t interval
+    (``simulator.experiments.compare.t_interval``)."""
     return t_interval(np.asarray(values, dtype=float), confidence)
 
 

@@ -32,8 +32,8 @@ from simulator.book import OUTCOMES
 from simulator.population import generate_book
 from simulator.recorder import EVENT_NAMES
 from simulator.rng import Streams
-from simulator.scenario import BUCKETS, CHANNELS, PRODUCTS, Scenario
-from simulator.strategies import BUILTINS, Strategy
+from simulator.scenario import BUCKETS, CHANNELS, PRODUCTS, Scenario, StrategySpec
+from simulator.strategies import BUILTINS, Strategy, build_strategy
 from simulator.view import build_view
 
 T = TypeVar("T")
@@ -145,11 +145,12 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s")
     print(f"{'strategy':<22}{'first decide':>14}{'next decide':>14}{'learn':>10}"
           f"{'requests':>12}")
-    for name, cls in BUILTINS.items():
+    for name in BUILTINS:
         first, second, learn = [], [], []
         n_req = 0
         for r in range(args.repeat):
-            strategy: Strategy[Any] = cls(rng=np.random.default_rng(r))
+            strategy: Strategy[Any] = build_strategy(StrategySpec(use=name),
+                                                     np.random.default_rng(r))
             seconds, _ = timed(partial(strategy.decide, day, view))
             first.append(seconds)
             seconds, _ = timed(partial(strategy.learn, outcomes))

@@ -44,7 +44,8 @@ def _sweep_file(folder: Path, args: argparse.Namespace) -> Path:
 
 def _time_sweep(plan: Any, out: Path, workers: int, n: int) -> float:
     """Run the sweep into ``out`` on ``workers`` processes; print and return cells/s."""
-    from simulator.sweep import LocalPool, run_sweep
+    from simulator.experiments.backends import LocalPool
+    from simulator.experiments.sweep import run_sweep
 
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -73,7 +74,7 @@ def main() -> None:
                         help="rounds of every worker count, alternated; the median is kept")
     args = parser.parse_args()
 
-    from simulator.sweep import load_sweep
+    from simulator.experiments.sweep import load_sweep
 
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         folder = Path(tmp)

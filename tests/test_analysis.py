@@ -37,8 +37,9 @@ from analysis.pareto import pareto_front, pareto_mask
 from analysis.report import render_report, write_report
 from analysis.tradeoff import tradeoff_figure, tradeoff_points
 from simulator.errors import UserError
+from simulator.experiments.outputs import write_outputs
+from simulator.experiments.runner import cells_of, run_cells
 from simulator.formatting import format_interval, format_value
-from simulator.runner import cells_of, run_cells, write_outputs
 from simulator.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent

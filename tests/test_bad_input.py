@@ -34,9 +34,9 @@ import yaml
 from typer.testing import CliRunner
 
 from simulator.errors import UserError
+from simulator.experiments.sweep import load_sweep
 from simulator.scenario import load_scenario
 from simulator.strategies import build_strategy
-from simulator.sweep import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "scenarios" / "default.yaml"
@@ -1080,15 +1080,15 @@ def test_help_still_works(tmp_path: Path) -> None:
 
 def test_an_unusable_output_folder_is_refused_before_anything_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulator.cli
-    import simulator.commands.compare
+    import simulator.cli.compare
+    import simulator.cli.run
     from simulator.cli import app
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the simulation started")
 
-    monkeypatch.setattr(simulator.cli, "run_cells", never)
-    monkeypatch.setattr(simulator.commands.compare, "run_tasks", never)
+    monkeypatch.setattr(simulator.cli.run, "run_cells", never)
+    monkeypatch.setattr(simulator.cli.compare, "run_tasks", never)
     prepare_cli_folder(tmp_path)
     tiny = str(tmp_path / "tiny.yaml")
     for command in (["run", tiny], ["compare", tiny, "-r", "2"]):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulator.compare import (
+from simulator.experiments.compare import (
     COMPARISON_COLUMNS,
     compare_strategies,
     paired_interval,

@@ -23,8 +23,10 @@ import pytest
 
 from simulator.engine import run
 from simulator.errors import StrategyError, UserError
+from simulator.experiments.backends import LocalPool
+from simulator.experiments.cells import CellTask
+from simulator.experiments.sweep import load_sweep, run_sweep
 from simulator.scenario import Scenario, StrategySpec, load_scenario
-from simulator.sweep import CellTask, LocalPool, load_sweep, run_sweep
 
 FAULT_DAY = 3
 

@@ -21,8 +21,8 @@ import yaml
 from typer.testing import CliRunner
 
 from simulator.cli import app
-from simulator.commands.check import number
-from simulator.regression import (
+from simulator.cli.check import number
+from simulator.experiments.regression import (
     BaselineFile,
     KpiBaseline,
     baseline_path_of,

@@ -22,17 +22,11 @@ from typer.testing import CliRunner
 
 from simulator.engine import run
 from simulator.errors import ScenarioError, UserError
-from simulator.runner import write_outputs
+from simulator.experiments.cells import CELL_FIELDS, CellTask, cell_key, simulator_version
+from simulator.experiments.outputs import write_outputs
+from simulator.experiments.sweep import load_sweep, run_sweep
 from simulator.scenario import load_scenario, scenario_from_dict
 from simulator.strategies import build_strategy
-from simulator.sweep import (
-    CELL_FIELDS,
-    CellTask,
-    cell_key,
-    load_sweep,
-    run_sweep,
-    simulator_version,
-)
 
 TINY = {"name": "tiny", "seed": 7, "population": {"size": 200}, "horizon_days": 10,
         "agents": {"count": 1}, "strategies": [{"use": "no_contact"}]}

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import simulator.strategies.loader as loader
 from simulator.book import Latent, Observable
 from simulator.cli import app
-from simulator.commands.strategies import default_text, field_type
+from simulator.cli.strategies import default_text, field_type
 from simulator.engine import Results, Simulation, run
 from simulator.errors import StrategyError
 from simulator.population import generate_book
@@ -594,8 +594,13 @@ def test_champion_challenger_splits_in_the_configured_proportions(
         shares: tuple[float, ...]) -> None:
     arms = [{"use": "no_contact", "label": f"arm{k}", "share": s}
             for k, s in enumerate(shares)]
-    strategy = ChampionChallenger(ChampionChallenger.Params(arms=arms),
-                                  rng=np.random.default_rng(11))
+    def split(seed: int) -> ChampionChallenger:
+        built = build_strategy(StrategySpec(use="champion_challenger", params={"arms": arms}),
+                               np.random.default_rng(seed))
+        assert isinstance(built, ChampionChallenger)
+        return built
+
+    strategy = split(11)
     n = 20_000
     ids = np.arange(n)
     labels = strategy.arm_of(ids)
@@ -607,10 +612,7 @@ def test_champion_challenger_splits_in_the_configured_proportions(
     shuffled = np.random.default_rng(1).permutation(ids)
     assert (strategy.arm_of(shuffled) == labels[shuffled]).all()
     # Reproducible from the strategy's own stream, and different for another stream.
-    again = ChampionChallenger(ChampionChallenger.Params(arms=arms),
-                               rng=np.random.default_rng(11))
-    other = ChampionChallenger(ChampionChallenger.Params(arms=arms),
-                               rng=np.random.default_rng(12))
+    again, other = split(11), split(12)
     assert (again.arm_of(ids) == labels).all()
     assert (other.arm_of(ids) != labels).mean() > 0.2
 
@@ -720,8 +722,12 @@ def test_a_view_of_some_columns_equals_those_columns_of_the_whole_view() -> None
     assert build_view(sim.book, 25.0, ()).index.equals(whole.index)
 
 
-NAMING_COLUMNS = sorted(name for name, cls in BUILTINS.items()
-                        if cls(rng=np.random.default_rng(0)).view_columns() is not None)
+def builtin(name: str) -> Strategy[Any]:
+    """A built-in with its default parameters, built as a run builds it."""
+    return build_strategy(StrategySpec(use=name), np.random.default_rng(0))
+
+
+NAMING_COLUMNS = sorted(name for name in BUILTINS if builtin(name).view_columns() is not None)
 
 
 def test_every_builtin_names_its_view_columns() -> None:
@@ -732,13 +738,13 @@ def test_every_builtin_names_its_view_columns() -> None:
 def test_a_builtin_decides_the_same_on_the_columns_it_names(name: str) -> None:
     # A built-in that names its view columns gets only those; it must not read others.
     sim, _ = simulate(small_scenario(size=3000, horizon=30), "fixed_cadence", seed=4)
-    columns = BUILTINS[name](rng=np.random.default_rng(0)).view_columns()
+    columns = builtin(name).view_columns()
     assert columns is not None and set(columns) <= set(ALL_COLUMNS)
     requests = 0
     for day in (-1, 3, 12, 30):
-        whole = BUILTINS[name](rng=np.random.default_rng(0)).decide(
+        whole = builtin(name).decide(
             day, build_view(sim.book, float(day)))
-        part = BUILTINS[name](rng=np.random.default_rng(0)).decide(
+        part = builtin(name).decide(
             day, build_view(sim.book, float(day), columns))
         pd.testing.assert_frame_equal(part, whole)
         requests += len(whole)
@@ -846,13 +852,13 @@ def test_per_account_state_grows_and_keeps_values() -> None:
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_every_builtin_handles_an_empty_view(name: str) -> None:
-    strategy = BUILTINS[name](rng=np.random.default_rng(0))
+    strategy = builtin(name)
     out = strategy.decide(3, view_of(10).iloc[:0])
     assert isinstance(out, pd.DataFrame) and len(out) == 0
 
 
 def test_run_writes_kpis_per_arm_of_a_split_portfolio(tmp_path: Path) -> None:
-    from simulator.runner import write_outputs
+    from simulator.experiments.outputs import write_outputs
 
     sc = scenario_from_dict({
         "population": {"size": 800}, "horizon_days": 30,

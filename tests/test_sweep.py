@@ -19,16 +19,13 @@ import pandas as pd
 import pytest
 
 from simulator.errors import ScenarioError, UserError
-from simulator.sweep import (
-    CELL_FIELDS,
+from simulator.experiments.backends import LocalPool
+from simulator.experiments.cells import CELL_FIELDS, cell_key, read_cell, simulator_version
+from simulator.experiments.sweep import (
     LatinHypercube,
-    LocalPool,
-    cell_key,
     latin_hypercube_points,
     load_sweep,
-    read_cell,
     run_sweep,
-    simulator_version,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ same split, since the split is a pure function of the strategy's stream.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,8 +25,15 @@ from simulator.rng import Streams
 from simulator.scenario import CHANNELS, Scenario, StrategySpec
 from simulator.strategies.loader import build_strategy
 
-if TYPE_CHECKING:
-    from simulator.engine import Results
+
+class RunFrames(Protocol):
+    """What per-arm KPIs read of a run's results (``simulator.engine.Results``)."""
+
+    strategy: str
+    replication: int
+    seed: int
+    accounts: pd.DataFrame
+    events: pd.DataFrame
 
 
 class SplitsAccounts(Protocol):
@@ -71,7 +78,7 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
-def arm_kpis(results: Results, arms: np.ndarray | SplitsAccounts,
+def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
              scenario: Scenario) -> pd.DataFrame:
     """One row per arm (in order of first appearance of the label): KPIs of its accounts.
 
@@ -189,7 +196,7 @@ def arms_for_run(spec: StrategySpec, seed: int, n_accounts: int,
     return np.asarray(strategy.arm_of(np.arange(n_accounts, dtype=np.int64)), dtype=object)
 
 
-def arm_kpis_of_run(results: Results, scenario: Scenario, spec: StrategySpec,
+def arm_kpis_of_run(results: RunFrames, scenario: Scenario, spec: StrategySpec,
                     base_dir: Path | None = None) -> pd.DataFrame:
     """Per-arm KPIs of one run of ``spec`` (rebuilding its split from the run's seed)."""
     labels = arms_for_run(spec, results.seed, len(results.accounts), base_dir)

@@ -8,12 +8,14 @@ capacity) and what they cost.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
+
+from simulator.scenario import StrategySpec
 
 REQUEST_COLUMNS = ("account_id", "channel", "hour", "priority")
 
@@ -38,7 +40,9 @@ class Strategy(ABC, Generic[P]):
     A strategy may keep state between epochs (it is built once per run) and draws any
     randomness from ``self.rng``, its own stream. A constructor that accepts a keyword
     ``base_dir`` receives the scenario's folder, to resolve relative paths in its
-    parameters.
+    parameters; one that accepts ``build`` receives a ``BuildStrategy`` that builds other
+    strategies from their specs (a strategy made of strategies, such as
+    ``champion_challenger``).
     """
 
     name: ClassVar[str] = ""
@@ -98,3 +102,8 @@ def make_requests(account_id: Any, channel: str | Any, hour: float | Any,
 def no_requests() -> pd.DataFrame:
     """An empty request frame."""
     return make_requests(np.empty(0, dtype=np.int64), "sms", 0.0)
+
+
+#: Builds a strategy from its spec and random stream, references resolved as for the
+#: strategy that receives it (the loader's ``build_strategy`` with its folder bound).
+BuildStrategy = Callable[[StrategySpec, np.random.Generator], "Strategy[Any]"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -13,7 +12,7 @@ from pydantic import Field, field_validator
 
 from simulator.errors import StrategyError
 from simulator.scenario import StrategySpec
-from simulator.strategies.base import Strategy, StrategyParams, no_requests
+from simulator.strategies.base import BuildStrategy, Strategy, StrategyParams, no_requests
 from simulator.strategies.learning import stable_uniforms
 
 
@@ -80,11 +79,14 @@ class ChampionChallenger(Strategy[ChampionChallengerParams]):
     Params = ChampionChallengerParams
 
     def __init__(self, params: ChampionChallengerParams | None = None,
-                 rng: np.random.Generator | None = None, base_dir: Path | None = None):
+                 rng: np.random.Generator | None = None, build: BuildStrategy | None = None):
         super().__init__(params, rng)
-        # Imported here: the loader imports this module to register the built-ins.
-        from simulator.strategies.loader import build_strategy
-
+        # The loader hands over the builder of the arms (it also registers this class, so
+        # importing the loader here would make the two modules import each other).
+        if build is None:
+            raise StrategyError("champion_challenger builds its arms with the strategy "
+                                "loader: build it with simulator.strategies.build_strategy",
+                                source="strategy 'champion_challenger'")
         arms = self.params.arms
         self._key = int(self.rng.integers(0, 2**63 - 1))
         self._cum = np.cumsum([a.share for a in arms])
@@ -96,7 +98,7 @@ class ChampionChallenger(Strategy[ChampionChallengerParams]):
                                                  strict=True)):
             spec = StrategySpec(use=arm.use, params=arm.params, label=arm.name)
             try:
-                self.children.append(build_strategy(spec, child_rng, base_dir))
+                self.children.append(build(spec, child_rng))
             except StrategyError as exc:
                 raise StrategyError(f"{exc}", field=f"params.arms.{k}") from None
         self._learners = [type(c).learn is not Strategy.learn for c in self.children]

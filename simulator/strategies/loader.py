@@ -130,8 +130,9 @@ def build_strategy(spec: StrategySpec, rng: np.random.Generator,
     """Instantiate the strategy of ``spec`` with its validated parameters.
 
     ``base_dir`` (the scenario's folder) resolves relative file references, and is
-    handed to constructors that take a ``base_dir`` keyword (strategies made of other
-    strategies, such as ``champion_challenger``).
+    handed to constructors that take a ``base_dir`` keyword; constructors that take a
+    ``build`` keyword (strategies made of other strategies, such as
+    ``champion_challenger``) receive this function with ``base_dir`` bound.
     """
     cls = resolve_strategy(spec.use, base_dir)
     try:
@@ -145,8 +146,13 @@ def build_strategy(spec: StrategySpec, rng: np.random.Generator,
         raise StrategyError(msg, source=f"strategy '{spec.name}'",
                             field=f"params.{field}") from None
     kwargs: dict[str, Any] = {}
-    if _accepts_base_dir(cls):
+    if _accepts_keyword(cls, "base_dir"):
         kwargs["base_dir"] = base_dir
+    if _accepts_keyword(cls, "build"):
+        def build(child: StrategySpec, child_rng: np.random.Generator) -> Strategy[Any]:
+            return build_strategy(child, child_rng, base_dir)
+
+        kwargs["build"] = build
     try:
         return cls(params=params, rng=rng, **kwargs)
     except UserError as exc:  # e.g. an arm of a composite strategy that cannot be built
@@ -156,8 +162,8 @@ def build_strategy(spec: StrategySpec, rng: np.random.Generator,
                             source=f"strategy '{spec.name}'") from None
 
 
-def _accepts_base_dir(cls: type[Strategy[Any]]) -> bool:
+def _accepts_keyword(cls: type[Strategy[Any]], name: str) -> bool:
     try:
-        return "base_dir" in inspect.signature(cls.__init__).parameters
+        return name in inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
         return False

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from simulator.cli import app, console, err_console, guarded
+from simulator.cli.helpers import console, err_console, guarded
 
 
 def _analysis_report() -> ModuleType:
@@ -30,7 +30,6 @@ def _analysis_report() -> ModuleType:
         return importlib.import_module("analysis.report")
 
 
-@app.command("report")
 @guarded
 def report_command(
     folder: Annotated[Path, typer.Argument(

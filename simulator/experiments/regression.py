@@ -23,7 +23,6 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,8 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simulator.compliance import RulePack
 from simulator.engine import Results
 from simulator.errors import UserError
+from simulator.experiments.cells import simulator_version
+from simulator.experiments.runner import cells_of, run_cells
 from simulator.kpis import KPI_DEFINITIONS
-from simulator.runner import cells_of, run_cells
 from simulator.scenario import CHANNELS, Scenario, format_validation_error, load_scenario, read_yaml
 
 BASELINE_SUFFIX = ".baseline.yaml"
@@ -146,13 +146,6 @@ def scenario_hash(scenario: Scenario) -> str:
     data.pop("replications", None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def simulator_version() -> str:
-    try:
-        return version("contactsim")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
 
 
 def known_kpis(scenario: Scenario) -> set[str]:

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from simulator.cli import app, check_output_folder, console, err_console, guarded, progress_bar
+from simulator.cli.helpers import check_output_folder, console, err_console, guarded, progress_bar
 from simulator.errors import UserError, one_line
-from simulator.sweep import Backend, DaskCluster, LocalPool, load_sweep, run_sweep
+from simulator.experiments.backends import Backend, DaskCluster, LocalPool
+from simulator.experiments.sweep import load_sweep, run_sweep
 
 
-@app.command("sweep")
 @guarded
 def sweep_command(
     sweep: Annotated[Path, typer.Argument(help="sweep YAML file")],

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from simulator.cli import app, console, err_console, guarded, progress_bar
+from simulator.cli.helpers import console, err_console, guarded, progress_bar
 from simulator.errors import UserError
-from simulator.regression import (
+from simulator.experiments.regression import (
     Case,
     Change,
     KpiBaseline,
@@ -123,7 +123,6 @@ def _write_json(path: Path, verdicts: list[Verdict]) -> None:
         raise UserError(f"cannot write ({exc.strerror})", source=str(path)) from None
 
 
-@app.command("check")
 @guarded
 def check_command(
     paths: Annotated[list[Path] | None, typer.Argument(

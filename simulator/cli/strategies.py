@@ -19,7 +19,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from simulator.cli import app, console, guarded
+from simulator.cli.helpers import console, guarded
 from simulator.strategies import BUILTINS, Strategy, resolve_strategy
 from simulator.strategies.loader import ENTRY_POINT_GROUP
 
@@ -120,7 +120,6 @@ def _installed_plugins() -> list[str]:
                   if ep.name not in BUILTINS)
 
 
-@app.command("strategies")
 @guarded
 def strategies_command(
     name: Annotated[str | None, typer.Argument(

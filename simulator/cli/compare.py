@@ -12,9 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from simulator.cli import (
-    TABLE_KPIS,
-    app,
+from simulator.cli.helpers import (
     check_arms,
     check_output_folder,
     command_line_reference,
@@ -25,26 +23,20 @@ from simulator.cli import (
     progress_bar,
     with_arms,
 )
-from simulator.compare import compare_strategies, pairing_gain
 from simulator.engine import Results
 from simulator.errors import UserError
-from simulator.formatting import format_number, format_value
-from simulator.runner import (
+from simulator.experiments.backends import LocalPool, run_tasks
+from simulator.experiments.cells import NOT_IN_CELL, CellTask, cell_key, simulator_version
+from simulator.experiments.compare import compare_strategies, pairing_gain
+from simulator.experiments.outputs import (
     atomic_write,
-    cells_of,
     create_output_folder,
-    kpi_frame,
     write_resolved_scenario,
 )
+from simulator.experiments.runner import cells_of, kpi_frame
+from simulator.formatting import format_number, format_value
+from simulator.kpis import TABLE_KPIS
 from simulator.scenario import Scenario, StrategySpec, load_scenario
-from simulator.sweep import (
-    NOT_IN_CELL,
-    CellTask,
-    LocalPool,
-    cell_key,
-    run_tasks,
-    simulator_version,
-)
 
 
 def _specs(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
@@ -95,7 +87,6 @@ def difference_table(comparison: pd.DataFrame, title: str, replications: int) ->
     return table
 
 
-@app.command("compare")
 @guarded
 def compare_command(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],

@@ -1,0 +1,86 @@
+"""``contactsim run``: a scenario's strategies, the KPI table and the results folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simulator.cli.helpers import (
+    check_arms,
+    check_output_folder,
+    command_line_reference,
+    console,
+    default_out_dir,
+    guarded,
+    kpi_table,
+    progress_bar,
+    with_arms,
+)
+from simulator.errors import UserError
+from simulator.experiments.outputs import write_outputs
+from simulator.experiments.runner import cells_of, kpi_frame, run_cells
+from simulator.scenario import (
+    StrategySpec,
+    load_scenario,
+)
+
+
+@guarded
+def run_command(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    strategy: Annotated[list[str] | None, typer.Option(
+        "--strategy", "-s",
+        help="strategy to run (repeatable): built-in name, module:Class or file.py:Class; "
+             "default: the scenario's strategies")] = None,
+    seed: Annotated[int | None, typer.Option(help="root seed (default: the scenario's)")] = None,
+    replications: Annotated[int | None, typer.Option(
+        "--replications", "-r", min=1, help="replications (default: the scenario's)")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                         help="worker processes")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="output folder (default: out/<scenario name>)")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a field, e.g. --set agents.count=40 (repeatable)")] = None,
+    events: Annotated[bool, typer.Option(help="write the event log (events.parquet)")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run a scenario's strategies, print the KPI table and write the results."""
+    overrides = list(set_ or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    if replications is not None:
+        overrides.append(f"replications={replications}")
+    sc = load_scenario(scenario, overrides)
+    arms_from = str(scenario)
+    if strategy:
+        arms_from = "--strategy"
+        sc = with_arms(sc, [StrategySpec(use=command_line_reference(s)) for s in strategy],
+                       arms_from, str(scenario))
+    base_dir = scenario.parent.resolve()
+    check_arms(sc.strategies, base_dir, arms_from)
+    out_dir = out or default_out_dir(sc.name)
+    check_output_folder(out_dir)
+    cells = cells_of(sc)
+    show = not quiet and sys.stderr.isatty()
+    with progress_bar(len(cells), show) as bar:
+        task = bar.add_task(sc.name, total=len(cells))
+        try:
+            results = run_cells(sc, cells, workers, base_dir=base_dir,
+                                on_done=lambda _r: bar.advance(task))
+        except BrokenProcessPool:
+            # A strategy that ends its process (os._exit, a crash in native code) or the
+            # out-of-memory killer: the pool cannot say which arm it was.
+            raise UserError("a worker process died while running the strategies (a strategy "
+                            "that exits its process or crashes, or memory ran out)",
+                            source=arms_from) from None
+    paths = write_outputs(results, sc, out_dir, events=events)
+    kpis = kpi_frame(results)
+    console.print(kpi_table(kpis, f"{sc.name}: {sc.population.size:,} accounts, "
+                                  f"{sc.horizon_days:g} days, pack {sc.compliance.pack}"))
+    console.print(f"results in {out_dir}{os.sep} ({', '.join(p.name for p in paths.values())})",
+                  markup=False, highlight=False, soft_wrap=True)

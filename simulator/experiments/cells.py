@@ -1,0 +1,145 @@
+"""Cells: the unit of every experiment, cached by content and run anywhere.
+
+A cell is one run of the model, ``run(scenario, strategy, seed)``, described by plain
+data (``CellTask``) so that it can be pickled to a worker process or a Dask worker. Its
+key is the SHA-256 of the canonical JSON of what determines its result: the resolved
+scenario (without the fields that do not reach one run: ``seed``, ``replications``,
+``strategies``), the strategy spec, the seed and the simulator version. A cell's result
+is written atomically to ``<key>.json``, so an interrupted experiment resumes where it
+stopped and a cell from another simulator version is computed again, never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import simulator
+from simulator.engine import run
+from simulator.experiments.outputs import atomic_write
+from simulator.scenario import (
+    StrategySpec,
+    scenario_from_dict,
+)
+
+#: Fields of a scenario that never reach one run (the cell carries its own seed and
+#: strategy), left out of the resolved scenario a cell is keyed and run on.
+NOT_IN_CELL: tuple[str, ...] = ("seed", "replications", "strategies")
+
+#: Keys of a cell file, in order.
+
+
+#: Keys of a cell file, in order.
+CELL_FIELDS: tuple[str, ...] = ("key", "status", "error", "variant", "strategy", "replication",
+                                "seed", "simulator_version", "kpis")
+
+
+def simulator_version() -> str:
+    """``simulator.__version__``, read from the distribution if the package lacks it.
+
+    (An editable install made before ``simulator/__init__.py`` existed imports
+    ``simulator`` as a namespace package, without ``__version__``.)
+    """
+    found = getattr(simulator, "__version__", None)
+    if isinstance(found, str):
+        return found
+    try:
+        return metadata.version("contactsim")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same data always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def cell_key(scenario: dict[str, Any], spec: dict[str, Any], seed: int,
+             version: str | None = None) -> str:
+    """The content address of a cell: SHA-256 of what determines its result."""
+    payload = {"scenario": scenario, "strategy": spec, "seed": int(seed),
+               "simulator_version": simulator_version() if version is None else version}
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to compute one cell (plain data, picklable)."""
+
+    key: str
+    scenario: dict[str, Any]
+    spec: dict[str, Any]
+    seed: int
+    replication: int
+    variant: dict[str, Any]
+    base_dir: str | None
+    simulator_version: str
+
+
+def _json_number(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def cell_record(task: CellTask, status: str, error: str | None = None,
+                kpis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A cell file's content. Non-finite KPIs (undefined ratios) are stored as null."""
+    return {
+        "key": task.key,
+        "status": status,
+        "error": error,
+        "variant": task.variant,
+        "strategy": StrategySpec.model_validate(task.spec).name,
+        "replication": task.replication,
+        "seed": task.seed,
+        "simulator_version": simulator_version(),
+        "kpis": {k: _json_number(v) for k, v in (kpis or {}).items()},
+    }
+
+
+def run_cell(task: CellTask) -> dict[str, Any]:
+    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record."""
+    if task.simulator_version != simulator_version():
+        return cell_record(task, "failed", f"this worker runs contactsim {simulator_version()}"
+                           f", the sweep expects {task.simulator_version}")
+    try:
+        scenario = scenario_from_dict(task.scenario, source=f"cell {task.key}")
+        spec = StrategySpec.model_validate(task.spec)
+        base_dir = Path(task.base_dir) if task.base_dir else None
+        results = run(scenario, spec, task.seed, task.replication, base_dir)
+    except Exception as exc:
+        return cell_record(task, "failed", f"{type(exc).__name__}: {exc}")
+    return cell_record(task, "ok", kpis=results.kpis)
+
+
+def read_cell(path: Path, key: str) -> dict[str, Any] | None:
+    """A finished cell file, or None if it is missing, unreadable, failed or outdated."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or set(record) != set(CELL_FIELDS):
+        return None
+    if (record["key"] != key or record["status"] != "ok"
+            or record["simulator_version"] != simulator_version()
+            or not isinstance(record["kpis"], dict) or not record["kpis"]
+            or not all(v is None or isinstance(v, int | float) for v in record["kpis"].values())):
+        return None
+    return record
+
+
+def write_cell(cells_dir: Path, key: str, record: dict[str, Any]) -> Path:
+    """Write the file of the cell ``key`` atomically (temporary file, then rename).
+
+    The name comes from the plan's key, never from the record a worker sent back.
+    """
+    path = cells_dir / f"{key}.json"
+    text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return path
