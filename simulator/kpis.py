@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,64 @@ KPI_DEFINITIONS: dict[str, str] = {
     "promises_kept": "promises kept (paid on the promised date)",
     "promise_kept_rate": "promises_kept / promises resolved (kept or broken)",
 }
+
+
+@dataclass(frozen=True)
+class KpiRange:
+    """The values a KPI can take: ``[low, high]``, an end infinite when unbounded.
+
+    Rates and shares lie in [0, 1]; counts, costs and amounts are >= 0; net value and
+    every paired difference are unbounded. Intervals, regression bands and the
+    validation of cached cells keep to it.
+    """
+
+    low: float
+    high: float
+
+    @property
+    def bounded(self) -> bool:
+        """Whether either end is finite (the interval must then respect it)."""
+        return math.isfinite(self.low) or math.isfinite(self.high)
+
+    def contains(self, value: float) -> bool:
+        """``value`` lies in the range (NaN, an undefined ratio, is not in it)."""
+        return self.low <= value <= self.high
+
+    def clip(self, value: float) -> float:
+        """``value`` moved to the nearest end of the range (NaN stays NaN)."""
+        return value if math.isnan(value) else min(max(value, self.low), self.high)
+
+
+SHARE = KpiRange(0.0, 1.0)
+NON_NEGATIVE = KpiRange(0.0, math.inf)
+UNBOUNDED = KpiRange(-math.inf, math.inf)
+
+#: The range of every KPI of ``KPI_DEFINITIONS`` (per-channel and per-rule KPIs:
+#: ``kpi_range``). One table, used by intervals, regression bands and cell validation.
+KPI_RANGES: dict[str, KpiRange] = {
+    **{name: NON_NEGATIVE for name in KPI_DEFINITIONS},
+    **{name: SHARE for name in (
+        "delinquency_rate", "recovery_rate", "recovery_rate_30", "recovery_rate_60",
+        "recovery_rate_90", "cure_rate", "cure_rate_30", "roll_m1_m2", "roll_m2_m3",
+        "roll_m3_m4", "roll_30_60", "charge_off_rate", "loss_rate", "agent_utilisation",
+        "churn_rate", "rpc_rate", "promise_kept_rate")},
+    "net_value": UNBOUNDED,
+}
+
+#: Families of KPIs named after a channel or a rule, and their range.
+_KPI_FAMILIES: tuple[tuple[str, KpiRange], ...] = (
+    ("cost_", NON_NEGATIVE), ("contacts_", NON_NEGATIVE), ("blocked_", NON_NEGATIVE))
+
+
+def kpi_range(name: str) -> KpiRange | None:
+    """The range of the KPI ``name``, or None for a name that is not a KPI."""
+    found = KPI_RANGES.get(name)
+    if found is not None:
+        return found
+    for prefix, family in _KPI_FAMILIES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return family
+    return None
 
 
 #: KPIs shown in printed tables and reports: (key, label, format pct|money|ratio|int|num).

@@ -1,0 +1,31 @@
+"""Every KPI has a declared range (``simulator.kpis.kpi_range``), and runs keep to it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from simulator.engine import run
+from simulator.kpis import KPI_DEFINITIONS, KPI_RANGES, kpi_range
+from simulator.scenario import scenario_from_dict
+
+SMALL = {"population": {"size": 1500}, "horizon_days": 90, "agents": {"count": 2},
+         "repayment": {"charge_off_dpd": 45}, "agency": {"enabled": True}}
+
+
+def test_every_defined_kpi_has_a_range() -> None:
+    assert set(KPI_RANGES) == set(KPI_DEFINITIONS)
+    assert kpi_range("cost_sms") is not None and kpi_range("blocked_quiet_hours") is not None
+    assert kpi_range("no_such_kpi") is None
+
+
+@pytest.mark.parametrize("strategy", ["no_contact", "fixed_cadence", "risk_tiered"])
+def test_every_kpi_of_a_run_lies_in_its_range(strategy: str) -> None:
+    sc = scenario_from_dict(SMALL)
+    kpis = run(sc, strategy, seed=3).kpis
+    for name, value in kpis.items():
+        found = kpi_range(name)
+        assert found is not None, f"{name} has no declared range"
+        # NaN is an undefined ratio (no denominator), e.g. rpc_rate without agent calls.
+        assert math.isnan(value) or found.contains(value), (name, value, found)
