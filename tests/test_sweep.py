@@ -200,7 +200,7 @@ def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
     key = "ab" * 32
     good = {"key": key, "status": "ok", "error": None, "variant": {}, "strategy": "s",
             "replication": 0, "seed": 1, "simulator_version": simulator_version(),
-            "kpis": {"recovery_rate": 0.5, "rpc_rate": None}}
+            "kpis": {"recovery_rate": 0.5, "rpc_rate": None}, "values": {}}
     path = tmp_path / f"{key}.json"
     path.write_text(json.dumps(good), encoding="utf-8")
     assert read_cell(path, key) == good
@@ -208,7 +208,8 @@ def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
     text = json.dumps(good)
     path.write_text(text[: len(text) // 2], encoding="utf-8")  # truncated
     assert read_cell(path, key) is None
-    for change in ({"simulator_version": "0.0.0-old"}, {"status": "failed"}, {"kpis": {}}):
+    for change in ({"simulator_version": "0.0.0-old"}, {"status": "failed"}, {"kpis": {}},
+                   {"values": None}):
         path.write_text(json.dumps({**good, **change}), encoding="utf-8")
         assert read_cell(path, key) is None, change
     assert read_cell(tmp_path / "missing.json", key) is None

@@ -26,7 +26,7 @@ from simulator.cli.helpers import (
 from simulator.engine import Results
 from simulator.errors import UserError
 from simulator.experiments.backends import LocalPool, run_tasks
-from simulator.experiments.cells import NOT_IN_CELL, CellTask, cell_key, simulator_version
+from simulator.experiments.cells import NOT_IN_CELL, CellTask
 from simulator.experiments.compare import compare_strategies, pairing_gain
 from simulator.experiments.outputs import (
     atomic_write,
@@ -127,9 +127,7 @@ def compare_command(
     tasks = []
     for cell in cells_of(sc):
         spec = cell.spec.model_dump(mode="json")
-        tasks.append(CellTask(key=cell_key(data, spec, cell.seed), scenario=data, spec=spec,
-                              seed=cell.seed, replication=cell.replication, variant={},
-                              base_dir=base_dir, simulator_version=simulator_version()))
+        tasks.append(CellTask.make(data, spec, cell.seed, cell.replication, base_dir=base_dir))
     records: dict[tuple[str, int], dict[str, float]] = {}
     show = not quiet and sys.stderr.isatty()
     with progress_bar(len(tasks), show) as bar:

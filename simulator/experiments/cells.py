@@ -14,29 +14,37 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import simulator
-from simulator.engine import run
+from simulator.engine import Results, run
 from simulator.experiments.outputs import atomic_write
-from simulator.scenario import (
-    StrategySpec,
-    scenario_from_dict,
-)
+from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
 
 #: Fields of a scenario that never reach one run (the cell carries its own seed and
 #: strategy), left out of the resolved scenario a cell is keyed and run on.
 NOT_IN_CELL: tuple[str, ...] = ("seed", "replications", "strategies")
 
 #: Keys of a cell file, in order.
-
-
-#: Keys of a cell file, in order.
 CELL_FIELDS: tuple[str, ...] = ("key", "status", "error", "variant", "strategy", "replication",
-                                "seed", "simulator_version", "kpis")
+                                "seed", "simulator_version", "kpis", "values")
+
+#: What a cell keeps of its run besides the KPIs: a module-level function (so that it
+#: pickles by reference to a worker) of the run's results, its scenario and the
+#: extractor's parameters, returning JSON-able data (numbers, lists, mappings). A power
+#: repetition keeps its trial's test statistics, a calibration trial its targets.
+Extract = Callable[[Results, Scenario, Mapping[str, Any]], dict[str, Any]]
+
+
+def extract_name(extract: Extract) -> str:
+    """The stable name of an extractor, part of a cell's key."""
+    return f"{extract.__module__}:{extract.__qualname__}"
 
 
 def simulator_version() -> str:
@@ -61,10 +69,15 @@ def canonical_json(value: Any) -> str:
 
 
 def cell_key(scenario: dict[str, Any], spec: dict[str, Any], seed: int,
-             version: str | None = None) -> str:
-    """The content address of a cell: SHA-256 of what determines its result."""
-    payload = {"scenario": scenario, "strategy": spec, "seed": int(seed),
-               "simulator_version": simulator_version() if version is None else version}
+             version: str | None = None, extract: str | None = None,
+             extract_params: Mapping[str, Any] | None = None) -> str:
+    """The content address of a cell: SHA-256 of what determines its result (the
+    extractor by name and parameters, when the cell keeps more than its KPIs)."""
+    payload: dict[str, Any] = {
+        "scenario": scenario, "strategy": spec, "seed": int(seed),
+        "simulator_version": simulator_version() if version is None else version}
+    if extract is not None:
+        payload["extract"] = {"function": extract, "params": dict(extract_params or {})}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -80,6 +93,27 @@ class CellTask:
     variant: dict[str, Any]
     base_dir: str | None
     simulator_version: str
+    extract: Extract | None = None
+    extract_params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, scenario: dict[str, Any], spec: dict[str, Any], seed: int,
+             replication: int, *, variant: dict[str, Any] | None = None,
+             base_dir: str | None = None, extract: Extract | None = None,
+             extract_params: Mapping[str, Any] | None = None) -> CellTask:
+        """A task with its key computed from what determines its result.
+
+        ``scenario`` is resolved scenario data without the fields that do not reach one
+        run (``NOT_IN_CELL``); ``spec`` the strategy spec as JSON data.
+        """
+        params = dict(extract_params or {})
+        key = cell_key(scenario, spec, seed,
+                       extract=None if extract is None else extract_name(extract),
+                       extract_params=params)
+        return cls(key=key, scenario=scenario, spec=spec, seed=seed, replication=replication,
+                   variant=dict(variant or {}), base_dir=base_dir,
+                   simulator_version=simulator_version(), extract=extract,
+                   extract_params=params)
 
 
 def _json_number(x: Any) -> float | None:
@@ -87,9 +121,28 @@ def _json_number(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _json_data(value: Any) -> Any:
+    """``value`` as JSON data: numbers (non-finite as null), text, lists and mappings."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_json_data(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _json_number(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"an extractor returned {type(value).__name__}, not JSON data")
+
+
 def cell_record(task: CellTask, status: str, error: str | None = None,
-                kpis: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A cell file's content. Non-finite KPIs (undefined ratios) are stored as null."""
+                kpis: dict[str, Any] | None = None,
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A cell file's content. Non-finite KPIs (undefined ratios) are stored as null;
+    ``values`` is what the task's extractor kept (empty for a plain cell)."""
     return {
         "key": task.key,
         "status": status,
@@ -100,6 +153,7 @@ def cell_record(task: CellTask, status: str, error: str | None = None,
         "seed": task.seed,
         "simulator_version": simulator_version(),
         "kpis": {k: _json_number(v) for k, v in (kpis or {}).items()},
+        "values": _json_data(values or {}),
     }
 
 
@@ -113,9 +167,11 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         spec = StrategySpec.model_validate(task.spec)
         base_dir = Path(task.base_dir) if task.base_dir else None
         results = run(scenario, spec, task.seed, task.replication, base_dir)
+        values = ({} if task.extract is None
+                  else task.extract(results, scenario, task.extract_params))
+        return cell_record(task, "ok", kpis=results.kpis, values=values)
     except Exception as exc:
         return cell_record(task, "failed", f"{type(exc).__name__}: {exc}")
-    return cell_record(task, "ok", kpis=results.kpis)
 
 
 def read_cell(path: Path, key: str) -> dict[str, Any] | None:
@@ -129,6 +185,7 @@ def read_cell(path: Path, key: str) -> dict[str, Any] | None:
     if (record["key"] != key or record["status"] != "ok"
             or record["simulator_version"] != simulator_version()
             or not isinstance(record["kpis"], dict) or not record["kpis"]
+            or not isinstance(record["values"], dict)
             or not all(v is None or isinstance(v, int | float) for v in record["kpis"].values())):
         return None
     return record

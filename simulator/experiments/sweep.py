@@ -70,16 +70,14 @@ from scipy.stats import qmc
 
 from simulator.engine import Results
 from simulator.errors import ScenarioError, StrategyError, UserError
-from simulator.experiments.backends import Backend, run_tasks
+from simulator.experiments.backends import Backend
+from simulator.experiments.cache import run_cached
 from simulator.experiments.cells import (
     NOT_IN_CELL,
     CellTask,
     canonical_json,
     cell_key,
-    cell_record,
-    read_cell,
     simulator_version,
-    write_cell,
 )
 from simulator.experiments.outputs import atomic_write
 from simulator.experiments.runner import kpi_frame
@@ -200,9 +198,8 @@ class SweepCell:
     base_dir: str | None = field(default=None, repr=False)
 
     def task(self) -> CellTask:
-        return CellTask(key=self.key, scenario=self.scenario, spec=self.spec, seed=self.seed,
-                        replication=self.replication, variant=self.variant,
-                        base_dir=self.base_dir, simulator_version=simulator_version())
+        return CellTask.make(self.scenario, self.spec, self.seed, self.replication,
+                             variant=self.variant, base_dir=self.base_dir)
 
 
 @dataclass(frozen=True)
@@ -464,61 +461,21 @@ def run_sweep(plan: SweepPlan, out_dir: Path, backend: Backend, *, fail_fast: bo
 
     ``on_progress(done, total)`` is called after the scan and after every cell.
     """
-    cells_dir = out_dir / "cells"
     try:
-        cells_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "cells").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output folder ({exc.strerror})",
                         source=str(out_dir)) from None
     text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
     atomic_write(out_dir / "sweep.resolved.yaml",
                   lambda p: p.write_text(text, encoding="utf-8"))
-
-    unique = plan.unique_cells()
-    report = SweepReport(out_dir=out_dir, cells=len(plan.cells), unique=len(unique))
-    records: dict[str, dict[str, Any]] = {}
-    todo: list[CellTask] = []
-    for cell in unique:
-        path = cells_dir / f"{cell.key}.json"
-        record = read_cell(path, cell.key)
-        if record is not None:
-            records[cell.key] = record
-            report.reused += 1
-        else:
-            if path.exists():
-                report.replaced += 1
-            todo.append(cell.task())
-    done = report.reused
-    if on_progress:
-        on_progress(done, len(unique))
-    stream = run_tasks(backend, todo)
-    finished = False
-    try:
-        for task, outcome in stream:
-            if isinstance(outcome, BaseException):
-                outcome = cell_record(task, "failed", f"{type(outcome).__name__}: {outcome}")
-            elif not isinstance(outcome, dict) or outcome.get("key") != task.key:
-                # A worker of a cluster sent back something else than this cell's record.
-                outcome = cell_record(task, "failed", "the worker returned no record of "
-                                      "this cell")
-            write_cell(cells_dir, task.key, outcome)
-            done += 1
-            if outcome["status"] == "ok":
-                records[task.key] = outcome
-                report.computed += 1
-            else:
-                report.failed += 1
-                report.failures.append(outcome)
-            if on_progress:
-                on_progress(done, len(unique))
-            if fail_fast and outcome["status"] != "ok":
-                report.stopped = True
-                break
-        finished = not report.stopped
-    finally:
-        stream.close()
-        backend.close(cancel=not finished)
-    kpis = sweep_kpis(plan, records)
+    done = run_cached([c.task() for c in plan.unique_cells()], out_dir / "cells", backend,
+                      fail_fast=fail_fast, on_progress=on_progress)
+    report = SweepReport(out_dir=out_dir, cells=len(plan.cells), unique=done.cells,
+                         computed=done.computed, reused=done.reused, failed=done.failed,
+                         replaced=done.replaced, stopped=done.stopped,
+                         failures=done.failures)
+    kpis = sweep_kpis(plan, done.records)
     atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
     report.kpis = kpis
     return report
