@@ -1,4 +1,4 @@
-"""Measure the stylised facts of MODEL.md section 7 on a scenario and print them.
+"""Measure the stylised facts of docs/model.md section 12 on a scenario and print them.
 
 Usage: python -m analysis.stylised_facts [SCENARIO] [--replications R] [--set KEY=VALUE]
 

@@ -1,4 +1,4 @@
-"""KPIs of one run, as defined in the README (MODEL.md section 6)."""
+"""KPIs of one run, as defined in the README (docs/model.md section 11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The population generator: a reproducible synthetic book (MODEL.md section 1).
+"""The population generator: a reproducible synthetic book (docs/model.md section 2).
 
 Segments emerge from latent traits: a fraud/unreachability trait, ability and
 willingness to pay (correlated through a Gaussian copula) and attentiveness. Each

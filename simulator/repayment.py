@@ -1,4 +1,4 @@
-"""Repayment as a controlled self-exciting (Hawkes) process (MODEL.md section 2).
+"""Repayment as a controlled self-exciting (Hawkes) process (docs/model.md sections 3-4).
 
 Each borrower's intensity decays exponentially towards ``lambda_inf`` and jumps on
 payments, on delivered contacts, on the due date passing and on paydays. Because the

@@ -1,4 +1,4 @@
-"""How borrowers answer an executed contact (MODEL.md sections 2-4).
+"""How borrowers answer an executed contact (docs/model.md sections 5-7).
 
 A contact is delivered or not, attended (read, answered, right party) or not; an
 attended contact raises repayment intensity by the channel's impulse, scaled by the

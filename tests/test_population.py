@@ -1,4 +1,4 @@
-"""Tests of the population generator (MODEL.md section 1).
+"""Tests of the population generator (docs/model.md section 2).
 
 Exact properties (segment counts, the peeling order, reproducibility) are asserted
 exactly; distributional ones at n = 50 000 with fixed seeds, each tolerance stated in

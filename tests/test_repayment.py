@@ -1,4 +1,4 @@
-"""Analytic validation of the repayment process (MODEL.md section 2).
+"""Analytic validation of the repayment process (docs/model.md sections 3-4).
 
 Three tiers: the exact next-event sampler against its distribution; degenerate
 scenarios run through the real engine against closed forms; properties every run must

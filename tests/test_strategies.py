@@ -202,10 +202,12 @@ def test_example_scenarios_build_every_arm(path: Path) -> None:
         assert isinstance(strategy, Strategy)
 
 
-def test_example_strategy_is_about_fifteen_lines() -> None:
+def test_example_strategy_is_one_short_file() -> None:
+    # The README's complete example (parameters, constructor, view_columns, learn, rng)
+    # must stay short enough to read at a glance.
     code = [line for line in EXAMPLE.read_text().splitlines()
             if line.strip() and not line.strip().startswith(('"""', "#"))]
-    assert len(code) <= 20, len(code)
+    assert len(code) <= 40, len(code)
 
 
 # ----------------------------------------------------------------------------- errors

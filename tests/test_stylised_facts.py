@@ -1,4 +1,4 @@
-"""The default scenario lands inside the stylised-fact ranges of MODEL.md section 7.
+"""The default scenario lands inside the stylised-fact ranges of docs/model.md section 12.
 
 One replication of 20,000 accounts (about 5,000 become delinquent). The ranges are
 wide and the measured values sit well inside them; the standard errors are stated per

@@ -1,4 +1,4 @@
-"""The rule packs shipped with contactsim (MODEL.md section 5).
+"""The rule packs shipped with contactsim (docs/model.md section 9).
 
 A pack is an ordered list of rules; the first rule that forbids a contact is the one
 the blocked request is counted under. Every pack starts with the rules that always

@@ -113,7 +113,7 @@ class LogNormal(Section):
 
 
 class Segment(Section):
-    """How one behavioural segment pays and answers contact (MODEL.md sections 1-3).
+    """How one behavioural segment pays and answers contact (docs/model.md sections 2-7).
 
     Intensities are repayment events per day of the controlled Hawkes process.
     """
@@ -180,7 +180,7 @@ class Segment(Section):
 
 DEFAULT_SEGMENTS: dict[str, dict[str, Any]] = {
     # Shares and intensities are assumptions tuned so that the default scenario lands in
-    # the stylised-fact ranges of MODEL.md section 7 (see analysis/stylised_facts.py).
+    # the stylised-fact ranges of docs/model.md section 12 (see analysis/stylised_facts.py).
     # Pays before the due date; misses rarely and then pays within days.
     "on_time": dict(
         share=0.69, lambda_0=0.30, lambda_inf=0.25, kappa=0.3, full_payment_prob=0.95,
@@ -246,7 +246,7 @@ class Score(Section):
 
 
 class Population(Section):
-    """The synthetic book: who the borrowers are (MODEL.md section 1)."""
+    """The synthetic book: who the borrowers are (docs/model.md section 2)."""
 
     size: Annotated[int, Field(ge=1, le=50_000_000)] = Field(
         20_000, description="number of accounts in the book"
@@ -357,7 +357,7 @@ class Population(Section):
 
 
 class Repayment(Section):
-    """Controlled self-exciting repayment (MODEL.md section 2), shared by all segments."""
+    """Controlled self-exciting repayment (docs/model.md section 3), shared by all segments."""
 
     bucket_multiplier: dict[MultiplierName, NonNegative] = Field(
         default_factory=_default_bucket_multiplier,
@@ -388,7 +388,7 @@ class Repayment(Section):
 
 
 class Channel(Section):
-    """Costs and effects of one contact channel (MODEL.md section 4)."""
+    """Costs and effects of one contact channel (docs/model.md sections 5 and 8)."""
 
     enabled: bool = True
     cost: NonNegative = Field(description="cost per attempt, currency (agent calls: agent time)")
@@ -474,7 +474,7 @@ class RPCBand(Section):
 
 
 class Agents(Section):
-    """The collections floor: agents, shifts and call timing (MODEL.md section 4)."""
+    """The collections floor: agents, shifts and call timing (docs/model.md section 8)."""
 
     count: Annotated[int, Field(ge=0, le=100_000)] = Field(12, description="agents employed")
     shifts: tuple[Shift, ...] = Field(
@@ -525,7 +525,7 @@ class Agents(Section):
 
 
 class Attrition(Section):
-    """Pressure and what it costs: churn, complaints, going dark (MODEL.md section 3)."""
+    """Pressure and what it costs: churn, complaints, going dark (docs/model.md section 7)."""
 
     pressure_half_life_days: Positive = Field(
         7.0, description="half-life of contact pressure, day"
@@ -542,7 +542,7 @@ class Attrition(Section):
 
 
 class Promises(Section):
-    """Promise-to-pay made on a right-party call (MODEL.md section 2)."""
+    """Promise-to-pay made on a right-party call (docs/model.md section 6)."""
 
     enabled: bool = True
     days: NonNegativeRange = Field(
@@ -569,7 +569,7 @@ RulePackName = Literal["cn-2026", "us-reg-f", "au-accc", "none"]
 
 
 class Compliance(Section):
-    """The rule pack the engine enforces (MODEL.md section 5)."""
+    """The rule pack the engine enforces (docs/model.md section 9)."""
 
     pack: RulePackName = Field("cn-2026", description="rule pack enforced on every contact")
 
