@@ -47,11 +47,12 @@ _STATUS_PAID[PRE_DUE], _STATUS_PAID[DELINQUENT] = PAID_ON_TIME, CURED
 def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) -> F64:
     """Exact time to the next event of an intensity ``lam_inf + excess * exp(-kappa s)``.
 
-    The event is the first of two independent clocks: a Poisson clock at rate
-    ``lam_inf`` (``-ln u1 / lam_inf``) and the excess clock, whose integrated intensity
-    ``excess (1 - exp(-kappa s)) / kappa`` reaches ``-ln u2`` at
-    ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the log argument is not
-    positive: the excess decays away first).
+    ``lam_inf`` and ``excess`` are the bucket multiplier's share of them (see
+    ``RepaymentProcess.redraw``). A positive excess: the event is the first of two
+    independent clocks, a Poisson clock at rate ``lam_inf`` (``-ln u1 / lam_inf``) and
+    the excess clock, whose integrated intensity ``excess (1 - exp(-kappa s)) / kappa``
+    reaches ``-ln u2`` at ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the
+    log argument is not positive: the excess decays away first).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t1 = np.where(lam_inf > 0, -np.log(u1) / lam_inf, np.inf)
@@ -104,7 +105,13 @@ class RepaymentProcess:
     # ------------------------------------------------------------------ core
 
     def multiplier(self, idx: I64, t: F64 | float) -> F64:
-        """Bucket multiplier of ``lambda_inf`` and impulses at time ``t``."""
+        """The multiplier of the whole intensity of ``idx`` at time ``t``: its bucket's,
+        the agency's once charged off, 0 once nothing is owed.
+
+        It scales the long-run level and the excess together (``redraw``); the excess is
+        stored unscaled, so at a bucket boundary the intensity changes by the ratio of
+        the two buckets' multipliers and the excess carries over at its own size.
+        """
         s = self.book.state
         st = s.status[idx]
         dpd = np.floor(t - self.book.observable.due_day[idx])
@@ -120,7 +127,14 @@ class RepaymentProcess:
         s.t_state[idx] = t
 
     def redraw(self, idx: I64, t: F64 | float) -> None:
-        """Draw the next repayment time of ``idx`` from its state at time ``t``."""
+        """Draw the next repayment time of ``idx`` from its state at time ``t``.
+
+        The intensity is ``m(t) * (lambda_inf + excess(t))``: ``m`` the ``multiplier``
+        (piecewise constant: it changes only at a boundary, charge-off or full payment,
+        each of which redraws), ``excess`` the sum of every jump so far (payments, the
+        due date, paydays, the bureau report, contacts), unscaled, each decaying at
+        ``kappa``. Between two redraws ``m`` is constant, so the draw is exact.
+        """
         if idx.size == 0:
             return
         s, seg = self.book.state, self.book.segments
@@ -129,7 +143,7 @@ class RepaymentProcess:
         u = self.time_stream.uniforms(idx, s.repay_counter[idx], 2)
         s.repay_counter[idx] += 1
         lam = seg.lambda_inf[code] * mult
-        excess = np.where(mult > 0, s.excess[idx], 0.0)
+        excess = s.excess[idx] * mult
         s.t_pay[idx] = t + next_event_delay(lam, excess, seg.kappa[code], u[:, 0], u[:, 1])
 
     def jump(self, idx: I64, t: float, size: F64) -> None:

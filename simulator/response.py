@@ -2,7 +2,8 @@
 
 A contact is delivered or not, attended (read, answered, right party) or not; an
 attended contact raises repayment intensity by the channel's impulse, scaled by the
-borrower's responsiveness, the segment, the delinquency bucket and fatigue. Every
+borrower's responsiveness, the segment and fatigue (and, like the whole intensity, by
+the delinquency bucket's multiplier). Every
 delivered contact adds pressure; pressure above the borrower's tolerance risks churn,
 a complaint, going dark on the channel and (electronic channels) an opt-out. A
 right-party call may end in a promise to pay.
@@ -177,13 +178,14 @@ class ContactResponse:
                                    self.ring_minutes)
         is_call = channel in (ROBOCALL, AGENT_CALL)
 
-        # Impulse on repayment intensity, shrunk by fatigue from recent contacts.
+        # Impulse on repayment intensity, shrunk by fatigue from recent contacts. The
+        # bucket (or agency) multiplier scales it with the rest of the intensity when the
+        # next payment is drawn (``RepaymentProcess.redraw``), not here.
         fatigue = s.fatigue[idx] * np.exp(-(t - s.t_fatigue[idx]) / self.fatigue_memory)
         base = np.where(attended, ch.impulse,
                         np.where(delivered & is_call, self.unanswered_impulse, 0.0))
         impulse = (base * b.segments.impulse_multiplier[seg, channel]
                    * b.latent.responsiveness[idx, channel]
-                   * self.repayment.multiplier(idx, t)
                    * self.fatigue_factor**fatigue)
         s.fatigue[idx] = fatigue + delivered
         s.t_fatigue[idx] = t

@@ -361,8 +361,10 @@ class Repayment(Section):
 
     bucket_multiplier: dict[MultiplierName, NonNegative] = Field(
         default_factory=_default_bucket_multiplier,
-        description="multiplies lambda_inf and contact impulses by delinquency bucket "
-        "(old debt is harder to collect); 'agency' applies after charge-off",
+        description="multiplies the whole repayment intensity (lambda_inf and the excess "
+        "of every jump: payments, due date, paydays, bureau report, contacts) by delinquency "
+        "bucket (old debt is harder to collect); 'agency' applies after charge-off. At a "
+        "bucket boundary the intensity changes by the ratio of the two multipliers",
     )
     fatigue_factor: Probability = Field(
         0.7, description="each recent contact of a borrower shrinks the next impulse by this "
