@@ -1,9 +1,11 @@
 """Repayment as a controlled self-exciting (Hawkes) process (MODEL.md section 2).
 
-Each borrower's intensity decays exponentially towards ``lambda_inf`` and jumps on
-payments, on delivered contacts, on the due date passing and on paydays. Because the
-kernel is exponential, the next event time is drawn exactly in O(1); a jump simply
-redraws it. Borrowers never interact between touches, so a borrower's events are
+Each borrower's intensity ``m(t) (lambda_inf + excess(t))`` relaxes exponentially
+towards ``m lambda_inf`` (from above, or from below when it starts below ``lambda_inf``)
+and jumps on payments, on attended contacts, on the due date passing, on the bureau
+report and on paydays; ``m`` is the delinquency bucket's (or the agency's) multiplier.
+Because the kernel is exponential, the next event time is drawn exactly in O(1); a jump
+simply redraws it. Borrowers never interact between touches, so a borrower's events are
 processed lazily, vectorised over borrowers, whenever the engine needs the book at a
 later time (a decision epoch, a contact): the result is the same as one pending
 wake-up per borrower, without a heap entry per borrower.
@@ -12,8 +14,10 @@ wake-up per borrower, without a heap entry per borrower.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import lambertw
 
 from simulator.book import (
+    BOOL,
     CHARGED_OFF,
     CURED,
     DELINQUENT,
@@ -48,11 +52,29 @@ def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) ->
     """Exact time to the next event of an intensity ``lam_inf + excess * exp(-kappa s)``.
 
     ``lam_inf`` and ``excess`` are the bucket multiplier's share of them (see
-    ``RepaymentProcess.redraw``). A positive excess: the event is the first of two
-    independent clocks, a Poisson clock at rate ``lam_inf`` (``-ln u1 / lam_inf``) and
-    the excess clock, whose integrated intensity ``excess (1 - exp(-kappa s)) / kappa``
-    reaches ``-ln u2`` at ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the
-    log argument is not positive: the excess decays away first).
+    ``RepaymentProcess.redraw``); the intensity is never negative
+    (``lam_inf + excess >= 0``), so its integral ``Lambda(s) = lam_inf s +
+    excess (1 - exp(-kappa s)) / kappa`` is non-decreasing and the delay is where it
+    reaches an Exp(1) variable, by inversion.
+
+    * A positive excess: the event is the first of two independent clocks, a Poisson
+      clock at rate ``lam_inf`` (``-ln u1 / lam_inf``) and the excess clock, whose
+      integrated intensity ``excess (1 - exp(-kappa s)) / kappa`` reaches ``-ln u2`` at
+      ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the log argument is not
+      positive: the excess decays away first).
+    * A negative excess (a start intensity below ``lambda_inf``: the intensity rises
+      towards ``lam_inf``) cannot be a clock of its own, so ``Lambda(s) = E`` with
+      ``E = -ln u1`` is solved directly. Writing ``c = (E - excess / kappa) / lam_inf``
+      and ``s = c + w / kappa`` turns it into ``w e^w = z`` with
+      ``z = (excess / lam_inf) exp((excess - kappa E) / lam_inf)`` in ``[-1/e, 0)``,
+      whose root with ``s >= 0`` is the principal branch of the Lambert W function:
+      ``s = c + W0(z) / kappa``. A closed form (``scipy.special.lambertw``, vectorised,
+      accurate to a few ulps away from the branch point ``z = -1/e`` and to ~1e-14 days
+      at it), so no iteration and no tolerance; ``u2`` is not used. With ``kappa = 0``
+      the intensity is the constant ``lam_inf + excess``.
+
+    A zero excess gives the Poisson clock alone; results for ``excess >= 0`` are those
+    of the two clocks, bit for bit.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t1 = np.where(lam_inf > 0, -np.log(u1) / lam_inf, np.inf)
@@ -62,7 +84,29 @@ def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) ->
         t2_flat = -np.log(u2) / excess  # kappa == 0: the excess never decays
         t2 = np.where(kappa > 0, t2_decay, t2_flat)
         t2 = np.where(excess > 0, t2, np.inf)
-    return np.minimum(t1, t2)
+    delay = np.minimum(t1, t2)
+    rising = excess < 0
+    if np.any(rising):
+        delay = np.asarray(delay, dtype=np.float64)
+        delay[rising] = _rising_delay(*np.broadcast_arrays(lam_inf, excess, kappa, u1),
+                                      rising)
+    return delay
+
+
+def _rising_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, rows: BOOL) -> F64:
+    """``next_event_delay`` of the ``rows`` whose excess is negative (Lambert W)."""
+    lam, x, k = lam_inf[rows], excess[rows], kappa[rows]
+    e = -np.log(u1[rows])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        safe_lam = np.where(lam > 0, lam, 1.0)
+        safe_k = np.where(k > 0, k, 1.0)
+        # Rounding can put z a hair below -1/e, off the real branch: clamp it there.
+        z = np.maximum((x / safe_lam) * np.exp((x - safe_k * e) / safe_lam), -np.exp(-1.0))
+        s = (e - x / safe_k) / safe_lam + lambertw(z).real / safe_k
+        flat = lam + x  # kappa == 0: the rate never changes
+        s_flat = np.where(flat > 0, e / flat, np.inf)
+    s = np.where(k > 0, np.maximum(s, 0.0), s_flat)
+    return np.where(lam > 0, s, np.inf)
 
 
 class RepaymentProcess:
@@ -93,7 +137,8 @@ class RepaymentProcess:
         code = b.latent.segment
         t0 = b.observable.due_day + 1.0 - self.statement_lead
         s.t_state[:] = t0
-        s.excess[:] = np.maximum(seg.lambda_0[code] - seg.lambda_inf[code], 0.0)
+        # Negative when lambda_0 < lambda_inf: the intensity then rises towards lambda_inf.
+        s.excess[:] = seg.lambda_0[code] - seg.lambda_inf[code]
         s.t_boundary[:] = b.observable.due_day + 1.0  # the due date passes at end of day
         has_payday = seg.payday_impulse[code] > 0
         # First payday on or after the statement date.
