@@ -88,8 +88,8 @@ def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) ->
     rising = excess < 0
     if np.any(rising):
         delay = np.asarray(delay, dtype=np.float64)
-        delay[rising] = _rising_delay(*np.broadcast_arrays(lam_inf, excess, kappa, u1),
-                                      rising)
+        lam_b, excess_b, kappa_b, u1_b = np.broadcast_arrays(lam_inf, excess, kappa, u1)
+        delay[rising] = _rising_delay(lam_b, excess_b, kappa_b, u1_b, rising)
     return delay
 
 
