@@ -116,14 +116,20 @@ class State:
 
     n: int
     n_channels: int = len(CHANNELS)
+    # The money of an account, at any time (``simulator.kpis`` states the ledger):
+    #   balance at the start + late fees = paid_in_house + balance + written_off,
+    #   agency_collected <= written_off (the agency collects towards it, never more).
     status: NDArray[np.int8] = field(init=False)
-    owed: F64 = field(init=False)  # amount due before the due date, past due after
-    balance: F64 = field(init=False)
+    # Amount due before the due date, past due after it, and after charge-off what is
+    # left of the written-off balance (the whole debt is then due, to the agency).
+    owed: F64 = field(init=False)
+    balance: F64 = field(init=False)  # in-house balance: 0 once written off
     amount_delinquent: F64 = field(init=False)
     paid_in_house: F64 = field(init=False)
     paid_delinquent: F64 = field(init=False)  # paid towards the amount past due, in-house
     agency_collected: F64 = field(init=False)
     written_off: F64 = field(init=False)
+    paid_before_start: F64 = field(init=False)  # every payment before day 0 (any stage)
     # Hawkes state: excess intensity above lambda_inf at time t_state.
     t_state: F64 = field(init=False)
     excess: F64 = field(init=False)
@@ -163,7 +169,8 @@ class State:
         inf = np.full(n, np.inf)
         self.status = np.full(n, PRE_DUE, dtype=np.int8)
         for name in ("owed", "balance", "amount_delinquent", "paid_in_house", "paid_delinquent",
-                     "agency_collected", "written_off", "t_state", "excess", "promise_amount",
+                     "agency_collected", "written_off", "paid_before_start", "t_state",
+                     "excess", "promise_amount",
                      "promise_paid",
                      "pressure", "t_pressure", "fatigue", "t_fatigue"):
             setattr(self, name, np.zeros(n))

@@ -271,7 +271,10 @@ class RepaymentProcess:
             i = idx[charge]
             s.status[i] = CHARGED_OFF
             s.t_charged_off[i] = t[charge]
+            # The whole balance is written off and the whole debt is now due: the agency
+            # collects towards it (never more), not only towards the amount past due.
             s.written_off[i] = s.balance[i]
+            s.owed[i] = s.written_off[i]
             s.balance[i] = 0.0
             s.t_promise[i] = np.inf  # in-house promises end with in-house collection
             self.recorder.add(Event.CHARGE_OFF, t[charge], i, amount=s.written_off[i])
@@ -321,6 +324,7 @@ class RepaymentProcess:
         s.paid_in_house[idx] += paid_in_house
         s.paid_delinquent[idx] += np.where(st == DELINQUENT, paid, 0.0)
         s.agency_collected[idx] += np.where(in_house, 0.0, paid)
+        s.paid_before_start[idx] += np.where(t < 0, paid, 0.0)
         s.excess[idx] += seg.delta10[code] + seg.delta11[code] * frac
         self.recorder.add(Event.PAYMENT, t, idx, amount=paid, code=_PAY_STAGE[st])
 

@@ -158,14 +158,15 @@ def run_adversary(scenario: Scenario, params: dict[str, Any], seed: int) -> Resu
 
 RATES = ("delinquency_rate", "recovery_rate", "recovery_rate_30", "recovery_rate_60",
          "recovery_rate_90", "cure_rate", "cure_rate_30", "roll_m1_m2", "roll_m2_m3",
-         "roll_m3_m4", "charge_off_rate", "loss_rate", "agent_utilisation", "churn_rate",
-         "rpc_rate", "promise_kept_rate")
+         "roll_m3_m4", "charge_off_rate", "loss_rate", "agency_recovery_rate",
+         "agent_utilisation", "churn_rate", "rpc_rate", "promise_kept_rate")
 COUNTS = ("accounts", "churned", "complaints", "contacts", "wasted_contacts", "requests",
           "blocked_requests", "violations", "calls_dropped", "right_party_contacts",
           "promises_made", "promises_kept")
 AMOUNTS = ("amount_delinquent", "collected", "cash_collected", "contact_cost",
            "cost_per_collected", "staffing_cost", "agency_commission", "clv_lost",
-           "complaints_per_1000", "contacts_per_account", "wasted_contact_cost")
+           "complaints_per_1000", "contacts_per_account", "wasted_contact_cost",
+           "written_off", "agency_collected", "paid_before_start")
 
 
 def contacts_that_should_not_exist(res: Results, scenario: Scenario) -> dict[str, int]:
@@ -283,10 +284,58 @@ def unjustified_blocks(res: Results, scenario: Scenario) -> int:
     return int((~named_holds | earlier_holds).sum())
 
 
+def check_money(res: Results, scenario: Scenario) -> None:
+    """The money of a run adds up, account by account and in the KPIs.
+
+    Per account: balance at the start + late fees = paid in house + balance left +
+    written off; the agency collects towards the written-off balance, never more, and
+    what is still owed after charge-off is the rest of it. In the KPIs: cash collected is
+    the sum of the payment events inside [0, horizon], what was paid before day 0 is
+    reported apart, and the net loss is written off - agency collected.
+    """
+    k, ev, a = res.kpis, res.events, res.accounts
+    fee = scenario.repayment.late_fee
+    fees = np.where(np.isfinite(a["t_delinquent"].to_numpy()), fee, 0.0)
+    np.testing.assert_allclose(
+        a["paid_in_house"] + a["balance_end"] + a["written_off"], a["balance_start"] + fees,
+        rtol=0, atol=1e-6)
+    assert (a["agency_collected"] <= a["written_off"] + 1e-6).all()
+    charged = (a["final_state"] == "charged_off").to_numpy()
+    np.testing.assert_allclose(a["owed_end"].to_numpy()[charged],
+                               (a["written_off"] - a["agency_collected"]).to_numpy()[charged],
+                               rtol=0, atol=1e-6)
+    assert (a["paid_delinquent"] <= a["amount_delinquent"] + 1e-6).all()
+
+    pay = ev[ev["event"] == "payment"]
+    t, amount = pay["t"].to_numpy(), pay["amount"].to_numpy()
+    inside = (t >= 0) & (t <= scenario.horizon_days)
+    assert inside.sum() + (t < 0).sum() == t.size  # nothing is paid after the horizon
+    assert math.isclose(k["cash_collected"], float(amount[inside].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    assert math.isclose(k["paid_before_start"], float(amount[t < 0].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    agency = inside & (pay["code"].to_numpy() == 2)
+    assert math.isclose(k["agency_collected"], float(amount[agency].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    assert k["agency_collected"] <= k["written_off"] + 1e-6
+    assert math.isclose(k["written_off"], float(a["written_off"].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    assert math.isclose(k["agency_commission"],
+                        k["agency_collected"] * scenario.agency.commission, rel_tol=1e-9,
+                        abs_tol=1e-6)
+    # What is collected towards amounts past due is part of the cash, capped by them.
+    assert k["collected"] <= k["cash_collected"] + 1e-6
+    assert k["collected"] <= k["amount_delinquent"] + 1e-6
+    # Daily frame: the same amount paid before day 0 on every row.
+    assert np.allclose(res.daily["paid_before_start"], k["paid_before_start"], rtol=1e-9,
+                       atol=1e-6)
+
+
 def check_run(res: Results, scenario: Scenario) -> None:
     """Everything that must hold for any run of any strategy."""
     k, ev = res.kpis, res.events
     pack = RulePack.named(scenario.compliance.pack)
+    check_money(res, scenario)
 
     # The gate held: the audit and direct checks find nothing.
     assert k["violations"] == 0
@@ -372,6 +421,48 @@ def test_every_rule_of_the_pack_is_exercised(pack: str) -> None:
     check_run(res, scenario)
     never = [r for r in RulePack.named(pack).rule_names if res.kpis[f"blocked_{r}"] == 0]
     assert not never, f"rules that blocked nothing: {never}"
+
+
+@st.composite
+def charged_off_books(draw: st.DrawFn) -> tuple[Scenario, str, int]:
+    """A small book with agency placement, an early charge-off and time after it."""
+    charge_off = draw(st.integers(2, 20))
+    scenario = scenario_from_dict({
+        "horizon_days": draw(st.integers(charge_off + 45, charge_off + 70)),
+        "population": {"size": draw(st.integers(300, 600)),
+                       "due_day": {"low": 0, "high": draw(st.integers(0, 15))}},
+        "repayment": {"charge_off_dpd": charge_off,
+                      "late_fee": draw(st.sampled_from([0.0, 25.0])),
+                      "bucket_multiplier": {"M0": 1.0, "M1": 1.0, "M2": 1.0, "M3": 0.7,
+                                            "M4": 0.4,
+                                            "agency": draw(st.sampled_from([0.5, 1.0]))}},
+        "agency": {"enabled": True, "commission": draw(st.sampled_from([0.0, 0.3]))},
+        "agents": {"count": 2},
+    })
+    strategy = draw(st.sampled_from(["no_contact", "fixed_cadence", "risk_tiered"]))
+    return scenario, strategy, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=charged_off_books())
+def test_agency_collects_towards_the_written_off_balance(
+        drawn: tuple[Scenario, str, int]) -> None:
+    """After an early charge-off the agency collects towards the whole written-off
+    balance: for some accounts more than the amount past due, for none more than was
+    written off; and every money KPI adds up (``check_money``)."""
+    scenario, strategy, seed = drawn
+    res = run(scenario, strategy, seed)
+    check_money(res, scenario)
+    a = res.accounts
+    charged = a["final_state"] == "charged_off"
+    assert charged.sum() > 0
+    beyond = a["agency_collected"] > a["amount_delinquent"] - a["paid_delinquent"] + 1e-6
+    assert beyond.any(), "no agency collection went beyond the amount past due"
+    assert (a["agency_collected"] <= a["written_off"] + 1e-6).all()
+    # recovery_rate still counts only what went towards the amounts past due: in [0, 1].
+    assert 0.0 <= res.kpis["recovery_rate"] <= 1.0
+    assert 0.0 < res.kpis["agency_recovery_rate"] <= 1.0
 
 
 # ----------------------------------------------------------------------------- the gate

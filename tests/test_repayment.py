@@ -450,11 +450,17 @@ def test_money_is_conserved_per_account(charged_off_run: Results,
     lhs = a["paid_in_house"] + a["balance_end"] + a["written_off"]
     rhs = a["balance_start"] + fees
     np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-6)
-    # Agencies collect at most what was written off, and what is collected towards the
-    # amount past due never exceeds it.
+    # The agency collects towards the written-off balance, never more: what is still owed
+    # after charge-off is the rest of it. In house, what is paid towards the amount past
+    # due never exceeds it.
     assert (a["agency_collected"] <= a["written_off"] + 1e-9).all()
-    assert (a["paid_delinquent"] + a["agency_collected"] <= a["amount_delinquent"] + 1e-6).all()
-    for col in ("paid_in_house", "balance_end", "written_off", "agency_collected", "owed_end"):
+    charged = a["final_state"] == "charged_off"
+    np.testing.assert_allclose(a.loc[charged, "owed_end"],
+                               a.loc[charged, "written_off"] - a.loc[charged, "agency_collected"],
+                               rtol=0, atol=1e-6)
+    assert (a["paid_delinquent"] <= a["amount_delinquent"] + 1e-6).all()
+    for col in ("paid_in_house", "balance_end", "written_off", "agency_collected", "owed_end",
+                "paid_before_start"):
         assert (a[col] >= -1e-9).all(), col
     # The scenario must exercise what it claims to: charge-offs and agency recoveries,
     # and under the cadence contacts and promises (which move money too).
