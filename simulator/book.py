@@ -205,10 +205,13 @@ class Book:
     def n(self) -> int:
         return self.state.n
 
-    def open_mask(self) -> BOOL:
-        """Accounts still open to in-house contact: owing, not churned, not charged off."""
+    def open_mask(self, include_churned: bool = True) -> BOOL:
+        """Accounts still open to in-house contact: owing, not charged off, and (unless
+        ``include_churned``: the scenario stops contact after churn) not churned. A
+        churned customer still owes the debt."""
         s = self.state
-        return ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & ~s.churned & (s.owed > 0)
+        mask = ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & (s.owed > 0)
+        return mask if include_churned else mask & ~s.churned
 
     def dpd(self, t: float) -> F64:
         """Days past due at time ``t`` (zero or negative before the due date passes)."""

@@ -130,7 +130,8 @@ class Simulation:
         self.repayment = RepaymentProcess(self.book, scenario, streams, self.recorder)
         self.response = ContactResponse(self.book, scenario, streams, self.repayment,
                                         self.recorder)
-        self.pack = RulePack.named(scenario.compliance.pack)
+        self.stop_after_churn = scenario.compliance.stop_after_churn
+        self.pack = RulePack.named(scenario.compliance.pack, self.stop_after_churn)
         self.log = ContactLog(self.book.n, self.pack.window_days)
         self.ctx = Context(self.book, self.log)
         self.env = simpy.Environment()
@@ -176,7 +177,8 @@ class Simulation:
         release_free_memory()  # the event loop's temporaries, before the result frames
         events = self.recorder.frame(release=True)
         twin = self.twin_paid_time
-        violations = audit_contacts(events, self.book, self.scenario.compliance.pack)
+        violations = audit_contacts(events, self.book, self.scenario.compliance.pack,
+                                    self.stop_after_churn)
         facts = RunFacts(
             scenario=self.scenario, book=self.book, events=events, pool=self.pool.stats,
             requests=self.requests,
@@ -207,7 +209,8 @@ class Simulation:
                 self.recorder.add(Event.CALL_DROPPED, float(day), dropped, channel=AGENT_CALL)
             if self._wants_outcomes:
                 self._teach(day)
-            view = build_view(self.book, float(day), self.view_columns)
+            view = build_view(self.book, float(day), self.view_columns,
+                              include_churned=not self.stop_after_churn)
             result = self._call_strategy(day, "decide", self.strategy.decide, day, view)
             requests = validate_requests(self.spec.name, day, result, view.index)
             self.requests += len(requests)

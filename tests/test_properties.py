@@ -101,7 +101,8 @@ def build_scenario(pack: str, *, size: int = 300, horizon: int = 30, agents: int
                    unmade_calls: str = "carry_over", ring_seconds: float = 30.0,
                    consent_share: float = 0.2, dnc_share: float = 0.05,
                    charge_off_dpd: int = 10, churn: float = 0.1, optout: float = 0.5,
-                   every_days: int = 1, **extra: Any) -> Scenario:
+                   every_days: int = 1, stop_after_churn: bool = False,
+                   **extra: Any) -> Scenario:
     """A small, busy scenario: early due dates, quick charge-off, touchy borrowers."""
     channels = Channels().model_dump()
     for c in ELECTRONIC:
@@ -115,7 +116,7 @@ def build_scenario(pack: str, *, size: int = 300, horizon: int = 30, agents: int
         "channels": channels,
         "agents": {"count": agents, "shifts": shifts or SHIFT_PLANS[0],
                    "unmade_calls": unmade_calls, "ring_seconds": ring_seconds},
-        "compliance": {"pack": pack},
+        "compliance": {"pack": pack, "stop_after_churn": stop_after_churn},
         "decision": {"every_days": every_days},
         **extra,
     }
@@ -138,6 +139,7 @@ def adversarial_runs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], i
         "churn": draw(st.sampled_from([0.0, 0.05, 0.3])),
         "optout": draw(st.sampled_from([0.0, 0.5, 3.0])),
         "every_days": draw(st.sampled_from([1, 1, 2])),
+        "stop_after_churn": draw(st.booleans()),
     }
     hour = st.sampled_from(HOUR_PALETTE) | st.floats(0.0, 23.99).map(lambda h: round(h, 2))
     params = {
@@ -185,7 +187,8 @@ def contacts_that_should_not_exist(res: Results, scenario: Scenario) -> dict[str
     hour = hour_of(t)
     found = {
         "do_not_contact": int(dnc[ids].sum()),
-        "after_churn": int((t > row["t_churn"].to_numpy()).sum()),
+        "after_churn": (int((t > row["t_churn"].to_numpy()).sum())
+                        if scenario.compliance.stop_after_churn else 0),
         "at_or_after_charge_off": int((t >= row["t_charged_off"].to_numpy()).sum()),
         "after_opt_out": int((t > t_opt).sum()),
         "at_or_after_paid_in_full": int((t >= row["t_paid"].to_numpy()).sum()),
@@ -255,7 +258,8 @@ def rules_that_apply(res: Results, scenario: Scenario) -> tuple[np.ndarray, np.n
         "do_not_contact": observable.do_not_contact[ab],
         "opted_out": first_before((ev["event"] == "opt_out").to_numpy(), by_channel,
                                   ab * 8 + chb),
-        "churned": first_before((ev["event"] == "churn").to_numpy(), by_account, ab),
+        "churned": first_before((ev["event"] == "churn").to_numpy(), by_account, ab)
+        & scenario.compliance.stop_after_churn,
         "charged_off": first_before((ev["event"] == "charge_off").to_numpy(), by_account, ab),
         "quiet_hours_22_08": ((hour >= 22) | (hour < 8))
         & ~observable.consent_quiet_hours[ab],
@@ -411,11 +415,13 @@ def test_every_rule_of_the_pack_is_exercised(pack: str) -> None:
     """One long, busy run per pack in which every rule blocks something."""
     # No agent on duty from 18:00 to midnight, so calls asked for at 23:00 wait for the
     # night shift and some reach accounts charged off at midnight (see RULE_SCENARIOS).
+    # Contact stops after churn, so that the ``churned`` rule has something to block.
     shifts = [{"start": 0, "end": 2, "fraction": 0.5}, {"start": 7.5, "end": 8.5, "fraction": 0.5},
               {"start": 12, "end": 18, "fraction": 0.5}]
     scenario = build_scenario(
         pack, size=400, horizon=40, agents=2, shifts=shifts, ring_seconds=300.0,
-        consent_share=0.3, dnc_share=0.05, charge_off_dpd=20, churn=0.1, optout=3.0)
+        consent_share=0.3, dnc_share=0.05, charge_off_dpd=20, churn=0.1, optout=3.0,
+        stop_after_churn=True)
     hours = [0.0, 7.99, 8.0, 10.0, 12.0, 20.99, 21.0, 22.0, 23.0]
     res = run_adversary(scenario, {"share": 0.6, "hours": hours}, seed=11)
     check_run(res, scenario)
@@ -488,11 +494,12 @@ _OP = st.tuples(st.integers(0, 100), st.integers(0, 3), st.sampled_from([0, 1, 2
     start_hour=st.integers(0, 23),
     answered_from=st.sampled_from([2, 6, 10]),  # calls answered when the decile >= this
     ops=st.lists(_OP, min_size=60, max_size=300),
+    stop_after_churn=st.booleans(),
 )
 def test_whatever_the_gate_lets_through_passes_the_audit(
         pack: str, consent: list[bool], dnc: list[bool], pace: int, state_change: int,
-        start_hour: int, answered_from: int, ops: list[tuple[int, int, int, int, int]]
-        ) -> None:
+        start_hour: int, answered_from: int, ops: list[tuple[int, int, int, int, int]],
+        stop_after_churn: bool) -> None:
     """Random traffic replayed through a pack and the contact log exactly as the engine
     drives them (a charge-off, churn or opt-out now and then): the audit of whatever the
     gate let through finds nothing."""
@@ -501,7 +508,7 @@ def test_whatever_the_gate_lets_through_passes_the_audit(
     o.on_file[:] = True
     o.consent_quiet_hours[:] = consent
     o.do_not_contact[:] = dnc
-    rules = RulePack.named(pack)
+    rules = RulePack.named(pack, stop_after_churn)
     log = ContactLog(book.n, rules.window_days)
     ctx = Context(book, log)
     rec = Recorder()
@@ -548,7 +555,7 @@ def test_whatever_the_gate_lets_through_passes_the_audit(
         log.record(a, int(np.floor(t)), channel, np.array([delivered]), np.array([connected]),
                    t)
         rec.add(Event.CONTACT, t, a, channel=channel, amount=0.0, code=OUTCOME_INDEX[code])
-    assert audit_contacts(rec.frame(), book, pack) == 0, (executed, blocked)
+    assert audit_contacts(rec.frame(), book, pack, stop_after_churn) == 0, (executed, blocked)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
@@ -567,8 +574,8 @@ def _broken_pack(monkeypatch: pytest.MonkeyPatch, keep: Callable[[str], bool]) -
     """Make the engine enforce only the rules of the scenario's pack that ``keep``."""
     real = {name: build for name, build in PACKS.items()}
 
-    def named(cls: type[RulePack], name: str) -> RulePack:
-        return cls(name, [r for r in real[name]() if keep(r.name)])
+    def named(cls: type[RulePack], name: str, stop_after_churn: bool = False) -> RulePack:
+        return cls(name, [r for r in real[name](stop_after_churn) if keep(r.name)])
 
     monkeypatch.setattr(RulePack, "named", classmethod(named))
 
@@ -591,7 +598,7 @@ def test_audit_catches_a_gate_with_only_the_always_rules(monkeypatch: pytest.Mon
 RULE_SCENARIOS: dict[tuple[str, str], dict[str, Any]] = {
     ("none", "do_not_contact"): {"dnc_share": 0.2},
     ("none", "opted_out"): {"optout": 5.0, "churn": 0.0},
-    ("none", "churned"): {"churn": 0.5, "optout": 0.0},
+    ("none", "churned"): {"churn": 0.5, "optout": 0.0, "stop_after_churn": True},
     # Charged-off accounts leave the strategy's view, so only a call queued before the
     # charge-off at midnight and dialled after it can reach one: calls are asked for at
     # 23:00, carried over, and dialled from 00:00.
@@ -640,6 +647,32 @@ def test_audit_catches_each_missing_rule(monkeypatch: pytest.MonkeyPatch, pack: 
 
 
 # ----------------------------------------------------------------------------- engine edges
+
+
+@pytest.mark.parametrize("stop_after_churn", [False, True])
+def test_collection_continues_after_churn_unless_the_scenario_stops_it(
+        stop_after_churn: bool) -> None:
+    """A churned customer still owes: by default the view keeps them and contacts go on;
+    ``compliance.stop_after_churn`` ends both."""
+    scenario = build_scenario("none", size=400, horizon=40, churn=3.0, optout=0.0,
+                              dnc_share=0.0, charge_off_dpd=60,
+                              stop_after_churn=stop_after_churn)
+    res = run_adversary(scenario, {"share": 0.2, "hours": [9.0, 15.0],
+                                   "channels": ["sms", "agent_call"]}, seed=4)
+    check_money(res, scenario)
+    assert res.kpis["violations"] == 0
+    bad = contacts_that_should_not_exist(res, scenario)
+    assert not any(bad.values()), bad
+    ev, a = res.events, res.accounts
+    c = ev[ev["event"] == "contact"]
+    t_churn = a.set_index("account_id")["t_churn"].reindex(c["account_id"]).to_numpy()
+    after = int((c["t"].to_numpy() > t_churn).sum())
+    assert res.kpis["churned"] > 20
+    if stop_after_churn:
+        assert after == 0
+    else:
+        assert after > 50
+        assert res.kpis["blocked_churned"] == 0
 
 
 def test_agent_utilisation_is_at_most_one() -> None:

@@ -574,6 +574,13 @@ class Compliance(Section):
     """The rule pack the engine enforces (MODEL.md section 5)."""
 
     pack: RulePackName = Field("cn-2026", description="rule pack enforced on every contact")
+    stop_after_churn: bool = Field(
+        False,
+        description="stop in-house contact once the customer churns (the 'churned' rule of "
+        "every pack then blocks, and churned accounts leave the strategy's view). Default "
+        "false: churn loses the customer's future business (CLV), not the receivable, so "
+        "a churned customer who still owes is collected from as before",
+    )
 
 
 class Decision(Section):
