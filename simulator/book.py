@@ -140,6 +140,7 @@ class State:
     promise_amount: F64 = field(init=False)
     promise_paid: F64 = field(init=False)  # paid since the open promise was made
     promise_kept: BOOL = field(init=False)  # decided when the promise is made (latent)
+    promise_full: BOOL = field(init=False)  # a promise to pay all that is owed (not part)
     promises_made: NDArray[np.int16] = field(init=False)
     promises_broken: NDArray[np.int16] = field(init=False)
     # Event times (inf when it did not happen).
@@ -178,6 +179,7 @@ class State:
                      "t_charged_off", "t_churn"):
             setattr(self, name, inf.copy())
         self.promise_kept = np.zeros(n, dtype=bool)
+        self.promise_full = np.zeros(n, dtype=bool)
         self.promises_made = np.zeros(n, dtype=np.int16)
         self.promises_broken = np.zeros(n, dtype=np.int16)
         self.churned = np.zeros(n, dtype=bool)

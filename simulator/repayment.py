@@ -125,6 +125,7 @@ class RepaymentProcess:
         self.payday_period = rp.payday_period_days
         self.statement_lead = scenario.population.statement_lead_days
         self.bureau_dpd = rp.bureau_report_dpd
+        self.full_covers_fees = scenario.promises.full_covers_fees
         marks = {31, 61, 91} | ({rp.bureau_report_dpd} if rp.bureau_report_dpd else set())
         cut = sorted(d for d in marks if d < rp.charge_off_dpd)
         self._boundaries = np.array([*cut, rp.charge_off_dpd], dtype=np.float64)
@@ -287,8 +288,19 @@ class RepaymentProcess:
         s.t_payday[idx] = t + self.payday_period
         self.redraw(idx, t)
 
+    def _covers_all(self, idx: I64) -> BOOL:
+        """Open promises of ``idx`` that are kept only by paying all that is owed: promises
+        to pay in full, late fees added since included (``promises.full_covers_fees``)."""
+        return self.book.state.promise_full[idx] & self.full_covers_fees
+
     def _on_promise_date(self, idx: I64, t: F64) -> None:
-        """An open promise falls due unmet: the borrower pays the rest, or breaks it."""
+        """An open promise falls due unmet: the borrower pays the rest, or breaks it.
+
+        A kept promise to pay in full pays what is owed on the promised date, a late fee
+        added since it was made included (unless ``promises.full_covers_fees`` is false:
+        then it pays the amount promised and the fee stays owed); a kept partial promise
+        pays the rest of the amount promised.
+        """
         s = self.book.state
         s.t_promise[idx] = np.inf
         kept = s.promise_kept[idx]
@@ -298,7 +310,8 @@ class RepaymentProcess:
         if kept.any():
             i = idx[kept]
             s.t_promise[i] = t[kept]  # still open while the promised payment is made
-            self._on_payment(i, t[kept], amount=s.promise_amount[i] - s.promise_paid[i])
+            rest = np.where(self._covers_all(i), s.owed[i], s.promise_amount[i] - s.promise_paid[i])
+            self._on_payment(i, t[kept], amount=rest)
 
     def _on_payment(self, idx: I64, t: F64, amount: F64 | None = None) -> None:
         s, b = self.book.state, self.book
@@ -328,12 +341,14 @@ class RepaymentProcess:
         s.excess[idx] += seg.delta10[code] + seg.delta11[code] * frac
         self.recorder.add(Event.PAYMENT, t, idx, amount=paid, code=_PAY_STAGE[st])
 
-        # A promise is kept once what was paid since it was made covers the amount, or
-        # once the debt is paid in full.
+        # A promise is kept once what was paid since it was made covers the amount (a
+        # promise to pay in full: all that is owed, see ``_covers_all``), or once the
+        # debt is paid in full.
         done = s.owed[idx] <= 0
         open_ = np.isfinite(s.t_promise[idx])
         s.promise_paid[idx] += np.where(open_, paid, 0.0)
-        met = open_ & ((s.promise_paid[idx] >= s.promise_amount[idx] - CENT) | done)
+        covered = (s.promise_paid[idx] >= s.promise_amount[idx] - CENT) & ~self._covers_all(idx)
+        met = open_ & (covered | done)
         if met.any():
             i = idx[met]
             s.t_promise[i] = np.inf

@@ -182,8 +182,10 @@ class ContactResponse:
         # bucket (or agency) multiplier scales it with the rest of the intensity when the
         # next payment is drawn (``RepaymentProcess.redraw``), not here.
         fatigue = s.fatigue[idx] * np.exp(-(t - s.t_fatigue[idx]) / self.fatigue_memory)
-        base = np.where(attended, ch.impulse,
-                        np.where(delivered & is_call, self.unanswered_impulse, 0.0))
+        # A call that rings unanswered is a missed-call reminder, unless the borrower has
+        # gone dark on the channel: then the ring is ignored (no impulse, but pressure).
+        rang = delivered & is_call & ~s.dark[idx, channel]
+        base = np.where(attended, ch.impulse, np.where(rang, self.unanswered_impulse, 0.0))
         impulse = (base * b.segments.impulse_multiplier[seg, channel]
                    * b.latent.responsiveness[idx, channel]
                    * self.fatigue_factor**fatigue)
@@ -223,6 +225,7 @@ class ContactResponse:
         s.t_promise[i] = t + pr.days.low + (pr.days.high - pr.days.low) * u[:, 7]
         partial = u[:, 8] < pr.partial_prob
         s.promise_amount[i] = np.where(partial, pr.partial_fraction, 1.0) * s.owed[i]
+        s.promise_full[i] = ~partial
         s.promise_paid[i] = 0.0
         keep = b.segments.promise_keep_prob[seg]
         # Willingness shifts the keep probability on the probit scale.

@@ -675,6 +675,35 @@ def test_collection_continues_after_churn_unless_the_scenario_stops_it(
         assert res.kpis["blocked_churned"] == 0
 
 
+def test_going_dark_and_opting_out_are_permanent() -> None:
+    """Once dark on a channel a borrower never again reads or answers it; once opted out
+    of an electronic channel, it is never used again (every pack honours it), though the
+    adversary keeps asking."""
+    scenario = build_scenario("none", size=400, horizon=30, churn=0.0, optout=3.0,
+                              dnc_share=0.0, charge_off_dpd=60,
+                              attrition={"dark_sensitivity": 2.0, "churn_sensitivity": 0.0})
+    res = run_adversary(scenario, {"share": 0.5, "hours": [9.0, 15.0]}, seed=6)
+    ev = res.events
+    kind = ev["event"].astype(str).to_numpy()
+    key = ev["account_id"].to_numpy() * 8 + ev["channel"].cat.codes.to_numpy()
+    t = ev["t"].to_numpy()
+
+    def first(name: str) -> np.ndarray:
+        """Per event row: time of the first ``name`` event of its account and channel."""
+        rows = kind == name
+        return pd.Series(t[rows]).groupby(key[rows]).min().reindex(key).fillna(
+            np.inf).to_numpy()
+
+    contact = kind == "contact"
+    attended = ev["code"].isin([OUTCOME_INDEX[o] for o in ("read", "right_party", "promise")])
+    after_dark = contact & (t > first("dark"))
+    assert after_dark.sum() > 100, "the run must contact borrowers after they went dark"
+    assert (attended.to_numpy() & after_dark).sum() == 0
+    assert (kind == "opt_out").sum() > 20
+    assert (contact & (t > first("opt_out"))).sum() == 0
+    assert res.kpis["blocked_opted_out"] > 0
+
+
 def test_agent_utilisation_is_at_most_one() -> None:
     """A call that runs past the end of the shift is overtime: staffed, not only busy."""
     # One agent, a one-hour shift, and a dial that rings for two hours.
