@@ -234,7 +234,20 @@ def kpi_table_html(folder: ResultsFolder, confidence: float = 0.95) -> str:
         note += (f" Δ: paired difference against {html.escape(strategies[0])} on the same "
                  "seeds, with its own interval; grey when the interval contains zero.")
     return (f'<table class="kpi"><thead><tr><th>KPI</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table><p class="note">{note}</p>')
+            f'<tbody>{"".join(body)}</tbody></table><p class="note">{note}</p>'
+            f"{_paid_before_start_html(folder.kpis, strategies)}")
+
+
+def _paid_before_start_html(kpis: pd.DataFrame, strategies: list[str]) -> str:
+    """One line: what was paid before day 0, left out of every money KPI."""
+    if "paid_before_start" not in kpis.columns:
+        return ""
+    means = kpis.groupby("strategy", sort=False)["paid_before_start"].mean()
+    values = ", ".join(f"{s} {format_value(float(means[s]), 'money')}"
+                       for s in strategies if s in means.index)
+    return ('<p class="note" id="paid-before-start">Paid before day 0 (statements issued '
+            "before the run starts), not counted in cash collected nor in any money KPI: "
+            f"{html.escape(values)} (mean per replication).</p>")
 
 
 def _sweep_table_html(folder: ResultsFolder, confidence: float) -> str:

@@ -116,14 +116,20 @@ class State:
 
     n: int
     n_channels: int = len(CHANNELS)
+    # The money of an account, at any time (``simulator.kpis`` states the ledger):
+    #   balance at the start + late fees = paid_in_house + balance + written_off,
+    #   agency_collected <= written_off (the agency collects towards it, never more).
     status: NDArray[np.int8] = field(init=False)
-    owed: F64 = field(init=False)  # amount due before the due date, past due after
-    balance: F64 = field(init=False)
+    # Amount due before the due date, past due after it, and after charge-off what is
+    # left of the written-off balance (the whole debt is then due, to the agency).
+    owed: F64 = field(init=False)
+    balance: F64 = field(init=False)  # in-house balance: 0 once written off
     amount_delinquent: F64 = field(init=False)
     paid_in_house: F64 = field(init=False)
     paid_delinquent: F64 = field(init=False)  # paid towards the amount past due, in-house
     agency_collected: F64 = field(init=False)
     written_off: F64 = field(init=False)
+    paid_before_start: F64 = field(init=False)  # every payment before day 0 (any stage)
     # Hawkes state: excess intensity above lambda_inf at time t_state.
     t_state: F64 = field(init=False)
     excess: F64 = field(init=False)
@@ -134,6 +140,7 @@ class State:
     promise_amount: F64 = field(init=False)
     promise_paid: F64 = field(init=False)  # paid since the open promise was made
     promise_kept: BOOL = field(init=False)  # decided when the promise is made (latent)
+    promise_full: BOOL = field(init=False)  # a promise to pay all that is owed (not part)
     promises_made: NDArray[np.int16] = field(init=False)
     promises_broken: NDArray[np.int16] = field(init=False)
     # Event times (inf when it did not happen).
@@ -163,7 +170,8 @@ class State:
         inf = np.full(n, np.inf)
         self.status = np.full(n, PRE_DUE, dtype=np.int8)
         for name in ("owed", "balance", "amount_delinquent", "paid_in_house", "paid_delinquent",
-                     "agency_collected", "written_off", "t_state", "excess", "promise_amount",
+                     "agency_collected", "written_off", "paid_before_start", "t_state",
+                     "excess", "promise_amount",
                      "promise_paid",
                      "pressure", "t_pressure", "fatigue", "t_fatigue"):
             setattr(self, name, np.zeros(n))
@@ -171,6 +179,7 @@ class State:
                      "t_charged_off", "t_churn"):
             setattr(self, name, inf.copy())
         self.promise_kept = np.zeros(n, dtype=bool)
+        self.promise_full = np.zeros(n, dtype=bool)
         self.promises_made = np.zeros(n, dtype=np.int16)
         self.promises_broken = np.zeros(n, dtype=np.int16)
         self.churned = np.zeros(n, dtype=bool)
@@ -198,10 +207,13 @@ class Book:
     def n(self) -> int:
         return self.state.n
 
-    def open_mask(self) -> BOOL:
-        """Accounts still open to in-house contact: owing, not churned, not charged off."""
+    def open_mask(self, include_churned: bool = True) -> BOOL:
+        """Accounts still open to in-house contact: owing, not charged off, and (unless
+        ``include_churned``: the scenario stops contact after churn) not churned. A
+        churned customer still owes the debt."""
         s = self.state
-        return ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & ~s.churned & (s.owed > 0)
+        mask = ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & (s.owed > 0)
+        return mask if include_churned else mask & ~s.churned
 
     def dpd(self, t: float) -> F64:
         """Days past due at time ``t`` (zero or negative before the due date passes)."""

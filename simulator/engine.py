@@ -130,7 +130,8 @@ class Simulation:
         self.repayment = RepaymentProcess(self.book, scenario, streams, self.recorder)
         self.response = ContactResponse(self.book, scenario, streams, self.repayment,
                                         self.recorder)
-        self.pack = RulePack.named(scenario.compliance.pack)
+        self.stop_after_churn = scenario.compliance.stop_after_churn
+        self.pack = RulePack.named(scenario.compliance.pack, self.stop_after_churn)
         self.log = ContactLog(self.book.n, self.pack.window_days)
         self.ctx = Context(self.book, self.log)
         self.env = simpy.Environment()
@@ -152,6 +153,7 @@ class Simulation:
         self.requests = 0
         self.blocked = np.zeros(len(self.pack.rules), dtype=np.int64)
         self.daily_rows: list[np.ndarray] = []
+        self._paid_before_start: float | None = None
         self._learn_mark = 0
         self._wants_outcomes = type(self.strategy).learn is not Strategy.learn
         self.view_columns = self._view_columns()
@@ -175,7 +177,8 @@ class Simulation:
         release_free_memory()  # the event loop's temporaries, before the result frames
         events = self.recorder.frame(release=True)
         twin = self.twin_paid_time
-        violations = audit_contacts(events, self.book, self.scenario.compliance.pack)
+        violations = audit_contacts(events, self.book, self.scenario.compliance.pack,
+                                    self.stop_after_churn)
         facts = RunFacts(
             scenario=self.scenario, book=self.book, events=events, pool=self.pool.stats,
             requests=self.requests,
@@ -206,7 +209,8 @@ class Simulation:
                 self.recorder.add(Event.CALL_DROPPED, float(day), dropped, channel=AGENT_CALL)
             if self._wants_outcomes:
                 self._teach(day)
-            view = build_view(self.book, float(day), self.view_columns)
+            view = build_view(self.book, float(day), self.view_columns,
+                              include_churned=not self.stop_after_churn)
             result = self._call_strategy(day, "decide", self.strategy.decide, day, view)
             requests = validate_requests(self.spec.name, day, result, view.index)
             self.requests += len(requests)
@@ -425,18 +429,24 @@ class Simulation:
         counts[_DAILY_STATE_OF_STATUS[CURED]] = np.count_nonzero(status == CURED)
         owed = np.bincount(code, weights=s.owed[owing], minlength=len(DAILY_STATES))
         churned = int(s.churned.sum())
+        if self._paid_before_start is None:  # every payment before day 0 is in by now
+            self._paid_before_start = float(s.paid_before_start.sum())
         self.daily_rows.append(np.column_stack([
             np.full(len(DAILY_STATES), day), np.arange(len(DAILY_STATES)), counts, owed,
-            np.full(len(DAILY_STATES), churned)]))
+            np.full(len(DAILY_STATES), churned),
+            np.full(len(DAILY_STATES), self._paid_before_start)]))
 
     def _daily_frame(self) -> pd.DataFrame:
-        arr = np.vstack(self.daily_rows) if self.daily_rows else np.empty((0, 5))
+        arr = np.vstack(self.daily_rows) if self.daily_rows else np.empty((0, 6))
         df = pd.DataFrame({
             "day": arr[:, 0].astype(np.int64),
             "state": pd.Categorical.from_codes(arr[:, 1].astype(int), DAILY_STATES),
             "accounts": arr[:, 2].astype(np.int64),
             "amount_owed": arr[:, 3],
             "churned_to_date": arr[:, 4].astype(np.int64),
+            # Paid before day 0 (the same on every row of a run), kept out of every money
+            # KPI: the horizon's money starts at day 0.
+            "paid_before_start": arr[:, 5],
         })
         return df
 
@@ -457,6 +467,7 @@ class Simulation:
             "paid_delinquent": s.paid_delinquent,
             "agency_collected": s.agency_collected,
             "written_off": s.written_off,
+            "paid_before_start": s.paid_before_start,
             "t_delinquent": s.t_delinquent,
             "t_paid": s.t_paid,
             "t_charged_off": s.t_charged_off,

@@ -1,4 +1,19 @@
-"""KPIs of one run, as defined in the README (docs/model.md section 11)."""
+"""KPIs of one run, as defined in the README (docs/model.md section 11).
+
+Money is counted inside the horizon: every money KPI counts only payments at times in
+[0, horizon]; what was paid before day 0 (statements issued before the run starts) is
+``paid_before_start``, apart. The ledger of each account, at any time:
+
+    balance at the start + late fees = paid in house + balance left + written off
+
+(``paid_in_house`` counts payments before day 0 too), and after charge-off the agency
+collects towards the written-off balance, never more: ``agency_collected <=
+written_off``, what is still owed to it is ``written_off - agency_collected``, and the
+lender's loss net of the agency is ``written_off - agency_collected`` (before its
+commission). Agency collections and write-offs overlap: the same money is first written
+off, then part of it recovered, so ``cash_collected`` (in-house plus agency payments)
+and ``written_off`` must not be added up.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.agents import PoolStats
-from simulator.book import CHARGED_OFF, CURED, OUTCOME_INDEX, Book
+from simulator.book import CHARGED_OFF, CURED, F64, I64, OUTCOME_INDEX, Book
 from simulator.recorder import PAY_AGENCY, PAY_DELINQUENT
 from simulator.scenario import CHANNELS, Scenario
 
@@ -18,10 +33,13 @@ KPI_DEFINITIONS: dict[str, str] = {
     "accounts": "accounts in the book",
     "delinquency_rate": "share of accounts whose due date passed unpaid",
     "amount_delinquent": "amount past due when accounts became delinquent",
-    "collected": "paid towards amounts past due after the due date (in-house and agency)",
+    "collected": "paid towards amounts past due after the due date (in-house and agency; "
+                 "each account's agency collections count up to what was still past due at "
+                 "charge-off)",
     "recovery_rate": "collected / amount_delinquent",
     "recovery_rate_30": "same, counting payments within 30 days of the due date, among "
-                        "accounts delinquent for at least 30 days before the horizon",
+                        "accounts due on day 0 or later and at least 30 days before the "
+                        "horizon",
     "recovery_rate_60": "same within 60 days",
     "recovery_rate_90": "same within 90 days",
     "cure_rate": "share of delinquent accounts that paid their amount past due in full",
@@ -32,8 +50,16 @@ KPI_DEFINITIONS: dict[str, str] = {
     "roll_m3_m4": "share reaching 61 days past due that reach 91",
     "roll_30_60": "share of accounts reaching 30 days past due that reach 60",
     "charge_off_rate": "share of accounts written off",
-    "loss_rate": "balance written off / book balance at the start",
-    "cash_collected": "all payments in the horizon: on time, late and agency (gross)",
+    "loss_rate": "balance written off / book balance at the start (gross of what the "
+                 "agency recovers)",
+    "written_off": "balance written off at charge-off",
+    "agency_collected": "collected by the outside agency after charge-off, towards the "
+                        "written-off balance (gross of its commission)",
+    "agency_recovery_rate": "agency_collected / written_off",
+    "cash_collected": "all payments in the horizon [0, horizon]: on time, late and agency "
+                      "(gross)",
+    "paid_before_start": "payments before day 0 (statements issued before the run starts); "
+                         "not in cash_collected nor in any other money KPI",
     "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
     "cost_per_collected": "contact_cost / collected",
     "agent_utilisation": "agent time on calls / staffed agent time",
@@ -100,7 +126,8 @@ KPI_RANGES: dict[str, KpiRange] = {
     **{name: SHARE for name in (
         "delinquency_rate", "recovery_rate", "recovery_rate_30", "recovery_rate_60",
         "recovery_rate_90", "cure_rate", "cure_rate_30", "roll_m1_m2", "roll_m2_m3",
-        "roll_m3_m4", "roll_30_60", "charge_off_rate", "loss_rate", "agent_utilisation",
+        "roll_m3_m4", "roll_30_60", "charge_off_rate", "loss_rate", "agency_recovery_rate",
+        "agent_utilisation",
         "churn_rate", "rpc_rate", "promise_kept_rate")},
     "net_value": UNBOUNDED,
 }
@@ -167,31 +194,83 @@ def _ratio(a: float, b: float) -> float:
 
 
 @dataclass(frozen=True)
-class _Payments:
-    """The in-house and agency payments towards amounts past due, as plain arrays (the
-    event log can hold millions of rows; the three recovery windows share these)."""
+class Payments:
+    """The payment events of a run as plain arrays (the event log can hold millions of
+    rows): ``pos`` is each payment's row in the account arrays it is read against."""
 
-    account_id: np.ndarray
-    t: np.ndarray
-    amount: np.ndarray
+    pos: I64
+    t: F64
+    amount: F64
+    code: np.ndarray
 
     @classmethod
-    def of(cls, ev: pd.DataFrame) -> _Payments:
-        rows = ((ev["event"] == "payment").to_numpy()
-                & np.isin(ev["code"].to_numpy(), [PAY_DELINQUENT, PAY_AGENCY]))
-        return cls(ev["account_id"].to_numpy()[rows], ev["t"].to_numpy()[rows],
-                   ev["amount"].to_numpy()[rows])
+    def of(cls, ev: pd.DataFrame, pos_of_id: np.ndarray | None = None) -> Payments:
+        """The payments of ``ev``; ``pos_of_id`` maps account ids to rows (default: the
+        account id is the row, as in the engine's book)."""
+        rows = (ev["event"] == "payment").to_numpy()
+        ids = ev["account_id"].to_numpy()[rows].astype(np.int64)
+        return cls(ids if pos_of_id is None else pos_of_id[ids], ev["t"].to_numpy()[rows],
+                   ev["amount"].to_numpy()[rows], ev["code"].to_numpy()[rows])
+
+    def towards_past_due(self) -> np.ndarray:
+        """Mask of the payments made after the due date (in-house and agency)."""
+        return np.isin(self.code, [PAY_DELINQUENT, PAY_AGENCY])
 
 
-def _recovery_within(facts: RunFacts, pay: _Payments, days: float) -> float:
+@dataclass(frozen=True)
+class Ledger:
+    """Each account's money inside the horizon [0, horizon], from its final state and
+    its payment events (arrays aligned with the accounts)."""
+
+    cash: F64  # every payment at t >= 0, in-house and agency
+    collected: F64  # towards the amount past due, capped at it
+    agency: F64  # agency collections at t >= 0
+    paid_before_start: F64  # every payment at t < 0
+
+    @classmethod
+    def of(cls, paid_in_house: F64, paid_delinquent: F64, agency_collected: F64,
+           amount_delinquent: F64, paid_before_start: F64, pay: Payments) -> Ledger:
+        """Payments towards the amount past due are counted in time order (oldest debt
+        first): the in-house ones, then the agency's, until the amount past due is paid;
+        the agency's collections beyond it pay the rest of the written-off balance. What
+        fell before day 0 is taken out of each KPI, capped the same way."""
+        n = amount_delinquent.size
+        early = pay.t < 0
+        before_due: np.ndarray = np.zeros(n)
+        agency_early: np.ndarray = np.zeros(n)
+        if early.any():
+            late = early & pay.towards_past_due()
+            before_due = np.bincount(pay.pos[late], pay.amount[late], minlength=n)
+            gone = early & (pay.code == PAY_AGENCY)
+            agency_early = np.bincount(pay.pos[gone], pay.amount[gone], minlength=n)
+        towards = np.minimum(paid_delinquent + agency_collected, amount_delinquent)
+        collected = towards - np.minimum(before_due, amount_delinquent)
+        return cls(cash=paid_in_house + agency_collected - paid_before_start,
+                   collected=collected, agency=agency_collected - agency_early,
+                   paid_before_start=paid_before_start)
+
+
+def collected_within(pay: Payments, amount_delinquent: F64, t_delinquent: F64,
+                     eligible: np.ndarray, days: float) -> F64:
+    """Per account, paid towards the amount past due within ``days`` of the due date
+    (``t_delinquent - 1``), capped at the amount past due; 0 where not ``eligible``."""
+    rows = pay.towards_past_due() & eligible[pay.pos]
+    rows &= pay.t <= t_delinquent[pay.pos] - 1 + days
+    paid = np.bincount(pay.pos[rows], pay.amount[rows], minlength=amount_delinquent.size)
+    return np.minimum(paid, amount_delinquent)
+
+
+def recovery_eligible(t_delinquent: F64, horizon: float, days: float) -> np.ndarray:
+    """Accounts whose window of ``days`` after the due date lies in [0, horizon]."""
+    due = t_delinquent - 1  # the due date passes at the end of the due day
+    return np.isfinite(t_delinquent) & (due >= 0) & (due + days <= horizon)
+
+
+def _recovery_within(facts: RunFacts, pay: Payments, days: float) -> float:
     s = facts.book.state
-    horizon = facts.scenario.horizon_days
-    eligible = np.isfinite(s.t_delinquent) & (s.t_delinquent - 1 + days <= horizon)
-    ids = pay.account_id
-    # The due date is t_delinquent - 1 (the due date passes at the end of the due day).
-    in_time = eligible[ids] & (pay.t <= s.t_delinquent[ids] - 1 + days)
-    return _ratio(float(pay.amount[in_time].sum()),
-                  float(s.amount_delinquent[eligible].sum()))
+    eligible = recovery_eligible(s.t_delinquent, facts.scenario.horizon_days, days)
+    paid = collected_within(pay, s.amount_delinquent, s.t_delinquent, eligible, days)
+    return _ratio(float(paid.sum()), float(s.amount_delinquent[eligible].sum()))
 
 
 def _roll(facts: RunFacts, from_dpd: int, to_dpd: int) -> float:
@@ -218,9 +297,13 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     horizon = sc.horizon_days
     delinquent = np.isfinite(s.t_delinquent)
     amount_delinquent = float(s.amount_delinquent.sum())
-    collected = float(s.paid_delinquent.sum() + s.agency_collected.sum())
-    cash = float(s.paid_in_house.sum() + s.agency_collected.sum())
-    payments = _Payments.of(ev)
+    payments = Payments.of(ev)
+    ledger = Ledger.of(s.paid_in_house, s.paid_delinquent, s.agency_collected,
+                       s.amount_delinquent, s.paid_before_start, payments)
+    collected = float(ledger.collected.sum())
+    cash = float(ledger.cash.sum())
+    agency = float(ledger.agency.sum())
+    written_off = float(s.written_off.sum())
     # The contact rows as plain arrays, not a copy of the frame (millions of rows).
     is_contact = (ev["event"] == "contact").to_numpy()
     n_contacts = int(is_contact.sum())
@@ -228,7 +311,7 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     contact_channel = ev["channel"].cat.codes.to_numpy()[is_contact]
     channel_names = list(ev["channel"].cat.categories)
     contact_cost = float(contact_amount.sum())
-    agency_commission = float(s.agency_collected.sum()) * sc.agency.commission
+    agency_commission = agency * sc.agency.commission
     churned = s.churned
     clv_lost = float(book.latent.clv[churned].sum())
     cured30_eligible = delinquent & (s.t_delinquent - 1 + 30 <= horizon)
@@ -250,8 +333,12 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
         "roll_m3_m4": _roll(facts, 61, 91),
         "roll_30_60": _roll(facts, 30, 60),
         "charge_off_rate": _ratio(float((s.status == CHARGED_OFF).sum()), n),
-        "loss_rate": _ratio(float(s.written_off.sum()), float(facts.balance0.sum())),
+        "loss_rate": _ratio(written_off, float(facts.balance0.sum())),
+        "written_off": written_off,
+        "agency_collected": agency,
+        "agency_recovery_rate": _ratio(agency, written_off),
         "cash_collected": cash,
+        "paid_before_start": float(ledger.paid_before_start.sum()),
         "contact_cost": contact_cost,
         "cost_per_collected": _ratio(contact_cost, collected),
     }

@@ -1,9 +1,11 @@
 """Repayment as a controlled self-exciting (Hawkes) process (docs/model.md sections 3-4).
 
-Each borrower's intensity decays exponentially towards ``lambda_inf`` and jumps on
-payments, on delivered contacts, on the due date passing and on paydays. Because the
-kernel is exponential, the next event time is drawn exactly in O(1); a jump simply
-redraws it. Borrowers never interact between touches, so a borrower's events are
+Each borrower's intensity ``m(t) (lambda_inf + excess(t))`` relaxes exponentially
+towards ``m lambda_inf`` (from above, or from below when it starts below ``lambda_inf``)
+and jumps on payments, on attended contacts, on the due date passing, on the bureau
+report and on paydays; ``m`` is the delinquency bucket's (or the agency's) multiplier.
+Because the kernel is exponential, the next event time is drawn exactly in O(1); a jump
+simply redraws it. Borrowers never interact between touches, so a borrower's events are
 processed lazily, vectorised over borrowers, whenever the engine needs the book at a
 later time (a decision epoch, a contact): the result is the same as one pending
 wake-up per borrower, without a heap entry per borrower.
@@ -12,8 +14,10 @@ wake-up per borrower, without a heap entry per borrower.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import lambertw
 
 from simulator.book import (
+    BOOL,
     CHARGED_OFF,
     CURED,
     DELINQUENT,
@@ -47,11 +51,30 @@ _STATUS_PAID[PRE_DUE], _STATUS_PAID[DELINQUENT] = PAID_ON_TIME, CURED
 def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) -> F64:
     """Exact time to the next event of an intensity ``lam_inf + excess * exp(-kappa s)``.
 
-    The event is the first of two independent clocks: a Poisson clock at rate
-    ``lam_inf`` (``-ln u1 / lam_inf``) and the excess clock, whose integrated intensity
-    ``excess (1 - exp(-kappa s)) / kappa`` reaches ``-ln u2`` at
-    ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the log argument is not
-    positive: the excess decays away first).
+    ``lam_inf`` and ``excess`` are the bucket multiplier's share of them (see
+    ``RepaymentProcess.redraw``); the intensity is never negative
+    (``lam_inf + excess >= 0``), so its integral ``Lambda(s) = lam_inf s +
+    excess (1 - exp(-kappa s)) / kappa`` is non-decreasing and the delay is where it
+    reaches an Exp(1) variable, by inversion.
+
+    * A positive excess: the event is the first of two independent clocks, a Poisson
+      clock at rate ``lam_inf`` (``-ln u1 / lam_inf``) and the excess clock, whose
+      integrated intensity ``excess (1 - exp(-kappa s)) / kappa`` reaches ``-ln u2`` at
+      ``s = -ln(1 + kappa ln u2 / excess) / kappa`` (never, when the log argument is not
+      positive: the excess decays away first).
+    * A negative excess (a start intensity below ``lambda_inf``: the intensity rises
+      towards ``lam_inf``) cannot be a clock of its own, so ``Lambda(s) = E`` with
+      ``E = -ln u1`` is solved directly. Writing ``c = (E - excess / kappa) / lam_inf``
+      and ``s = c + w / kappa`` turns it into ``w e^w = z`` with
+      ``z = (excess / lam_inf) exp((excess - kappa E) / lam_inf)`` in ``[-1/e, 0)``,
+      whose root with ``s >= 0`` is the principal branch of the Lambert W function:
+      ``s = c + W0(z) / kappa``. A closed form (``scipy.special.lambertw``, vectorised,
+      accurate to a few ulps away from the branch point ``z = -1/e`` and to ~1e-14 days
+      at it), so no iteration and no tolerance; ``u2`` is not used. With ``kappa = 0``
+      the intensity is the constant ``lam_inf + excess``.
+
+    A zero excess gives the Poisson clock alone; results for ``excess >= 0`` are those
+    of the two clocks, bit for bit.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t1 = np.where(lam_inf > 0, -np.log(u1) / lam_inf, np.inf)
@@ -61,7 +84,29 @@ def next_event_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, u2: F64) ->
         t2_flat = -np.log(u2) / excess  # kappa == 0: the excess never decays
         t2 = np.where(kappa > 0, t2_decay, t2_flat)
         t2 = np.where(excess > 0, t2, np.inf)
-    return np.minimum(t1, t2)
+    delay = np.minimum(t1, t2)
+    rising = excess < 0
+    if np.any(rising):
+        delay = np.asarray(delay, dtype=np.float64)
+        lam_b, excess_b, kappa_b, u1_b = np.broadcast_arrays(lam_inf, excess, kappa, u1)
+        delay[rising] = _rising_delay(lam_b, excess_b, kappa_b, u1_b, rising)
+    return delay
+
+
+def _rising_delay(lam_inf: F64, excess: F64, kappa: F64, u1: F64, rows: BOOL) -> F64:
+    """``next_event_delay`` of the ``rows`` whose excess is negative (Lambert W)."""
+    lam, x, k = lam_inf[rows], excess[rows], kappa[rows]
+    e = -np.log(u1[rows])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        safe_lam = np.where(lam > 0, lam, 1.0)
+        safe_k = np.where(k > 0, k, 1.0)
+        # Rounding can put z a hair below -1/e, off the real branch: clamp it there.
+        z = np.maximum((x / safe_lam) * np.exp((x - safe_k * e) / safe_lam), -np.exp(-1.0))
+        s = (e - x / safe_k) / safe_lam + lambertw(z).real / safe_k
+        flat = lam + x  # kappa == 0: the rate never changes
+        s_flat = np.where(flat > 0, e / flat, np.inf)
+    s = np.where(k > 0, np.maximum(s, 0.0), s_flat)
+    return np.where(lam > 0, s, np.inf)
 
 
 class RepaymentProcess:
@@ -80,6 +125,7 @@ class RepaymentProcess:
         self.payday_period = rp.payday_period_days
         self.statement_lead = scenario.population.statement_lead_days
         self.bureau_dpd = rp.bureau_report_dpd
+        self.full_covers_fees = scenario.promises.full_covers_fees
         marks = {31, 61, 91} | ({rp.bureau_report_dpd} if rp.bureau_report_dpd else set())
         cut = sorted(d for d in marks if d < rp.charge_off_dpd)
         self._boundaries = np.array([*cut, rp.charge_off_dpd], dtype=np.float64)
@@ -92,7 +138,8 @@ class RepaymentProcess:
         code = b.latent.segment
         t0 = b.observable.due_day + 1.0 - self.statement_lead
         s.t_state[:] = t0
-        s.excess[:] = np.maximum(seg.lambda_0[code] - seg.lambda_inf[code], 0.0)
+        # Negative when lambda_0 < lambda_inf: the intensity then rises towards lambda_inf.
+        s.excess[:] = seg.lambda_0[code] - seg.lambda_inf[code]
         s.t_boundary[:] = b.observable.due_day + 1.0  # the due date passes at end of day
         has_payday = seg.payday_impulse[code] > 0
         # First payday on or after the statement date.
@@ -104,7 +151,13 @@ class RepaymentProcess:
     # ------------------------------------------------------------------ core
 
     def multiplier(self, idx: I64, t: F64 | float) -> F64:
-        """Bucket multiplier of ``lambda_inf`` and impulses at time ``t``."""
+        """The multiplier of the whole intensity of ``idx`` at time ``t``: its bucket's,
+        the agency's once charged off, 0 once nothing is owed.
+
+        It scales the long-run level and the excess together (``redraw``); the excess is
+        stored unscaled, so at a bucket boundary the intensity changes by the ratio of
+        the two buckets' multipliers and the excess carries over at its own size.
+        """
         s = self.book.state
         st = s.status[idx]
         dpd = np.floor(t - self.book.observable.due_day[idx])
@@ -120,7 +173,14 @@ class RepaymentProcess:
         s.t_state[idx] = t
 
     def redraw(self, idx: I64, t: F64 | float) -> None:
-        """Draw the next repayment time of ``idx`` from its state at time ``t``."""
+        """Draw the next repayment time of ``idx`` from its state at time ``t``.
+
+        The intensity is ``m(t) * (lambda_inf + excess(t))``: ``m`` the ``multiplier``
+        (piecewise constant: it changes only at a boundary, charge-off or full payment,
+        each of which redraws), ``excess`` the sum of every jump so far (payments, the
+        due date, paydays, the bureau report, contacts), unscaled, each decaying at
+        ``kappa``. Between two redraws ``m`` is constant, so the draw is exact.
+        """
         if idx.size == 0:
             return
         s, seg = self.book.state, self.book.segments
@@ -129,7 +189,7 @@ class RepaymentProcess:
         u = self.time_stream.uniforms(idx, s.repay_counter[idx], 2)
         s.repay_counter[idx] += 1
         lam = seg.lambda_inf[code] * mult
-        excess = np.where(mult > 0, s.excess[idx], 0.0)
+        excess = s.excess[idx] * mult
         s.t_pay[idx] = t + next_event_delay(lam, excess, seg.kappa[code], u[:, 0], u[:, 1])
 
     def jump(self, idx: I64, t: float, size: F64) -> None:
@@ -212,7 +272,10 @@ class RepaymentProcess:
             i = idx[charge]
             s.status[i] = CHARGED_OFF
             s.t_charged_off[i] = t[charge]
+            # The whole balance is written off and the whole debt is now due: the agency
+            # collects towards it (never more), not only towards the amount past due.
             s.written_off[i] = s.balance[i]
+            s.owed[i] = s.written_off[i]
             s.balance[i] = 0.0
             s.t_promise[i] = np.inf  # in-house promises end with in-house collection
             self.recorder.add(Event.CHARGE_OFF, t[charge], i, amount=s.written_off[i])
@@ -225,8 +288,19 @@ class RepaymentProcess:
         s.t_payday[idx] = t + self.payday_period
         self.redraw(idx, t)
 
+    def _covers_all(self, idx: I64) -> BOOL:
+        """Open promises of ``idx`` that are kept only by paying all that is owed: promises
+        to pay in full, late fees added since included (``promises.full_covers_fees``)."""
+        return self.book.state.promise_full[idx] & self.full_covers_fees
+
     def _on_promise_date(self, idx: I64, t: F64) -> None:
-        """An open promise falls due unmet: the borrower pays the rest, or breaks it."""
+        """An open promise falls due unmet: the borrower pays the rest, or breaks it.
+
+        A kept promise to pay in full pays what is owed on the promised date, a late fee
+        added since it was made included (unless ``promises.full_covers_fees`` is false:
+        then it pays the amount promised and the fee stays owed); a kept partial promise
+        pays the rest of the amount promised.
+        """
         s = self.book.state
         s.t_promise[idx] = np.inf
         kept = s.promise_kept[idx]
@@ -236,7 +310,8 @@ class RepaymentProcess:
         if kept.any():
             i = idx[kept]
             s.t_promise[i] = t[kept]  # still open while the promised payment is made
-            self._on_payment(i, t[kept], amount=s.promise_amount[i] - s.promise_paid[i])
+            rest = np.where(self._covers_all(i), s.owed[i], s.promise_amount[i] - s.promise_paid[i])
+            self._on_payment(i, t[kept], amount=rest)
 
     def _on_payment(self, idx: I64, t: F64, amount: F64 | None = None) -> None:
         s, b = self.book.state, self.book
@@ -262,15 +337,18 @@ class RepaymentProcess:
         s.paid_in_house[idx] += paid_in_house
         s.paid_delinquent[idx] += np.where(st == DELINQUENT, paid, 0.0)
         s.agency_collected[idx] += np.where(in_house, 0.0, paid)
+        s.paid_before_start[idx] += np.where(t < 0, paid, 0.0)
         s.excess[idx] += seg.delta10[code] + seg.delta11[code] * frac
         self.recorder.add(Event.PAYMENT, t, idx, amount=paid, code=_PAY_STAGE[st])
 
-        # A promise is kept once what was paid since it was made covers the amount, or
-        # once the debt is paid in full.
+        # A promise is kept once what was paid since it was made covers the amount (a
+        # promise to pay in full: all that is owed, see ``_covers_all``), or once the
+        # debt is paid in full.
         done = s.owed[idx] <= 0
         open_ = np.isfinite(s.t_promise[idx])
         s.promise_paid[idx] += np.where(open_, paid, 0.0)
-        met = open_ & ((s.promise_paid[idx] >= s.promise_amount[idx] - CENT) | done)
+        covered = (s.promise_paid[idx] >= s.promise_amount[idx] - CENT) & ~self._covers_all(idx)
+        met = open_ & (covered | done)
         if met.any():
             i = idx[met]
             s.t_promise[i] = np.inf

@@ -2,7 +2,8 @@
 
 A contact is delivered or not, attended (read, answered, right party) or not; an
 attended contact raises repayment intensity by the channel's impulse, scaled by the
-borrower's responsiveness, the segment, the delinquency bucket and fatigue. Every
+borrower's responsiveness, the segment and fatigue (and, like the whole intensity, by
+the delinquency bucket's multiplier). Every
 delivered contact adds pressure; pressure above the borrower's tolerance risks churn,
 a complaint, going dark on the channel and (electronic channels) an opt-out. A
 right-party call may end in a promise to pay.
@@ -177,13 +178,16 @@ class ContactResponse:
                                    self.ring_minutes)
         is_call = channel in (ROBOCALL, AGENT_CALL)
 
-        # Impulse on repayment intensity, shrunk by fatigue from recent contacts.
+        # Impulse on repayment intensity, shrunk by fatigue from recent contacts. The
+        # bucket (or agency) multiplier scales it with the rest of the intensity when the
+        # next payment is drawn (``RepaymentProcess.redraw``), not here.
         fatigue = s.fatigue[idx] * np.exp(-(t - s.t_fatigue[idx]) / self.fatigue_memory)
-        base = np.where(attended, ch.impulse,
-                        np.where(delivered & is_call, self.unanswered_impulse, 0.0))
+        # A call that rings unanswered is a missed-call reminder, unless the borrower has
+        # gone dark on the channel: then the ring is ignored (no impulse, but pressure).
+        rang = delivered & is_call & ~s.dark[idx, channel]
+        base = np.where(attended, ch.impulse, np.where(rang, self.unanswered_impulse, 0.0))
         impulse = (base * b.segments.impulse_multiplier[seg, channel]
                    * b.latent.responsiveness[idx, channel]
-                   * self.repayment.multiplier(idx, t)
                    * self.fatigue_factor**fatigue)
         s.fatigue[idx] = fatigue + delivered
         s.t_fatigue[idx] = t
@@ -221,6 +225,7 @@ class ContactResponse:
         s.t_promise[i] = t + pr.days.low + (pr.days.high - pr.days.low) * u[:, 7]
         partial = u[:, 8] < pr.partial_prob
         s.promise_amount[i] = np.where(partial, pr.partial_fraction, 1.0) * s.owed[i]
+        s.promise_full[i] = ~partial
         s.promise_paid[i] = 0.0
         keep = b.segments.promise_keep_prob[seg]
         # Willingness shifts the keep probability on the probit scale.

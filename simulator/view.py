@@ -65,9 +65,9 @@ class _OpenAccounts:
     neither see latent columns nor change the book.
     """
 
-    def __init__(self, book: Book, day: float):
+    def __init__(self, book: Book, day: float, include_churned: bool = True):
         self.s, self.o, self.day = book.state, book.observable, day
-        self.idx = np.flatnonzero(book.open_mask())
+        self.idx = np.flatnonzero(book.open_mask(include_churned))
 
     def take(self, column: np.ndarray) -> np.ndarray:
         # np.take gathers rows of a 2-D column several times faster than ``column[idx]``.
@@ -144,13 +144,15 @@ _COLUMNS: dict[str, _Column] = {
 ALL_COLUMNS: tuple[str, ...] = tuple(_COLUMNS)
 
 
-def build_view(book: Book, day: float, columns: Collection[str] | None = None) -> pd.DataFrame:
+def build_view(book: Book, day: float, columns: Collection[str] | None = None,
+               include_churned: bool = True) -> pd.DataFrame:
     """Observable state of every open account at time ``day`` (index: account_id).
 
     ``columns`` limits the view to those columns (names from ``ALL_COLUMNS``, kept in
-    the view's order); None gives them all.
+    the view's order); None gives them all. Churned customers who still owe are in it
+    unless ``include_churned`` is false (the scenario stops contact after churn).
     """
-    accounts = _OpenAccounts(book, day)
+    accounts = _OpenAccounts(book, day, include_churned)
     names = ALL_COLUMNS if columns is None else [c for c in ALL_COLUMNS if c in columns]
     data = {name: _COLUMNS[name](accounts) for name in names}
     # Every column is a fresh array gathered above, so the frame need not copy it again.

@@ -285,6 +285,11 @@ def test_report_of_a_run_via_the_command_line(
     assert "recovery rate" in table and "churn rate" in table and "contact cost" in table
     assert table.count('class="ci"') > 20
     assert re.search(r'class="v">\d+\.\d%</span>', table)  # as the terminal table: 12.3%
+    # What was paid before day 0, apart from the KPIs of money, one value per strategy.
+    line = page[page.index('id="paid-before-start"'):]
+    line = line[:line.index("</p>")]
+    for name in ("no_contact", "fixed_cadence", "risk_tiered"):
+        assert re.search(rf"{name} \d[\d,]*", line), line
     # The resolved scenario.
     assert "<pre>name: tiny" in page and "horizon_days: 60" in page
 

@@ -64,8 +64,11 @@ def book() -> Book:
 class Gate:
     """A pack with its own contact log, driven the way the engine drives it."""
 
-    def __init__(self, book: Book, pack: str | RulePack):
-        self.pack = pack if isinstance(pack, RulePack) else RulePack.named(pack)
+    def __init__(self, book: Book, pack: str | RulePack, stop_after_churn: bool = True):
+        # Contact stops after churn here, so that the ``churned`` rule is exercised; the
+        # scenario's default (collection continues) is tested on its own below.
+        self.pack = (pack if isinstance(pack, RulePack)
+                     else RulePack.named(pack, stop_after_churn=stop_after_churn))
         self.log = ContactLog(book.n, self.pack.window_days)
         self.ctx = Context(book, self.log)
 
@@ -161,6 +164,19 @@ def test_churned_and_charged_off_block_every_channel(book: Book, pack: str,
     g = Gate(book, pack)
     assert g.verdict_of(5, channel, at(4, NOON)) == "churned"
     assert g.verdict_of(6, channel, at(4, NOON)) == "charged_off"
+
+
+@pytest.mark.parametrize("pack", sorted(PACKS))
+@pytest.mark.parametrize("channel", ALL_CHANNELS)
+def test_churned_customers_are_contacted_by_default(book: Book, pack: str,
+                                                    channel: int) -> None:
+    # Churn loses future business, not the receivable: unless the scenario stops contact
+    # after churn, a churned customer who owes is contacted like any other.
+    book.state.churned[5] = True
+    g = Gate(book, pack, stop_after_churn=False)
+    assert g.verdict_of(5, channel, at(4, NOON)) is None
+    assert "churned" in g.pack.rule_names  # still a rule of the pack, blocking nothing
+    assert Gate(book, pack).verdict_of(5, channel, at(4, NOON)) == "churned"
 
 
 @pytest.mark.parametrize("pack", sorted(PACKS))
@@ -625,9 +641,11 @@ def test_audit_finds_contact_after_churn(book: Book, pack: str) -> None:
     book.state.churned[3] = True
     book.state.t_churn[3] = at(2, 12.0)
     ok = compliant_log(pack).contact(3, SMS, at(2, 12.0), DELIVERED)  # the churning contact
-    assert audit_contacts(ok.frame(), book, pack) == 0
+    assert audit_contacts(ok.frame(), book, pack, stop_after_churn=True) == 0
     bad = ok.contact(3, SMS, at(2, 13.0), DELIVERED)
-    assert audit_contacts(bad.frame(), book, pack) == 1
+    assert audit_contacts(bad.frame(), book, pack, stop_after_churn=True) == 1
+    # By default collection continues after churn: the same contact breaks nothing.
+    assert audit_contacts(bad.frame(), book, pack) == 0
 
 
 @pytest.mark.parametrize("pack", sorted(PACKS))

@@ -101,7 +101,8 @@ def build_scenario(pack: str, *, size: int = 300, horizon: int = 30, agents: int
                    unmade_calls: str = "carry_over", ring_seconds: float = 30.0,
                    consent_share: float = 0.2, dnc_share: float = 0.05,
                    charge_off_dpd: int = 10, churn: float = 0.1, optout: float = 0.5,
-                   every_days: int = 1, **extra: Any) -> Scenario:
+                   every_days: int = 1, stop_after_churn: bool = False,
+                   **extra: Any) -> Scenario:
     """A small, busy scenario: early due dates, quick charge-off, touchy borrowers."""
     channels = Channels().model_dump()
     for c in ELECTRONIC:
@@ -115,7 +116,7 @@ def build_scenario(pack: str, *, size: int = 300, horizon: int = 30, agents: int
         "channels": channels,
         "agents": {"count": agents, "shifts": shifts or SHIFT_PLANS[0],
                    "unmade_calls": unmade_calls, "ring_seconds": ring_seconds},
-        "compliance": {"pack": pack},
+        "compliance": {"pack": pack, "stop_after_churn": stop_after_churn},
         "decision": {"every_days": every_days},
         **extra,
     }
@@ -138,6 +139,7 @@ def adversarial_runs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], i
         "churn": draw(st.sampled_from([0.0, 0.05, 0.3])),
         "optout": draw(st.sampled_from([0.0, 0.5, 3.0])),
         "every_days": draw(st.sampled_from([1, 1, 2])),
+        "stop_after_churn": draw(st.booleans()),
     }
     hour = st.sampled_from(HOUR_PALETTE) | st.floats(0.0, 23.99).map(lambda h: round(h, 2))
     params = {
@@ -151,21 +153,25 @@ def adversarial_runs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], i
 
 
 def run_adversary(scenario: Scenario, params: dict[str, Any], seed: int) -> Results:
-    return run(scenario, StrategySpec(use="adversary", params=params), seed)
+    """A run of the adversary; its money is checked (``check_money``) whatever the test."""
+    res = run(scenario, StrategySpec(use="adversary", params=params), seed)
+    check_money(res, scenario)
+    return res
 
 
 # ----------------------------------------------------------------------------- checks
 
 RATES = ("delinquency_rate", "recovery_rate", "recovery_rate_30", "recovery_rate_60",
          "recovery_rate_90", "cure_rate", "cure_rate_30", "roll_m1_m2", "roll_m2_m3",
-         "roll_m3_m4", "charge_off_rate", "loss_rate", "agent_utilisation", "churn_rate",
-         "rpc_rate", "promise_kept_rate")
+         "roll_m3_m4", "charge_off_rate", "loss_rate", "agency_recovery_rate",
+         "agent_utilisation", "churn_rate", "rpc_rate", "promise_kept_rate")
 COUNTS = ("accounts", "churned", "complaints", "contacts", "wasted_contacts", "requests",
           "blocked_requests", "violations", "calls_dropped", "right_party_contacts",
           "promises_made", "promises_kept")
 AMOUNTS = ("amount_delinquent", "collected", "cash_collected", "contact_cost",
            "cost_per_collected", "staffing_cost", "agency_commission", "clv_lost",
-           "complaints_per_1000", "contacts_per_account", "wasted_contact_cost")
+           "complaints_per_1000", "contacts_per_account", "wasted_contact_cost",
+           "written_off", "agency_collected", "paid_before_start")
 
 
 def contacts_that_should_not_exist(res: Results, scenario: Scenario) -> dict[str, int]:
@@ -184,7 +190,8 @@ def contacts_that_should_not_exist(res: Results, scenario: Scenario) -> dict[str
     hour = hour_of(t)
     found = {
         "do_not_contact": int(dnc[ids].sum()),
-        "after_churn": int((t > row["t_churn"].to_numpy()).sum()),
+        "after_churn": (int((t > row["t_churn"].to_numpy()).sum())
+                        if scenario.compliance.stop_after_churn else 0),
         "at_or_after_charge_off": int((t >= row["t_charged_off"].to_numpy()).sum()),
         "after_opt_out": int((t > t_opt).sum()),
         "at_or_after_paid_in_full": int((t >= row["t_paid"].to_numpy()).sum()),
@@ -254,7 +261,8 @@ def rules_that_apply(res: Results, scenario: Scenario) -> tuple[np.ndarray, np.n
         "do_not_contact": observable.do_not_contact[ab],
         "opted_out": first_before((ev["event"] == "opt_out").to_numpy(), by_channel,
                                   ab * 8 + chb),
-        "churned": first_before((ev["event"] == "churn").to_numpy(), by_account, ab),
+        "churned": first_before((ev["event"] == "churn").to_numpy(), by_account, ab)
+        & scenario.compliance.stop_after_churn,
         "charged_off": first_before((ev["event"] == "charge_off").to_numpy(), by_account, ab),
         "quiet_hours_22_08": ((hour >= 22) | (hour < 8))
         & ~observable.consent_quiet_hours[ab],
@@ -281,6 +289,53 @@ def unjustified_blocks(res: Results, scenario: Scenario) -> int:
     named_holds = holds[np.arange(rule.size), rule]
     earlier_holds = (holds & (k[None, :] < rule[:, None])).any(axis=1)
     return int((~named_holds | earlier_holds).sum())
+
+
+def check_money(res: Results, scenario: Scenario) -> None:
+    """The money of a run adds up, account by account and in the KPIs.
+
+    Per account: balance at the start + late fees = paid in house + balance left +
+    written off; the agency collects towards the written-off balance, never more, and
+    what is still owed after charge-off is the rest of it. In the KPIs: cash collected is
+    the sum of the payment events inside [0, horizon], what was paid before day 0 is
+    reported apart, and the net loss is written off - agency collected.
+    """
+    k, ev, a = res.kpis, res.events, res.accounts
+    fee = scenario.repayment.late_fee
+    fees = np.where(np.isfinite(a["t_delinquent"].to_numpy()), fee, 0.0)
+    np.testing.assert_allclose(
+        a["paid_in_house"] + a["balance_end"] + a["written_off"], a["balance_start"] + fees,
+        rtol=0, atol=1e-6)
+    assert (a["agency_collected"] <= a["written_off"] + 1e-6).all()
+    charged = (a["final_state"] == "charged_off").to_numpy()
+    np.testing.assert_allclose(a["owed_end"].to_numpy()[charged],
+                               (a["written_off"] - a["agency_collected"]).to_numpy()[charged],
+                               rtol=0, atol=1e-6)
+    assert (a["paid_delinquent"] <= a["amount_delinquent"] + 1e-6).all()
+
+    pay = ev[ev["event"] == "payment"]
+    t, amount = pay["t"].to_numpy(), pay["amount"].to_numpy()
+    inside = (t >= 0) & (t <= scenario.horizon_days)
+    assert inside.sum() + (t < 0).sum() == t.size  # nothing is paid after the horizon
+    assert math.isclose(k["cash_collected"], float(amount[inside].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    assert math.isclose(k["paid_before_start"], float(amount[t < 0].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    agency = inside & (pay["code"].to_numpy() == 2)
+    assert math.isclose(k["agency_collected"], float(amount[agency].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    assert k["agency_collected"] <= k["written_off"] + 1e-6
+    assert math.isclose(k["written_off"], float(a["written_off"].sum()), rel_tol=1e-9,
+                        abs_tol=1e-6)
+    assert math.isclose(k["agency_commission"],
+                        k["agency_collected"] * scenario.agency.commission, rel_tol=1e-9,
+                        abs_tol=1e-6)
+    # What is collected towards amounts past due is part of the cash, capped by them.
+    assert k["collected"] <= k["cash_collected"] + 1e-6
+    assert k["collected"] <= k["amount_delinquent"] + 1e-6
+    # Daily frame: the same amount paid before day 0 on every row.
+    assert np.allclose(res.daily["paid_before_start"], k["paid_before_start"], rtol=1e-9,
+                       atol=1e-6)
 
 
 def check_run(res: Results, scenario: Scenario) -> None:
@@ -362,16 +417,60 @@ def test_every_rule_of_the_pack_is_exercised(pack: str) -> None:
     """One long, busy run per pack in which every rule blocks something."""
     # No agent on duty from 18:00 to midnight, so calls asked for at 23:00 wait for the
     # night shift and some reach accounts charged off at midnight (see RULE_SCENARIOS).
+    # Contact stops after churn, so that the ``churned`` rule has something to block.
     shifts = [{"start": 0, "end": 2, "fraction": 0.5}, {"start": 7.5, "end": 8.5, "fraction": 0.5},
               {"start": 12, "end": 18, "fraction": 0.5}]
     scenario = build_scenario(
         pack, size=400, horizon=40, agents=2, shifts=shifts, ring_seconds=300.0,
-        consent_share=0.3, dnc_share=0.05, charge_off_dpd=20, churn=0.1, optout=3.0)
+        consent_share=0.3, dnc_share=0.05, charge_off_dpd=20, churn=0.1, optout=3.0,
+        stop_after_churn=True)
     hours = [0.0, 7.99, 8.0, 10.0, 12.0, 20.99, 21.0, 22.0, 23.0]
     res = run_adversary(scenario, {"share": 0.6, "hours": hours}, seed=11)
     check_run(res, scenario)
     never = [r for r in RulePack.named(pack).rule_names if res.kpis[f"blocked_{r}"] == 0]
     assert not never, f"rules that blocked nothing: {never}"
+
+
+@st.composite
+def charged_off_books(draw: st.DrawFn) -> tuple[Scenario, str, int]:
+    """A small book with agency placement, an early charge-off and time after it."""
+    charge_off = draw(st.integers(2, 20))
+    scenario = scenario_from_dict({
+        "horizon_days": draw(st.integers(charge_off + 45, charge_off + 70)),
+        "population": {"size": draw(st.integers(300, 600)),
+                       "due_day": {"low": 0, "high": draw(st.integers(0, 15))}},
+        "repayment": {"charge_off_dpd": charge_off,
+                      "late_fee": draw(st.sampled_from([0.0, 25.0])),
+                      "bucket_multiplier": {"M0": 1.0, "M1": 1.0, "M2": 1.0, "M3": 0.7,
+                                            "M4": 0.4,
+                                            "agency": draw(st.sampled_from([0.5, 1.0]))}},
+        "agency": {"enabled": True, "commission": draw(st.sampled_from([0.0, 0.3]))},
+        "agents": {"count": 2},
+    })
+    strategy = draw(st.sampled_from(["no_contact", "fixed_cadence", "risk_tiered"]))
+    return scenario, strategy, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=charged_off_books())
+def test_agency_collects_towards_the_written_off_balance(
+        drawn: tuple[Scenario, str, int]) -> None:
+    """After an early charge-off the agency collects towards the whole written-off
+    balance: for some accounts more than the amount past due, for none more than was
+    written off; and every money KPI adds up (``check_money``)."""
+    scenario, strategy, seed = drawn
+    res = run(scenario, strategy, seed)
+    check_money(res, scenario)
+    a = res.accounts
+    charged = a["final_state"] == "charged_off"
+    assert charged.sum() > 0
+    beyond = a["agency_collected"] > a["amount_delinquent"] - a["paid_delinquent"] + 1e-6
+    assert beyond.any(), "no agency collection went beyond the amount past due"
+    assert (a["agency_collected"] <= a["written_off"] + 1e-6).all()
+    # recovery_rate still counts only what went towards the amounts past due: in [0, 1].
+    assert 0.0 <= res.kpis["recovery_rate"] <= 1.0
+    assert 0.0 < res.kpis["agency_recovery_rate"] <= 1.0
 
 
 # ----------------------------------------------------------------------------- the gate
@@ -397,11 +496,12 @@ _OP = st.tuples(st.integers(0, 100), st.integers(0, 3), st.sampled_from([0, 1, 2
     start_hour=st.integers(0, 23),
     answered_from=st.sampled_from([2, 6, 10]),  # calls answered when the decile >= this
     ops=st.lists(_OP, min_size=60, max_size=300),
+    stop_after_churn=st.booleans(),
 )
 def test_whatever_the_gate_lets_through_passes_the_audit(
         pack: str, consent: list[bool], dnc: list[bool], pace: int, state_change: int,
-        start_hour: int, answered_from: int, ops: list[tuple[int, int, int, int, int]]
-        ) -> None:
+        start_hour: int, answered_from: int, ops: list[tuple[int, int, int, int, int]],
+        stop_after_churn: bool) -> None:
     """Random traffic replayed through a pack and the contact log exactly as the engine
     drives them (a charge-off, churn or opt-out now and then): the audit of whatever the
     gate let through finds nothing."""
@@ -410,7 +510,7 @@ def test_whatever_the_gate_lets_through_passes_the_audit(
     o.on_file[:] = True
     o.consent_quiet_hours[:] = consent
     o.do_not_contact[:] = dnc
-    rules = RulePack.named(pack)
+    rules = RulePack.named(pack, stop_after_churn)
     log = ContactLog(book.n, rules.window_days)
     ctx = Context(book, log)
     rec = Recorder()
@@ -457,7 +557,7 @@ def test_whatever_the_gate_lets_through_passes_the_audit(
         log.record(a, int(np.floor(t)), channel, np.array([delivered]), np.array([connected]),
                    t)
         rec.add(Event.CONTACT, t, a, channel=channel, amount=0.0, code=OUTCOME_INDEX[code])
-    assert audit_contacts(rec.frame(), book, pack) == 0, (executed, blocked)
+    assert audit_contacts(rec.frame(), book, pack, stop_after_churn) == 0, (executed, blocked)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
@@ -476,8 +576,8 @@ def _broken_pack(monkeypatch: pytest.MonkeyPatch, keep: Callable[[str], bool]) -
     """Make the engine enforce only the rules of the scenario's pack that ``keep``."""
     real = {name: build for name, build in PACKS.items()}
 
-    def named(cls: type[RulePack], name: str) -> RulePack:
-        return cls(name, [r for r in real[name]() if keep(r.name)])
+    def named(cls: type[RulePack], name: str, stop_after_churn: bool = False) -> RulePack:
+        return cls(name, [r for r in real[name](stop_after_churn) if keep(r.name)])
 
     monkeypatch.setattr(RulePack, "named", classmethod(named))
 
@@ -500,7 +600,7 @@ def test_audit_catches_a_gate_with_only_the_always_rules(monkeypatch: pytest.Mon
 RULE_SCENARIOS: dict[tuple[str, str], dict[str, Any]] = {
     ("none", "do_not_contact"): {"dnc_share": 0.2},
     ("none", "opted_out"): {"optout": 5.0, "churn": 0.0},
-    ("none", "churned"): {"churn": 0.5, "optout": 0.0},
+    ("none", "churned"): {"churn": 0.5, "optout": 0.0, "stop_after_churn": True},
     # Charged-off accounts leave the strategy's view, so only a call queued before the
     # charge-off at midnight and dialled after it can reach one: calls are asked for at
     # 23:00, carried over, and dialled from 00:00.
@@ -549,6 +649,60 @@ def test_audit_catches_each_missing_rule(monkeypatch: pytest.MonkeyPatch, pack: 
 
 
 # ----------------------------------------------------------------------------- engine edges
+
+
+@pytest.mark.parametrize("stop_after_churn", [False, True])
+def test_collection_continues_after_churn_unless_the_scenario_stops_it(
+        stop_after_churn: bool) -> None:
+    """A churned customer still owes: by default the view keeps them and contacts go on;
+    ``compliance.stop_after_churn`` ends both."""
+    scenario = build_scenario("none", size=400, horizon=40, churn=3.0, optout=0.0,
+                              dnc_share=0.0, charge_off_dpd=60,
+                              stop_after_churn=stop_after_churn)
+    res = run_adversary(scenario, {"share": 0.2, "hours": [9.0, 15.0],
+                                   "channels": ["sms", "agent_call"]}, seed=4)
+    assert res.kpis["violations"] == 0
+    bad = contacts_that_should_not_exist(res, scenario)
+    assert not any(bad.values()), bad
+    ev, a = res.events, res.accounts
+    c = ev[ev["event"] == "contact"]
+    t_churn = a.set_index("account_id")["t_churn"].reindex(c["account_id"]).to_numpy()
+    after = int((c["t"].to_numpy() > t_churn).sum())
+    assert res.kpis["churned"] > 20
+    if stop_after_churn:
+        assert after == 0
+    else:
+        assert after > 50
+        assert res.kpis["blocked_churned"] == 0
+
+
+def test_going_dark_and_opting_out_are_permanent() -> None:
+    """Once dark on a channel a borrower never again reads or answers it; once opted out
+    of an electronic channel, it is never used again (every pack honours it), though the
+    adversary keeps asking."""
+    scenario = build_scenario("none", size=400, horizon=30, churn=0.0, optout=3.0,
+                              dnc_share=0.0, charge_off_dpd=60,
+                              attrition={"dark_sensitivity": 2.0, "churn_sensitivity": 0.0})
+    res = run_adversary(scenario, {"share": 0.5, "hours": [9.0, 15.0]}, seed=6)
+    ev = res.events
+    kind = ev["event"].astype(str).to_numpy()
+    key = ev["account_id"].to_numpy() * 8 + ev["channel"].cat.codes.to_numpy()
+    t = ev["t"].to_numpy()
+
+    def first(name: str) -> np.ndarray:
+        """Per event row: time of the first ``name`` event of its account and channel."""
+        rows = kind == name
+        return pd.Series(t[rows]).groupby(key[rows]).min().reindex(key).fillna(
+            np.inf).to_numpy()
+
+    contact = kind == "contact"
+    attended = ev["code"].isin([OUTCOME_INDEX[o] for o in ("read", "right_party", "promise")])
+    after_dark = contact & (t > first("dark"))
+    assert after_dark.sum() > 100, "the run must contact borrowers after they went dark"
+    assert (attended.to_numpy() & after_dark).sum() == 0
+    assert (kind == "opt_out").sum() > 20
+    assert (contact & (t > first("opt_out"))).sum() == 0
+    assert res.kpis["blocked_opted_out"] > 0
 
 
 def test_agent_utilisation_is_at_most_one() -> None:

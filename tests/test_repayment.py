@@ -102,6 +102,59 @@ def test_both_clocks_give_the_hawkes_survival_function() -> None:
     assert stats.kstest(d, cdf).pvalue > 0.001
 
 
+@pytest.mark.parametrize(("lam", "excess", "kappa", "apart"),
+                         [(0.1, -0.08, 0.3, True), (0.05, -0.05, 0.2, True),
+                          (0.3, -0.01, 2.0, False)],
+                         ids=["below", "from_zero", "barely_below"])
+def test_negative_excess_gives_the_rising_survival_function(lam: float, excess: float,
+                                                            kappa: float, apart: bool) -> None:
+    # A start intensity below lam (excess < 0): the intensity lam + E e^{-kappa s} rises
+    # towards lam; the survival is still exp(-Lambda(s)), Lambda(s) = lam s + E (1 -
+    # e^{-kappa s}) / kappa. KS p > 0.001 at n = 20 000 (from_zero: the intensity starts
+    # at 0, the branch point of the Lambert W function). Where the rise is slow enough
+    # (``apart``) the mean must also differ from the Exp(lam) mean 1/lam that clamping the
+    # excess at 0 would give, by > 10 SE.
+    d = _delay(lam, excess, kappa, seed=5, n=N_DRAWS)
+    assert np.isfinite(d).all() and (d >= 0).all()
+
+    def cdf(s: np.ndarray) -> np.ndarray:
+        return -np.expm1(-(lam * s + excess * -np.expm1(-kappa * s) / kappa))
+
+    assert stats.kstest(d, cdf).pvalue > 0.001
+    # The exact mean: E[delay] = integral of the survival (numerically, to ~1e-9).
+    grid = np.linspace(0.0, 400.0 / lam, 400_001)
+    mean = float(np.trapezoid(1.0 - cdf(grid), grid))
+    se = d.std(ddof=1) / np.sqrt(N_DRAWS)
+    assert abs(d.mean() - mean) < 3 * se, (d.mean(), mean, se)
+    if apart:
+        assert mean - 1 / lam > 10 * se
+
+
+def test_negative_excess_inverts_the_integrated_intensity() -> None:
+    # The delay solves Lambda(s) = -ln u1 to rounding, and is monotone in u1 (common
+    # random numbers line up across arms). Without decay (kappa = 0) the rate is the
+    # constant lam + E, infinite delay when it is 0.
+    u = np.linspace(1e-9, 1 - 1e-9, 2001)
+    one = np.ones_like(u)
+    lam, excess, kappa = 0.1, -0.1, 0.3
+    d = next_event_delay(lam * one, excess * one, kappa * one, u, 0.5 * one)
+    cum = lam * d + excess * -np.expm1(-kappa * d) / kappa
+    np.testing.assert_allclose(cum, -np.log(u), rtol=1e-9, atol=1e-12)
+    assert (np.diff(d) <= 0).all()
+    flat = next_event_delay(lam * one, -0.04 * one, 0.0 * one, u, 0.5 * one)
+    np.testing.assert_allclose(flat, -np.log(u) / 0.06, rtol=1e-12)
+    assert np.isinf(next_event_delay(one * 0.1, one * -0.1, one * 0.0, u, u)).all()
+    # A negative excess in some rows leaves the other rows' delays as they were.
+    mixed = np.where(np.arange(u.size) % 2 == 0, -0.05, 0.3)
+    # (Contiguous copies: numpy's log may differ in the last bit between its vectorised
+    # path and the strided one.)
+    u_rev = u[::-1].copy()
+    both = next_event_delay(lam * one, mixed, kappa * one, u, u_rev)
+    pos = mixed > 0
+    alone = next_event_delay(lam * one[pos], mixed[pos], kappa * one[pos], u[pos], u_rev[pos])
+    np.testing.assert_array_equal(both[pos], alone)
+
+
 def test_no_intensity_never_fires() -> None:
     u = np.array([0.5, 1e-12, 0.999])
     zero = np.zeros(3)
@@ -185,6 +238,50 @@ def test_no_contact_matches_closed_form_first_payment(lam_0: float, lam_inf: flo
     assert stats.kstest(early, cdf).pvalue > 0.001
 
 
+def test_start_below_lambda_inf_matches_closed_form_remaining_balance() -> None:
+    # lambda_0 = 0.02 < lambda_inf = 0.1: the intensity rises from 0.02 towards 0.1,
+    # lambda(s) = lam_inf + (lam_0 - lam_inf) e^{-kappa s} from the statement date.
+    # Derivation of the expected remaining amount owed, no contact, no self-excitation
+    # (delta10 = delta11 = 0), no due, payday or bureau jumps, flat buckets, no late fee:
+    # payments form a Poisson process with mean Lambda(T) = lam_inf T + (lam_0 - lam_inf)
+    # (1 - e^{-kappa T}) / kappa by time T. Each payment multiplies what is owed by an
+    # independent F: 0 (a full payment, probability p) or 1 - U, U uniform on [lo, hi], so
+    # E F = (1 - p)(1 - (lo + hi) / 2). Given N payments the share still owed is the product
+    # of N factors, so E[owed(T) / owed(0)] = E[(E F)^N] = exp(-Lambda(T) (1 - E F)) (the
+    # probability generating function of a Poisson count). Accounts are independent: SE =
+    # sd / sqrt(n) of the per-account share (~0.002 at n = 20 000); 3 SE at each T.
+    # Clamping the start intensity at lambda_inf, as the sampler once did, misses by ~45 SE
+    # at T = 5 (checked below, so the test can tell the two apart).
+    lam_0, lam_inf, kappa, p, lo, hi = 0.02, 0.1, 0.3, 0.3, 0.2, 0.6
+    segments = _all_segments(lambda_0=lam_0, lambda_inf=lam_inf, kappa=kappa, delta10=0.0,
+                             delta11=0.0, due_impulse=0.0, payday_impulse=0.0,
+                             bureau_impulse=0.0, full_payment_prob=p,
+                             partial_fraction={"low": lo, "high": hi})
+    scenario = scenario_from_dict({
+        "horizon_days": 60,
+        "population": {"size": 20_000, "segments": segments},
+        "repayment": {"bucket_multiplier": FLAT_BUCKETS, "bureau_report_dpd": None},
+    })
+    res = run(scenario, "no_contact", seed=20261128)
+    a, ev = res.accounts, res.events
+    t0 = a["due_day"].to_numpy() + 1.0 - scenario.population.statement_lead_days
+    owed0 = a["amount_due"].to_numpy()
+    pay = ev[ev["event"] == "payment"]
+    ids, t, amount = (pay["account_id"].to_numpy(), pay["t"].to_numpy(),
+                      pay["amount"].to_numpy())
+    mean_factor = (1 - p) * (1 - (lo + hi) / 2)
+    for T in (5.0, 10.0, 20.0, 40.0):  # t0 + 40 <= 56 < 60: observed for every account
+        paid = np.bincount(ids[t <= t0[ids] + T], amount[t <= t0[ids] + T], minlength=a.shape[0])
+        share = (owed0 - paid) / owed0
+        cum = lam_inf * T + (lam_0 - lam_inf) * -np.expm1(-kappa * T) / kappa
+        expected = np.exp(-cum * (1 - mean_factor))
+        se = share.std(ddof=1) / np.sqrt(share.size)
+        assert abs(share.mean() - expected) < 3 * se, (T, share.mean(), expected, se)
+        if T == 5.0:
+            clamped = np.exp(-lam_inf * T * (1 - mean_factor))
+            assert abs(clamped - expected) > 20 * se
+
+
 def test_hawkes_mean_event_count_matches_closed_form() -> None:
     # Self-excitation: every payment is partial (a fixed 20 % of what is owed, so the
     # account is far from settled after the ~4 payments expected in 30 days) and jumps
@@ -261,6 +358,66 @@ def test_bureau_report_jumps_the_intensity_once(report_dpd: int) -> None:
     assert (s.status[paid] == CURED).all()
 
 
+def _ever_paid_share(segments: dict[str, dict[str, Any]], repayment: dict[str, Any],
+                     agency: bool, seed: int) -> tuple[float, int, np.ndarray]:
+    """Share of accounts that ever pay (by a 400-day horizon), the book size and statuses."""
+    scenario = scenario_from_dict({
+        "horizon_days": 400,
+        "population": {"size": 20_000, "segments": segments},
+        "repayment": repayment,
+        "agency": {"enabled": agency},
+    })
+    streams = Streams(seed)
+    book = generate_book(scenario, streams)
+    recorder = Recorder()
+    process = RepaymentProcess(book, scenario, streams, recorder)
+    process.start()
+    process.advance_due(scenario.horizon_days)
+    ev = recorder.frame()
+    payers = np.unique(ev.loc[ev["event"] == "payment", "account_id"].to_numpy())
+    return payers.size / book.n, book.n, book.state.status
+
+
+def test_bucket_multiplier_scales_the_bureau_impulse() -> None:
+    # Nobody pays on their own; the only jump is the bureau report at 61 days past due,
+    # in bucket M3 whose multiplier m = 0.5 scales the whole intensity, so the excess b
+    # counts as m b: the share that ever pays is 1 - exp(-m b / kappa) (the intensity
+    # m b e^{-kappa s} integrates to m b / kappa). Unscaled it would be 1 - exp(-b / kappa)
+    # (0.435 against 0.249 here: 40 SE apart). Binomial SE <= 0.0035 at n = 20 000; 3 SE.
+    b, kappa, m = 0.4, 0.7, 0.5
+    segments = _all_segments(lambda_0=0.0, lambda_inf=0.0, kappa=kappa, delta10=0.0,
+                             delta11=0.0, due_impulse=0.0, payday_impulse=0.0,
+                             bureau_impulse=b, full_payment_prob=1.0)
+    share, n, _ = _ever_paid_share(segments, {
+        "bucket_multiplier": {**FLAT_BUCKETS, "M3": m}, "bureau_report_dpd": 61,
+        "charge_off_dpd": 180}, agency=False, seed=21)
+    p = -np.expm1(-m * b / kappa)
+    se = np.sqrt(p * (1 - p) / n)
+    assert abs(share - p) < 3 * se, (share, p, se)
+
+
+def test_agency_multiplier_scales_the_excess_carried_over() -> None:
+    # The due date passing jumps the intensity by b (bucket M1, m1 = 1); charge-off comes
+    # d = 2 days later (at 3 days past due), after which the agency multiplier m_a = 0.25
+    # scales the whole intensity, the excess carried over included. The integrated
+    # intensity is (b / kappa) [m1 (1 - e^{-kappa d}) + m_a e^{-kappa d}], and the share
+    # that ever pays is 1 - exp(-that). Were the excess carried over at full strength it
+    # would be 1 - exp(-b / kappa) (0.435 against 0.372: 18 SE apart). Binomial SE <=
+    # 0.0035 at n = 20 000; 3 SE.
+    b, kappa, m_a, d = 0.4, 0.7, 0.25, 2.0
+    segments = _all_segments(lambda_0=0.0, lambda_inf=0.0, kappa=kappa, delta10=0.0,
+                             delta11=0.0, due_impulse=b, payday_impulse=0.0,
+                             bureau_impulse=0.0, full_payment_prob=1.0)
+    share, n, status = _ever_paid_share(segments, {
+        "bucket_multiplier": {**FLAT_BUCKETS, "agency": m_a}, "bureau_report_dpd": None,
+        "charge_off_dpd": 3}, agency=True, seed=22)
+    cum = b / kappa * (-np.expm1(-kappa * d) + m_a * np.exp(-kappa * d))
+    p = -np.expm1(-cum)
+    se = np.sqrt(p * (1 - p) / n)
+    assert abs(share - p) < 3 * se, (share, p, se)
+    assert (status == CHARGED_OFF).any() and (status == CURED).any()
+
+
 # ============================================================================ properties
 
 
@@ -293,11 +450,17 @@ def test_money_is_conserved_per_account(charged_off_run: Results,
     lhs = a["paid_in_house"] + a["balance_end"] + a["written_off"]
     rhs = a["balance_start"] + fees
     np.testing.assert_allclose(lhs, rhs, rtol=0, atol=1e-6)
-    # Agencies collect at most what was written off, and what is collected towards the
-    # amount past due never exceeds it.
+    # The agency collects towards the written-off balance, never more: what is still owed
+    # after charge-off is the rest of it. In house, what is paid towards the amount past
+    # due never exceeds it.
     assert (a["agency_collected"] <= a["written_off"] + 1e-9).all()
-    assert (a["paid_delinquent"] + a["agency_collected"] <= a["amount_delinquent"] + 1e-6).all()
-    for col in ("paid_in_house", "balance_end", "written_off", "agency_collected", "owed_end"):
+    charged = a["final_state"] == "charged_off"
+    np.testing.assert_allclose(a.loc[charged, "owed_end"],
+                               a.loc[charged, "written_off"] - a.loc[charged, "agency_collected"],
+                               rtol=0, atol=1e-6)
+    assert (a["paid_delinquent"] <= a["amount_delinquent"] + 1e-6).all()
+    for col in ("paid_in_house", "balance_end", "written_off", "agency_collected", "owed_end",
+                "paid_before_start"):
         assert (a[col] >= -1e-9).all(), col
     # The scenario must exercise what it claims to: charge-offs and agency recoveries,
     # and under the cadence contacts and promises (which move money too).

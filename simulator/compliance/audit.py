@@ -54,8 +54,13 @@ def _first_opt_out(events: pd.DataFrame, account: np.ndarray,
     return out
 
 
-def audit_contacts(events: pd.DataFrame, book: Book, pack: str) -> int:
-    """Number of executed contacts in ``events`` that break ``pack`` (0 when compliant)."""
+def audit_contacts(events: pd.DataFrame, book: Book, pack: str,
+                   stop_after_churn: bool = False) -> int:
+    """Number of executed contacts in ``events`` that break ``pack`` (0 when compliant).
+
+    A contact after churn breaks it only when the scenario stops contact after churn
+    (``stop_after_churn``); by default collection continues.
+    """
     # Plain arrays of the contact rows only: the log can hold millions of events.
     rows = (events["event"] == "contact").to_numpy()
     if not rows.any():
@@ -72,7 +77,8 @@ def audit_contacts(events: pd.DataFrame, book: Book, pack: str) -> int:
     s, o = book.state, book.observable
 
     bad = o.do_not_contact[ids].astype(np.int8)  # breaches per contact: a handful at most
-    bad += t > s.t_churn[ids]
+    if stop_after_churn:
+        bad += t > s.t_churn[ids]
     bad += t >= s.t_charged_off[ids]
     bad += _first_opt_out(events, ids, channel) < t
 

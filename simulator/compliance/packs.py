@@ -2,7 +2,9 @@
 
 A pack is an ordered list of rules; the first rule that forbids a contact is the one
 the blocked request is counted under. Every pack starts with the rules that always
-hold: do-not-contact, per-channel opt-outs, churned customers and charge-off.
+hold: do-not-contact, per-channel opt-outs, churned customers (only when the scenario
+stops contact after churn, ``compliance.stop_after_churn``; by default collection
+continues) and charge-off.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from simulator.compliance.rules import (
 from simulator.scenario import CHANNELS
 
 
-def always() -> list[Rule]:
-    """Rules every pack carries."""
-    return [DoNotContact(), OptedOut(), Churned(), ChargedOff()]
+def always(stop_after_churn: bool = False) -> list[Rule]:
+    """Rules every pack carries; ``churned`` blocks only with ``stop_after_churn``."""
+    return [DoNotContact(), OptedOut(), Churned(active=stop_after_churn), ChargedOff()]
 
 
-def cn_2026() -> list[Rule]:
+def cn_2026(stop_after_churn: bool = False) -> list[Rule]:
     """China: national standard on post-loan collection for internet consumer credit
     (2025) and the China Banking Association guideline (2026).
 
@@ -42,14 +44,14 @@ def cn_2026() -> list[Rule]:
     contact is not modelled at all, so it cannot happen.
     """
     return [
-        *always(),
+        *always(stop_after_churn),
         QuietHours(22.0, 8.0, consent_exempt=True, name="quiet_hours_22_08"),
         DailyCap("connected_calls", 3, name="connected_calls_per_day"),
         DailyCap("unanswered_calls", 6, name="unanswered_calls_per_day"),
     ]
 
 
-def us_reg_f() -> list[Rule]:
+def us_reg_f(stop_after_churn: bool = False) -> list[Rule]:
     """US Regulation F (12 CFR 1006).
 
     Communications only 08:00-21:00 local (1006.6(b)(1)(i)); a call is presumed to harass
@@ -58,30 +60,31 @@ def us_reg_f() -> list[Rule]:
     opt-out that is honoured (1006.6(e)), enforced by the ``opted_out`` rule.
     """
     return [
-        *always(),
+        *always(stop_after_churn),
         QuietHours(21.0, 8.0, name="inconvenient_time_21_08"),
         RollingCap("call_attempts", 7, 7, channels=CALLS, name="call_attempts_per_7_days"),
         ConversationCooldown(7.0, channels=CALLS, name="7_days_after_conversation"),
     ]
 
 
-def au_accc() -> list[Rule]:
+def au_accc(stop_after_churn: bool = False) -> list[Rule]:
     """Australia: ACCC/ASIC debt collection guideline: at most 3 contacts a week and 10
     a month. A contact is a delivered message or an answered call; weeks and months are
     rolling 7- and 30-day windows."""
     return [
-        *always(),
+        *always(stop_after_churn),
         RollingCap("contacts", 7, 3, name="contacts_per_7_days"),
         RollingCap("contacts", 30, 10, name="contacts_per_30_days"),
     ]
 
 
-def no_pack() -> list[Rule]:
+def no_pack(stop_after_churn: bool = False) -> list[Rule]:
     """Only the rules that always hold."""
-    return always()
+    return always(stop_after_churn)
 
 
-PACKS: dict[str, Callable[[], list[Rule]]] = {
+#: Pack name -> its rules, given whether contact stops after churn.
+PACKS: dict[str, Callable[[bool], list[Rule]]] = {
     "cn-2026": cn_2026,
     "us-reg-f": us_reg_f,
     "au-accc": au_accc,
@@ -114,8 +117,10 @@ class RulePack:
             for c in range(len(CHANNELS))}
 
     @classmethod
-    def named(cls, name: str) -> RulePack:
-        return cls(name, PACKS[name]())
+    def named(cls, name: str, stop_after_churn: bool = False) -> RulePack:
+        """The shipped pack ``name``; its ``churned`` rule blocks only with
+        ``stop_after_churn`` (the scenario's ``compliance.stop_after_churn``)."""
+        return cls(name, PACKS[name](stop_after_churn))
 
     @property
     def window_days(self) -> int:

@@ -138,15 +138,29 @@ class OptedOut(Rule):
 
 
 class Churned(Rule):
-    """A customer who closed the relationship is not contacted again."""
+    """A customer who closed the relationship is not contacted again, when the scenario
+    says so (``compliance.stop_after_churn``).
+
+    By default it blocks nothing: churn loses the customer's future business, not the
+    receivable, so in-house collection goes on. The rule stays in every pack either way,
+    so that ``blocked_churned`` is a KPI of every run (0 when inactive).
+    """
 
     name = "churned"
 
+    def __init__(self, active: bool = False):
+        self.active = active
+
     def blocks(self, ctx: Context, idx: I64, channel: int, t: float) -> BOOL:
+        if not self.active:
+            return np.zeros(idx.size, dtype=bool)
         return ctx.book.state.churned[idx]
 
     def blocks_one(self, ctx: Context, i: int, channel: int, t: float) -> bool:
-        return ctx.book.state.churned.item(i)
+        return self.active and ctx.book.state.churned.item(i)
+
+    def describe(self) -> str:
+        return self.name if self.active else f"{self.name} (inactive: contact continues)"
 
 
 class ChargedOff(Rule):

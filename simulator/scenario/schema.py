@@ -361,8 +361,10 @@ class Repayment(Section):
 
     bucket_multiplier: dict[MultiplierName, NonNegative] = Field(
         default_factory=_default_bucket_multiplier,
-        description="multiplies lambda_inf and contact impulses by delinquency bucket "
-        "(old debt is harder to collect); 'agency' applies after charge-off",
+        description="multiplies the whole repayment intensity (lambda_inf and the excess "
+        "of every jump: payments, due date, paydays, bureau report, contacts) by delinquency "
+        "bucket (old debt is harder to collect); 'agency' applies after charge-off. At a "
+        "bucket boundary the intensity changes by the ratio of the two multipliers",
     )
     fatigue_factor: Probability = Field(
         0.7, description="each recent contact of a borrower shrinks the next impulse by this "
@@ -403,7 +405,9 @@ class Channel(Section):
     )
     intrusiveness: NonNegative = Field(description="pressure added by a delivered contact")
     optout_sensitivity: NonNegative = Field(
-        0.0, description="opt-out hazard per unit of excess pressure at a delivered contact"
+        0.0, description="opt-out hazard per unit of excess pressure at a delivered contact "
+        "(electronic channels; an opt-out is permanent within the run and every rule pack "
+        "honours it)"
     )
 
 
@@ -433,7 +437,8 @@ class Channels(Section):
     robocall: Channel = _channel("robocall")
     agent_call: Channel = _channel("agent_call")
     unanswered_call_impulse: NonNegative = Field(
-        0.01, description="intensity jump of a call that rang unanswered (a missed-call reminder)"
+        0.01, description="intensity jump of a call that rang unanswered (a missed-call "
+        "reminder); none when the borrower has gone dark on that channel"
     )
     unanswered_call_intrusiveness: NonNegative = Field(
         0.3, description="pressure added by a call that rang unanswered"
@@ -537,7 +542,10 @@ class Attrition(Section):
         0.002, description="complaint hazard per unit of excess pressure and propensity"
     )
     dark_sensitivity: NonNegative = Field(
-        0.02, description="hazard of going dark on the contacted channel per unit excess pressure"
+        0.02, description="hazard of going dark on the contacted channel per unit excess "
+        "pressure. Going dark is permanent within the run: the borrower never again reads "
+        "or answers that channel, and ignores its ring (an unanswered call then gives no "
+        "missed-call impulse, though it still adds pressure)"
     )
 
 
@@ -553,6 +561,13 @@ class Promises(Section):
         0.3, description="probability that the promise covers only part of what is owed"
     )
     partial_fraction: Probability = Field(0.5, description="fraction promised when partial")
+    full_covers_fees: bool = Field(
+        True,
+        description="a promise to pay in full is a promise to settle: kept, it pays what is "
+        "owed on the promised date, a late fee added since it was made (a promise made "
+        "before the due date) included. False: it pays the amount promised and the fee "
+        "stays owed. A partial promise is always a fixed amount",
+    )
     willingness_effect: NonNegative = Field(
         0.5, description="probit shift of the keep probability per unit of latent willingness"
     )
@@ -572,6 +587,13 @@ class Compliance(Section):
     """The rule pack the engine enforces (docs/model.md section 9)."""
 
     pack: RulePackName = Field("cn-2026", description="rule pack enforced on every contact")
+    stop_after_churn: bool = Field(
+        False,
+        description="stop in-house contact once the customer churns (the 'churned' rule of "
+        "every pack then blocks, and churned accounts leave the strategy's view). Default "
+        "false: churn loses the customer's future business (CLV), not the receivable, so "
+        "a churned customer who still owes is collected from as before",
+    )
 
 
 class Decision(Section):

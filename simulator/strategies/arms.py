@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from simulator.recorder import PAY_AGENCY, PAY_DELINQUENT
+from simulator.kpis import Ledger, Payments, collected_within, recovery_eligible
 from simulator.rng import Streams
 from simulator.scenario import CHANNELS, Scenario, StrategySpec
 from simulator.strategies.loader import build_strategy
@@ -47,14 +47,22 @@ ARM_KPI_DEFINITIONS: dict[str, str] = {
     "accounts": "accounts in the arm",
     "delinquency_rate": "share of the arm's accounts whose due date passed unpaid",
     "amount_delinquent": "amount past due when the arm's accounts became delinquent",
-    "collected": "paid towards amounts past due after the due date (in-house and agency)",
+    "collected": "paid towards amounts past due after the due date (in-house and agency; "
+                 "each account's agency collections count up to what was still past due at "
+                 "charge-off)",
     "recovery_rate": "collected / amount_delinquent",
-    "recovery_rate_30": "same within 30 days of the due date, among accounts delinquent for "
-                        "at least 30 days before the horizon",
+    "recovery_rate_30": "same within 30 days of the due date, among accounts due on day 0 or "
+                        "later and at least 30 days before the horizon",
     "cure_rate": "share of delinquent accounts that paid their amount past due in full",
     "charge_off_rate": "share of accounts written off",
     "loss_rate": "balance written off / the arm's book balance at the start",
-    "cash_collected": "all payments in the horizon: on time, late and agency (gross)",
+    "written_off": "balance written off at charge-off",
+    "agency_collected": "collected by the outside agency after charge-off, towards the "
+                        "written-off balance",
+    "agency_recovery_rate": "agency_collected / written_off",
+    "cash_collected": "all payments in the horizon [0, horizon]: on time, late and agency "
+                      "(gross)",
+    "paid_before_start": "payments before day 0; not in cash_collected",
     "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
     "cost_per_collected": "contact_cost / collected",
     "agency_commission": "commission kept by the outside agency",
@@ -111,7 +119,18 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
         cid = ev["account_id"].to_numpy(dtype=np.int64)[contact]
         pos = _positions(ids, cid)
         wasted_all[contact] = twin[pos] <= ev["t"].to_numpy()[contact] + window
-    pay = (event == "payment") & np.isin(ev["code"].to_numpy(), [PAY_DELINQUENT, PAY_AGENCY])
+    # Every account's money inside the horizon, as the run's KPIs count it.
+    pos_of_id = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=np.int64)
+    pos_of_id[ids] = np.arange(ids.size)
+    payments = Payments.of(ev, pos_of_id)
+    amount_del = acc["amount_delinquent"].to_numpy(dtype=np.float64)
+    ledger = Ledger.of(acc["paid_in_house"].to_numpy(dtype=np.float64),
+                       acc["paid_delinquent"].to_numpy(dtype=np.float64),
+                       acc["agency_collected"].to_numpy(dtype=np.float64), amount_del,
+                       acc["paid_before_start"].to_numpy(dtype=np.float64), payments)
+    eligible30 = recovery_eligible(t_del, horizon, 30)
+    paid30 = collected_within(payments, amount_del, t_del, eligible30, 30)
+    written = acc["written_off"].to_numpy(dtype=np.float64)
 
     rows: list[dict[str, Any]] = []
     for k, name in enumerate(arm_names):
@@ -119,23 +138,16 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
         e = ev_arm == k
         n = int(a.sum())
         delinquent = np.isfinite(t_del[a])
-        amount_delinquent = float(acc["amount_delinquent"].to_numpy()[a].sum())
-        agency = float(acc["agency_collected"].to_numpy()[a].sum())
-        collected = float(acc["paid_delinquent"].to_numpy()[a].sum()) + agency
-        cash = float(acc["paid_in_house"].to_numpy()[a].sum()) + agency
+        amount_delinquent = float(amount_del[a].sum())
+        agency = float(ledger.agency[a].sum())
+        collected = float(ledger.collected[a].sum())
+        cash = float(ledger.cash[a].sum())
+        written_off = float(written[a].sum())
         contact_cost = float(ev["amount"].to_numpy()[e & contact].sum())
         churned = acc["churned"].to_numpy()[a]
         clv_lost = float(acc["clv"].to_numpy()[a][churned].sum())
         state = acc["final_state"].astype(str).to_numpy()[a]
-        eligible30 = delinquent & (t_del[a] - 1 + 30 <= horizon)
-        amount30 = float(acc["amount_delinquent"].to_numpy()[a][eligible30].sum())
-        p = e & pay
-        pay_ids = ev["account_id"].to_numpy(dtype=np.int64)[p]
-        pay_pos = _positions(ids, pay_ids)
-        in30 = (np.isfinite(t_del[pay_pos])
-                & (t_del[pay_pos] - 1 + 30 <= horizon)
-                & (ev["t"].to_numpy()[p] <= t_del[pay_pos] - 1 + 30))
-        paid30 = float(ev["amount"].to_numpy()[p][in30].sum())
+        amount30 = float(amount_del[a & eligible30].sum())
         net = cash - contact_cost - agency * commission - clv_lost
         n_contacts = int((e & contact).sum())
         row: dict[str, Any] = {
@@ -145,12 +157,15 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
             "amount_delinquent": amount_delinquent,
             "collected": collected,
             "recovery_rate": _ratio(collected, amount_delinquent),
-            "recovery_rate_30": _ratio(paid30, amount30),
+            "recovery_rate_30": _ratio(float(paid30[a].sum()), amount30),
             "cure_rate": _ratio(float((state == "cured").sum()), float(delinquent.sum())),
             "charge_off_rate": _ratio(float((state == "charged_off").sum()), n),
-            "loss_rate": _ratio(float(acc["written_off"].to_numpy()[a].sum()),
-                                float(acc["balance_start"].to_numpy()[a].sum())),
+            "loss_rate": _ratio(written_off, float(acc["balance_start"].to_numpy()[a].sum())),
+            "written_off": written_off,
+            "agency_collected": agency,
+            "agency_recovery_rate": _ratio(agency, written_off),
             "cash_collected": cash,
+            "paid_before_start": float(ledger.paid_before_start[a].sum()),
             "contact_cost": contact_cost,
             "cost_per_collected": _ratio(contact_cost, collected),
             "agency_commission": agency * commission,
