@@ -60,6 +60,8 @@ KPI_DEFINITIONS: dict[str, str] = {
                       "(gross)",
     "paid_before_start": "payments before day 0 (statements issued before the run starts); "
                          "not in cash_collected nor in any other money KPI",
+    "balance_left": "balance still owed in house at the horizon, instalments not yet due "
+                    "included, at face value (0 for a written-off account)",
     "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
     "cost_per_collected": "contact_cost / collected",
     "agent_utilisation": "agent time on calls / staffed agent time",
@@ -75,7 +77,9 @@ KPI_DEFINITIONS: dict[str, str] = {
     "wasted_contacts": "contacts to accounts whose no-contact twin paid in full within "
                        "metrics.wasted_window_days after the contact",
     "wasted_contact_cost": "cost of wasted contacts",
-    "net_value": "cash_collected - contact_cost - agency_commission - clv_lost",
+    "net_value": "cash_collected + balance_left - contact_cost - agency_commission - "
+                 "clv_lost: what the book is worth at the horizon, receivables at face value, "
+                 "so that a write-off counts as the loss it is",
     "requests": "contact requests made by the strategy",
     "blocked_requests": "requests refused by the rule pack (by rule: blocked_<rule>)",
     "violations": "executed contacts that break the rule pack, found by an independent "
@@ -339,6 +343,7 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
         "agency_recovery_rate": _ratio(agency, written_off),
         "cash_collected": cash,
         "paid_before_start": float(ledger.paid_before_start.sum()),
+        "balance_left": float(s.balance.sum()),
         "contact_cost": contact_cost,
         "cost_per_collected": _ratio(contact_cost, collected),
     }
@@ -363,7 +368,7 @@ def compute_kpis(facts: RunFacts) -> dict[str, float]:
     else:
         k["wasted_contacts"] = 0.0
         k["wasted_contact_cost"] = 0.0
-    k["net_value"] = cash - contact_cost - agency_commission - clv_lost
+    k["net_value"] = cash + k["balance_left"] - contact_cost - agency_commission - clv_lost
     k["requests"] = float(facts.requests)
     k["blocked_requests"] = float(sum(facts.blocked_by_rule.values()))
     k["violations"] = float(facts.violations)

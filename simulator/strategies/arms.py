@@ -63,6 +63,7 @@ ARM_KPI_DEFINITIONS: dict[str, str] = {
     "cash_collected": "all payments in the horizon [0, horizon]: on time, late and agency "
                       "(gross)",
     "paid_before_start": "payments before day 0; not in cash_collected",
+    "balance_left": "balance still owed in house at the horizon, at face value",
     "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
     "cost_per_collected": "contact_cost / collected",
     "agency_commission": "commission kept by the outside agency",
@@ -76,7 +77,8 @@ ARM_KPI_DEFINITIONS: dict[str, str] = {
                        "wasted-contact window after the contact",
     "blocked_requests": "requests refused by the rule pack",
     "promises_made": "promises to pay made on calls",
-    "net_value": "cash_collected - contact_cost - agency_commission - clv_lost",
+    "net_value": "cash_collected + balance_left - contact_cost - agency_commission - "
+                 "clv_lost",
     "cash_collected_per_account": "cash_collected / accounts",
     "net_value_per_account": "net_value / accounts",
 }
@@ -148,7 +150,8 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
         clv_lost = float(acc["clv"].to_numpy()[a][churned].sum())
         state = acc["final_state"].astype(str).to_numpy()[a]
         amount30 = float(amount_del[a & eligible30].sum())
-        net = cash - contact_cost - agency * commission - clv_lost
+        balance_left = float(acc["balance_end"].to_numpy()[a].sum())
+        net = cash + balance_left - contact_cost - agency * commission - clv_lost
         n_contacts = int((e & contact).sum())
         row: dict[str, Any] = {
             "arm": name,
@@ -166,6 +169,7 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
             "agency_recovery_rate": _ratio(agency, written_off),
             "cash_collected": cash,
             "paid_before_start": float(ledger.paid_before_start[a].sum()),
+            "balance_left": balance_left,
             "contact_cost": contact_cost,
             "cost_per_collected": _ratio(contact_cost, collected),
             "agency_commission": agency * commission,
