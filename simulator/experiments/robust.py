@@ -46,6 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
+from threadpoolctl import threadpool_limits
 
 from simulator.errors import ScenarioError, UserError
 from simulator.experiments.backends import Backend
@@ -418,10 +419,13 @@ def sensitivity(design: RobustDesign, difference: np.ndarray, lead: str, runner:
             # global formatter): record them rather than show them, and restore the
             # formatter. Its bootstrap of each estimator costs a kernel density estimate
             # per resample, hence DELTA_RESAMPLES rather than its default of 100.
+            # Its kernel density estimates solve tiny triangular systems: on a busy
+            # machine OpenBLAS's threads contend for them and one analysis took 25x
+            # longer than on one thread (threadpoolctl limits them for this call).
             formatter = warnings.formatwarning
             try:
                 with warnings.catch_warnings(record=True), np.errstate(all="ignore"), \
-                        contextlib.redirect_stdout(io.StringIO()):
+                        contextlib.redirect_stdout(io.StringIO()), threadpool_limits(1):
                     res = salib_delta.analyze(problem, x, y, seed=seed,
                                               num_resamples=DELTA_RESAMPLES)
             finally:
