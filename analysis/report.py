@@ -30,6 +30,7 @@ from analysis.curves import (
 from analysis.differences import differences_figure, has_differences
 from analysis.folder import ResultsFolder, open_folder
 from analysis.pareto import pareto_figure, pareto_flags
+from analysis.plotting import png_bytes
 from analysis.robust import (
     influential,
     probability_best_figure,
@@ -37,7 +38,6 @@ from analysis.robust import (
     robust_tables_html,
     winner_map_figure,
 )
-from analysis.plotting import png_bytes
 from analysis.stats import summarise_by
 from analysis.tradeoff import format_factor_value, order_values, tradeoff_figure
 from simulator.errors import UserError
@@ -182,8 +182,9 @@ def _robust_figure_plan(folder: ResultsFolder
             "winner-map", "Who wins where",
             "Each draw at its values of the "
             + ("two most influential parameters" if len(shown) > 1 else "uncertain parameter")
-            + ", coloured by the strategy with the best objective; dashed: the first PRIM "
-            "box of the runner-up's wins (where.csv).",
+            + ", coloured by the strategy with the best objective; dashed: the bounds of the "
+            "first PRIM box of the runner-up's wins on these two parameters (it may bound "
+            "others too; where.csv lists them).",
             lambda: winner_map_figure(results, shown, labels, kpi, direction, where,
                                       order=rank.sort_values("rank")["strategy"].tolist())))
     return plan
@@ -329,7 +330,8 @@ table.kpi td{white-space:nowrap}table.kpi tbody tr:nth-child(even){background:#f
 .star{color:#c77700}.note{color:#555;font-size:.85rem}
 figure{margin:1.5rem 0;padding:0}figure img{max-width:100%;height:auto;
 border:1px solid #eee}figcaption{color:#444;font-size:.88rem;margin-top:.3rem}
-.headline{font-size:1.1rem}.missing{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;font-size:.9rem}
+.headline{font-size:1.1rem}
+.missing{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;font-size:.9rem}
 pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:.8rem;overflow:auto;
 font-size:.78rem;max-height:40rem}
 """

@@ -183,6 +183,14 @@ def speed(folder: Path, args: argparse.Namespace) -> bool:
     if peak:
         print(f"  peak RSS (largest process of the command, /usr/bin/time -v): "
               f"{int(peak[1]) / 1024:.0f} MiB")
+    cpu = [re.search(rf"{kind} time \(seconds\): ([0-9.]+)", r.stderr)
+           for kind in ("User", "System")]
+    if all(cpu):
+        seconds = sum(float(m[1]) for m in cpu if m)
+        # The pool's workers are the command's children, reaped by it: their CPU counts.
+        print(f"  CPU time of the command and its workers: {seconds:.0f} s "
+              f"({seconds / cells:.2f} s per cell); on {args.workers} otherwise idle cores "
+              f"that is about {seconds / args.workers / 60:.1f} min of wall time")
     print(f"  load average before the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           f"on {os.cpu_count()} cores")
     print("  " + r.stdout.strip().splitlines()[-2][:200] if r.stdout.strip() else "")

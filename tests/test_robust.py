@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_sweep import dask_cluster  # noqa: F401  (a module-scoped fixture)
 from typer.testing import CliRunner
 
 from simulator.experiments.backends import LocalPool
@@ -45,7 +46,6 @@ from simulator.experiments.robust import (
 from simulator.experiments.space import ParameterSpace
 from simulator.experiments.sweep import load_sweep, run_sweep
 from simulator.scenario import load_scenario
-from test_sweep import dask_cluster  # noqa: F401  (a module-scoped fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPULSE = "channels.agent_call.impulse"

@@ -15,7 +15,6 @@ from rich.text import Text
 from simulator.cli.helpers import (
     check_arms,
     check_output_folder,
-    command_line_reference,
     console,
     default_out_dir,
     guarded,
@@ -37,7 +36,7 @@ from simulator.experiments.outputs import (
 from simulator.experiments.runner import cells_of, kpi_frame
 from simulator.formatting import format_number, format_value
 from simulator.kpis import TABLE_KPIS
-from simulator.scenario import Scenario, StrategySpec, load_scenario
+from simulator.scenario import Scenario, load_scenario
 
 
 def _diff_text(value: float, low: float, high: float, kind: str) -> str:

@@ -496,9 +496,11 @@ def where_boxes(values: pd.DataFrame, runner_wins: np.ndarray, labels: Mapping[s
             box.select(best)
             stats = trajectory.iloc[best]
             lims = box._box_lims[best]
-            inside = int(round(float(stats["mass"]) * len(y)))
+            inside = round(float(stats["mass"]) * len(y))
             for col in x.columns:
                 lo, hi = lims[col][0], lims[col][1]
+                low: float | str
+                high: float | str
                 if x[col].dtype == object:
                     kept = set(lo) if isinstance(lo, set) else {lo}
                     if kept == (set(init[col][0]) if isinstance(init[col][0], set)
@@ -513,7 +515,11 @@ def where_boxes(values: pd.DataFrame, runner_wins: np.ndarray, labels: Mapping[s
                     restricted = "both" if low_cut and high_cut else (
                         "low" if low_cut else "high")
                     low, high = float(lo), float(hi)
+                cut = 1.0 if restricted == "values" else 1.0 - (
+                    (float(hi) - float(lo)) / max(float(init[col][1]) - float(init[col][0]),
+                                                  1e-300))
                 rows.append({"box": number, "parameter": col, "label": labels.get(col, col),
+                             "cut": cut,
                              "low": low, "high": high, "restricted": restricted,
                              "coverage": float(stats["coverage"]),
                              "density": float(stats["density"]),
@@ -523,13 +529,19 @@ def where_boxes(values: pd.DataFrame, runner_wins: np.ndarray, labels: Mapping[s
                 break
     if not rows:
         return empty
-    return pd.DataFrame(rows, columns=list(WHERE_COLUMNS))
+    # Within a box, the parameter it restricts most (the largest share of its range cut
+    # away) first: the headline names the first ones.
+    frame = pd.DataFrame(rows).sort_values(["box", "cut"], ascending=[True, False],
+                                           kind="stable")
+    return frame[list(WHERE_COLUMNS)].reset_index(drop=True)
 
 
-def describe_box(where: pd.DataFrame, box: int = 1) -> str:
-    """Plain words for one PRIM box: 'the agent-call impulse is below 0.2 and ...'."""
+def describe_box(where: pd.DataFrame, box: int = 1, most: int = 2) -> str:
+    """Plain words for one PRIM box: 'the agent-call impulse is below 0.2 and ...', naming
+    the ``most`` parameters it restricts most (where.csv lists them all)."""
     parts = []
-    for r in where[where["box"] == box].itertuples():
+    rows = where[where["box"] == box]
+    for r in rows.head(most).itertuples():
         label = str(r.label)
         if r.restricted == "values":
             parts.append(f"{label} is {r.low}")
@@ -539,7 +551,9 @@ def describe_box(where: pd.DataFrame, box: int = 1) -> str:
             parts.append(f"{label} is above {_num(r.low)}")
         else:
             parts.append(f"{label} is between {_num(r.low)} and {_num(r.high)}")
-    return " and ".join(parts)
+    more = len(rows) - most
+    return " and ".join(parts) + (f" (and {more} more bound(s) in where.csv)" if more > 0
+                                  else "")
 
 
 def _num(x: Any) -> str:
@@ -652,6 +666,13 @@ class RobustReport:
 TABLES = ("results.csv", "ranking.csv", "pairwise.csv", "sensitivity.csv", "where.csv")
 
 
+def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        frame.to_csv(path, index=False)
+
+    return write
+
+
 def run_robust(plan: RobustPlan, out_dir: Path, backend: Backend, *, fail_fast: bool = False,
                on_progress: Callable[[int, int], None] | None = None) -> RobustReport:
     """Compute the plan's missing cells on ``backend`` and, when every cell is finished,
@@ -678,7 +699,7 @@ def run_robust(plan: RobustPlan, out_dir: Path, backend: Backend, *, fail_fast: 
                      int(plan.scenario["seed"]))
     for name, frame in zip(TABLES, (answer.results, answer.ranking, answer.pairwise,
                                     answer.sensitivity, answer.where), strict=True):
-        atomic_write(out_dir / name, lambda p, f=frame: f.to_csv(p, index=False))
+        atomic_write(out_dir / name, _csv_writer(frame))
     report.answer = answer
     return report
 
