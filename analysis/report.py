@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a run, a comparison or a sweep folder.
+"""One self-contained HTML report of a run, a comparison, a sweep or a robustness folder.
 
 The report holds the KPI table with 95 % intervals, every figure the folder's files
 allow (PNG embedded as base64 ``data:`` URIs) and the resolved scenario, with no
