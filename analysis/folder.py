@@ -1,6 +1,7 @@
-"""Reading a results folder written by ``contactsim run``, ``compare`` or ``sweep``.
+"""Reading a results folder written by ``contactsim run``, ``compare``, ``sweep`` or ``robust``.
 
-The kind of folder is told by the files present: a sweep has ``sweep.resolved.yaml``
+The kind of folder is told by the files present: a robustness analysis has
+``robust.resolved.yaml``, a sweep has ``sweep.resolved.yaml``
 (or a ``cells/`` folder), a comparison ``comparison.csv``, a run only ``kpis.csv`` and
 its Parquet frames. Frames are read on first use and kept on the instance.
 """
@@ -17,7 +18,7 @@ import yaml
 
 from simulator.errors import UserError
 
-FolderKind = Literal["run", "compare", "sweep"]
+FolderKind = Literal["run", "compare", "sweep", "robust"]
 
 #: Columns of a kpis.csv that identify a row rather than measure it.
 ID_COLUMNS = ("strategy", "replication", "seed")
@@ -91,7 +92,7 @@ class ResultsFolder:
     @property
     def scenario_file(self) -> Path | None:
         """The resolved scenario (or sweep) file, if present."""
-        for name in ("scenario.resolved.yaml", "sweep.resolved.yaml"):
+        for name in ("scenario.resolved.yaml", "sweep.resolved.yaml", "robust.resolved.yaml"):
             if self.has(name):
                 return self.path / name
         return None
@@ -112,6 +113,12 @@ class ResultsFolder:
         except yaml.YAMLError as exc:
             raise UserError(f"not valid YAML ({exc})", source=str(self.scenario_file)) from None
         return data if isinstance(data, dict) else {}
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One of the folder's CSV tables (``ranking.csv`` ...), or a one-line error."""
+        if not self.has(name):
+            raise UserError(f"no {name}", source=str(self.path))
+        return self._csv(name)
 
     @property
     def currency(self) -> str:
@@ -148,10 +155,15 @@ def open_folder(path: Path) -> ResultsFolder:
         raise UserError("no such folder", source=str(path))
     if not path.is_dir():
         raise UserError("not a folder (expected the output folder of contactsim run, "
-                        "compare or sweep)", source=str(path))
+                        "compare, sweep or robust)", source=str(path))
+    if (path / "robust.resolved.yaml").is_file():
+        if not (path / "ranking.csv").is_file():
+            raise UserError("no ranking.csv: the robustness analysis has not finished (rerun "
+                            "the same contactsim robust command)", source=str(path))
+        return ResultsFolder(path, "robust")
     if not (path / "kpis.csv").is_file():
-        raise UserError("no kpis.csv: not an output folder of contactsim run, compare or "
-                        "sweep", source=str(path))
+        raise UserError("no kpis.csv: not an output folder of contactsim run, compare, "
+                        "sweep or robust", source=str(path))
     kind: FolderKind
     if (path / "sweep.resolved.yaml").is_file() or (path / "cells").is_dir():
         kind = "sweep"

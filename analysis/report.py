@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a run, a comparison or a sweep folder.
+"""One self-contained HTML report of a run, a comparison, a sweep or a robustness folder.
 
 The report holds the KPI table with 95 % intervals, every figure the folder's files
 allow (PNG embedded as base64 ``data:`` URIs) and the resolved scenario, with no
@@ -31,6 +31,13 @@ from analysis.differences import differences_figure, has_differences
 from analysis.folder import ResultsFolder, open_folder
 from analysis.pareto import pareto_figure, pareto_flags
 from analysis.plotting import png_bytes
+from analysis.robust import (
+    influential,
+    probability_best_figure,
+    regret_figure,
+    robust_tables_html,
+    winner_map_figure,
+)
 from analysis.stats import summarise_by
 from analysis.tradeoff import format_factor_value, order_values, tradeoff_figure
 from simulator.errors import UserError
@@ -72,6 +79,8 @@ class ReportFigure:
 def _figure_plan(folder: ResultsFolder,
                  confidence: float) -> list[tuple[str, str, str, Callable[[], Figure]]]:
     """(key, title, caption, draw) of every figure the folder's files allow."""
+    if folder.kind == "robust":
+        return _robust_figure_plan(folder)
     cur = folder.currency
     kpis = folder.kpis
     sc = folder.scenario
@@ -140,6 +149,44 @@ def _figure_plan(folder: ResultsFolder,
             "Contact cost of each channel (agent calls at their agent time and the staffed-hour "
             "rate); 95 % CI bars over replications.",
             lambda: cost_figure(kpis, cur, ("strategy", *factors), confidence)))
+    return plan
+
+
+def _robust_figure_plan(folder: ResultsFolder
+                        ) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    """The figures of a robustness folder: P(best), regret, and who wins where."""
+    rank = folder.table("ranking.csv")
+    objective = str(folder.scenario.get("objective", "net_value:max"))
+    kpi, _, direction = objective.partition(":")
+    cur = folder.currency
+    params = folder.scenario.get("parameters") or {}
+    paths = [str(p) for p in params] if isinstance(params, dict) else []
+    labels = {p: str((params.get(p) or {}).get("label") or p) for p in paths}
+    plan: list[tuple[str, str, str, Callable[[], Figure]]] = [
+        ("p-best", "Probability of being best",
+         f"Share of the plausible worlds (draws) in which each strategy has the best "
+         f"{kpi}, ties shared; bars: 95 % bootstrap interval over draws.",
+         lambda: probability_best_figure(rank)),
+        ("regret", "Regret",
+         f"The {kpi} lost by choosing each strategy, against the best strategy of each "
+         "draw: the mean with its 95 % bootstrap interval over draws, the 95th percentile "
+         "and the worst case.",
+         lambda: regret_figure(rank, kpi, cur)),
+    ]
+    if paths and folder.has("results.csv"):
+        results = folder.table("results.csv")
+        sens = folder.table("sensitivity.csv") if folder.has("sensitivity.csv") else None
+        where = folder.table("where.csv") if folder.has("where.csv") else None
+        shown = influential(sens, paths) if sens is not None else paths[:2]
+        plan.append((
+            "winner-map", "Who wins where",
+            "Each draw at its values of the "
+            + ("two most influential parameters" if len(shown) > 1 else "uncertain parameter")
+            + ", coloured by the strategy with the best objective; dashed: the bounds of the "
+            "first PRIM box of the runner-up's wins on these two parameters (it may bound "
+            "others too; where.csv lists them).",
+            lambda: winner_map_figure(results, shown, labels, kpi, direction, where,
+                                      order=rank.sort_values("rank")["strategy"].tolist())))
     return plan
 
 
@@ -296,6 +343,7 @@ table.kpi td{white-space:nowrap}table.kpi tbody tr:nth-child(even){background:#f
 .star{color:#c77700}.note{color:#555;font-size:.85rem}
 figure{margin:1.5rem 0;padding:0}figure img{max-width:100%;height:auto;
 border:1px solid #eee}figcaption{color:#444;font-size:.88rem;margin-top:.3rem}
+.headline{font-size:1.1rem}
 .missing{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;font-size:.9rem}
 pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:.8rem;overflow:auto;
 font-size:.78rem;max-height:40rem}
@@ -308,10 +356,31 @@ def _version() -> str:
         return "(not installed)"
 
 
-_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep"}
+_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep",
+              "robust": "a robustness analysis"}
+
+
+def _robust_meta(folder: ResultsFolder) -> str:
+    r = folder.scenario
+    sc = r.get("scenario") if isinstance(r.get("scenario"), dict) else {}
+    design = r.get("design") if isinstance(r.get("design"), dict) else {}
+    parts = [f"Report of {_KIND_TEXT['robust']}", f"folder {folder.path.resolve()}",
+             f"objective {r.get('objective', '?')}",
+             f"{len(r.get('strategies') or [])} strategies",
+             f"{design.get('draws', '?')} draws ({design.get('kind', '?')})",
+             f"{r.get('replications', '?')} replication(s) per draw on common seeds"]
+    pop = sc.get("population") if isinstance(sc, dict) else None
+    if isinstance(pop, dict) and "size" in pop:
+        parts.append(f"{int(pop['size']):,} accounts")
+    if isinstance(sc, dict) and "horizon_days" in sc:
+        parts.append(f"{float(sc['horizon_days']):g} days")
+    parts.append(f"contactsim {_version()}")
+    return " · ".join(html.escape(p) for p in parts)
 
 
 def _meta(folder: ResultsFolder) -> str:
+    if folder.kind == "robust":
+        return _robust_meta(folder)
     kpis = folder.kpis
     sc = folder.scenario.get("scenario", folder.scenario) if folder.kind == "sweep" \
         else folder.scenario
@@ -365,7 +434,7 @@ def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None 
         f"<header><h1>{html.escape(title)}</h1><p class=\"meta\">{_meta(folder)}</p>{desc}",
         '<nav><a href="#kpis">KPIs</a><a href="#figures">Figures</a>'
         '<a href="#scenario">Scenario</a></nav></header>',
-        f'<section id="kpis"><h2>KPIs</h2>{kpi_table_html(folder, confidence)}</section>',
+        _first_section(folder, confidence),
         '<section id="figures"><h2>Figures</h2>',
         *(_figure_html(f) for f in figs),
         "</section>",
@@ -373,6 +442,20 @@ def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None 
         f"{scenario}</section>",
         "</body></html>",
     ])
+
+
+def _first_section(folder: ResultsFolder, confidence: float) -> str:
+    """The KPI table, or for a robustness folder its headline and answer tables."""
+    if folder.kind != "robust":
+        return (f'<section id="kpis"><h2>KPIs</h2>{kpi_table_html(folder, confidence)}'
+                "</section>")
+    where = folder.table("where.csv") if folder.has("where.csv") else pd.DataFrame(
+        columns=["box"])
+    tables = robust_tables_html(
+        folder.table("ranking.csv"), folder.table("pairwise.csv"),
+        folder.table("sensitivity.csv"), where,
+        str(folder.scenario.get("objective", "")))
+    return f'<section id="kpis"><h2>Does the ranking survive?</h2>{tables}</section>'
 
 
 def write_report(folder_path: Path, out: Path | None = None,

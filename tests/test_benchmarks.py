@@ -53,3 +53,13 @@ def test_decide_speed_times_every_builtin() -> None:
 
     for name in BUILTINS:
         assert name in out, out
+
+
+def test_robust_acceptance_prints_its_figures() -> None:
+    out = bench("robust_acceptance.py", "--parts", "known", "speed", "--population", "300",
+                "--draws", "8", "--grid", "5", "--speed-draws", "2",
+                "--speed-population", "300")
+    assert "P(calls beats no_contact) = " in out and "grid flip point" in out
+    assert "384" not in out and "6 cells at 300 accounts on 2 workers" in out
+    assert "CPU time of the command and its workers" in out
+    assert "summary: known " in out

@@ -15,12 +15,12 @@ from rich.text import Text
 from simulator.cli.helpers import (
     check_arms,
     check_output_folder,
-    command_line_reference,
     console,
     default_out_dir,
     guarded,
     kpi_table,
     progress_bar,
+    specs_from_option,
     with_arms,
 )
 from simulator.engine import Results
@@ -36,16 +36,7 @@ from simulator.experiments.outputs import (
 from simulator.experiments.runner import cells_of, kpi_frame
 from simulator.formatting import format_number, format_value
 from simulator.kpis import TABLE_KPIS
-from simulator.scenario import Scenario, StrategySpec, load_scenario
-
-
-def _specs(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
-    """The arms named on the command line; a name of the scenario's arms keeps its params."""
-    if strategies is None:
-        return sc.strategies
-    own = {s.name: s for s in sc.strategies}
-    names = [n.strip() for n in strategies.split(",") if n.strip()]
-    return tuple(own.get(n, StrategySpec(use=command_line_reference(n))) for n in names)
+from simulator.scenario import Scenario, load_scenario
 
 
 def _diff_text(value: float, low: float, high: float, kind: str) -> str:
@@ -110,7 +101,7 @@ def compare_command(
     if replications is not None:
         overrides.append(f"replications={replications}")
     sc = load_scenario(scenario, overrides)
-    specs = _specs(sc, strategies)
+    specs = specs_from_option(sc, strategies)
     if len(specs) < 2:
         raise UserError("name at least two strategies to compare (the first is the baseline)",
                         source="--strategies")

@@ -125,6 +125,16 @@ def check_output_folder(out_dir: Path) -> None:
             raise UserError(f"cannot be the output folder: {where}", source=str(out_dir))
 
 
+def specs_from_option(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
+    """The arms named on the command line (``--strategies A,B``; default the scenario's);
+    a name of the scenario's arms keeps its params."""
+    if strategies is None:
+        return sc.strategies
+    own = {s.name: s for s in sc.strategies}
+    names = [n.strip() for n in strategies.split(",") if n.strip()]
+    return tuple(own.get(n, StrategySpec(use=command_line_reference(n))) for n in names)
+
+
 def with_arms(sc: Scenario, specs: Sequence[StrategySpec], option: str,
               source: str) -> Scenario:
     """``sc`` with the arms named on the command line (``option``); each may run once,
