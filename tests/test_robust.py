@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_sweep import dask_cluster  # noqa: F401  (a module-scoped fixture)
 from typer.testing import CliRunner
 
 from simulator.experiments.backends import LocalPool
@@ -283,7 +282,7 @@ def test_resume_after_sigkill_reuses_every_finished_cell(tmp_path: Path) -> None
     assert len(pd.read_csv(out / "results.csv")) == 20
 
 
-def test_dask_gives_identical_csv_files(dask_cluster: str, tmp_path: Path) -> None:  # noqa: F811
+def test_dask_gives_identical_csv_files(dask_cluster: str, tmp_path: Path) -> None:
     scenario, space = write_flip(tmp_path)
     common = ["robust", str(scenario), "--uncertain", str(space), "--draws", "6"]
     r = contactsim(*common, "--out", str(tmp_path / "dask"), "--scheduler", dask_cluster)
