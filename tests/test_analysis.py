@@ -324,8 +324,9 @@ def test_report_of_a_comparison(run_dir: Path, tmp_path: Path) -> None:
     pd.DataFrame(rows).to_csv(folder / "comparison.csv", index=False)
     assert open_folder(folder).kind == "compare"
     page = render_report(open_folder(folder))
-    assert len(_images(page)) == len(RUN_FIGURES) + 1
+    assert len(_images(page)) == len(RUN_FIGURES) + 2  # paired differences and net value
     assert 'id="fig-differences"' in page and "Δ" in page
+    assert 'id="fig-net-value"' in page and 'id="headline"' in page
     assert "Report of a comparison" in page
     assert_self_contained(page)
 
