@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from simulator.errors import UserError
+from simulator.scenario import Scenario
 
 FolderKind = Literal["run", "compare", "sweep", "robust"]
 
@@ -122,9 +123,38 @@ class ResultsFolder:
 
     @property
     def currency(self) -> str:
-        """The currency of money KPIs, found in the resolved scenario (default: 'money')."""
+        """The currency of money KPIs, found in the resolved scenario (default: the
+        scenario schema's, CNY)."""
         found = _find_key(self.scenario, "currency", depth=3)
-        return str(found) if found else "money"
+        return str(found) if found else str(Scenario.model_fields["currency"].default)
+
+    @functools.cached_property
+    def run_info(self) -> dict[str, Any]:
+        """run.yaml (what the command line changed), or an empty dict."""
+        if not self.has("run.yaml"):
+            return {}
+        try:
+            data = yaml.safe_load((self.path / "run.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read ({exc})", source=str(self.path / "run.yaml")) from None
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def overrides(self) -> list[str]:
+        """The overrides applied to the scenario file, as ``KEY=VALUE``: from run.yaml
+        (run, compare) or the sweep's ``set`` (a sweep)."""
+        if self.kind == "sweep":
+            given = self.scenario.get("set")
+            if isinstance(given, dict):
+                return [f"{k}={_yaml_value(v)}" for k, v in given.items()]
+            return []
+        found = self.run_info.get("overrides")
+        return [str(o) for o in found] if isinstance(found, list) else []
+
+    @property
+    def design(self) -> str:
+        """A sweep's design: ``grid``, ``latin_hypercube`` or ``none`` (others: ``none``)."""
+        return str(self.scenario.get("design") or "none") if self.kind == "sweep" else "none"
 
     @property
     def title(self) -> str:
@@ -133,6 +163,12 @@ class ResultsFolder:
         if not name and isinstance(self.scenario.get("base"), dict):
             name = self.scenario["base"].get("name")
         return str(name or self.path.name)
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as one would type it after ``--set KEY=``."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("...").strip()
 
 
 def _find_key(data: Any, key: str, depth: int) -> Any:

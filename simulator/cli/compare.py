@@ -18,6 +18,7 @@ from simulator.cli.helpers import (
     console,
     default_out_dir,
     guarded,
+    kpi_label,
     kpi_table,
     progress_bar,
     specs_from_option,
@@ -27,12 +28,13 @@ from simulator.engine import Results
 from simulator.errors import UserError
 from simulator.experiments.backends import LocalPool, run_tasks
 from simulator.experiments.cells import NOT_IN_CELL, CellTask
-from simulator.experiments.compare import compare_strategies, pairing_gain
+from simulator.experiments.compare import compare_strategies, pairing_gain, rough_note
 from simulator.experiments.outputs import (
     atomic_write,
     create_output_folder,
     write_resolved_scenario,
 )
+from simulator.experiments.runinfo import write_run_info
 from simulator.experiments.runner import cells_of, kpi_frame
 from simulator.formatting import format_number, format_value
 from simulator.kpis import TABLE_KPIS
@@ -54,14 +56,18 @@ def _diff_text(value: float, low: float, high: float, kind: str) -> str:
     return text
 
 
-def difference_table(comparison: pd.DataFrame, title: str, replications: int) -> Table:
+def difference_table(comparison: pd.DataFrame, title: str, replications: int,
+                     currency: str) -> Table:
     """KPIs as rows; per strategy its paired difference to the baseline ± half-width."""
     strategies = list(dict.fromkeys(comparison["strategy"]))
     base = strategies[0]
+    caption = (f"strategy - {base} on the same seeds, mean of {replications} paired "
+               "differences ± 95% CI half-width (a difference can take either sign: the "
+               "plain t-interval); (ns): the interval contains 0, not distinguishable")
+    rough = rough_note(replications)
     # Text, not markup: the title and headers carry the arms' names.
-    table = Table(title=Text(title, style="italic"), caption=(
-        f"strategy - {base} on the same seeds, mean of {replications} paired differences "
-        "± 95% CI half-width; (ns): the interval contains 0, not distinguishable"))
+    table = Table(title=Text(title, style="italic"),
+                  caption=f"{caption}\n{rough}" if rough else caption)
     table.add_column("KPI")
     for s in strategies[1:]:
         table.add_column(Text(f"{s} - {base}"), justify="right")
@@ -69,7 +75,7 @@ def difference_table(comparison: pd.DataFrame, title: str, replications: int) ->
     for key, label, kind in TABLE_KPIS:
         if (base, key) not in idx.index:
             continue
-        row = [label]
+        row = [kpi_label(label, kind, currency)]
         for s in strategies[1:]:
             rec = idx.loc[(s, key)]
             row.append(_diff_text(float(rec["diff"]), float(rec["diff_low"]),
@@ -81,10 +87,11 @@ def difference_table(comparison: pd.DataFrame, title: str, replications: int) ->
 @guarded
 def compare_command(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    strategies: Annotated[str | None, typer.Option(
-        "--strategies", "-s",
-        help="comma-separated arms, the first is the baseline: built-in names, module:Class, "
-             "file.py:Class or the names of the scenario's arms (default: the scenario's)")
+    strategies: Annotated[list[str] | None, typer.Option(
+        "--strategies", "--strategy", "-s",
+        help="arms to compare, the first is the baseline (repeatable, or comma-separated): "
+             "built-in names, module:Class, file.py:Class or the names of the scenario's "
+             "arms (default: the scenario's)")
     ] = None,
     replications: Annotated[int | None, typer.Option(
         "--replications", "-r", min=2, help="replications (default: the scenario's)")] = None,
@@ -105,7 +112,7 @@ def compare_command(
     if len(specs) < 2:
         raise UserError("name at least two strategies to compare (the first is the baseline)",
                         source="--strategies")
-    arms_from = str(scenario) if strategies is None else "--strategies"
+    arms_from = str(scenario) if not strategies else "--strategies"
     sc = with_arms(sc, specs, arms_from, str(scenario))
     if sc.replications < 2:
         raise UserError("intervals need at least 2 replications (--replications)",
@@ -145,11 +152,13 @@ def compare_command(
                               daily=empty, accounts=empty) for c in cells_of(sc)])
     comparison = compare_strategies(kpis, [s.name for s in specs])
     _write(out_dir, sc, kpis, comparison)
+    write_run_info(out_dir, command="compare", scenario_file=scenario, overrides=overrides,
+                   strategies=[s.name for s in specs] if strategies else ())
 
     what = f"{sc.name}: {sc.population.size:,} accounts, {sc.horizon_days:g} days"
-    console.print(kpi_table(kpis, what))
+    console.print(kpi_table(kpis, what, sc.currency))
     console.print(difference_table(comparison, f"paired differences to {specs[0].name}",
-                                   sc.replications))
+                                   sc.replications, sc.currency))
     gain = pairing_gain(comparison, "recovery_rate")
     for row in gain.itertuples():
         console.print(
@@ -158,8 +167,8 @@ def compare_command(
             f" pp unpaired ({row.ratio:.1f}x narrower with common random numbers)",
             markup=False, highlight=False, soft_wrap=True)
     console.print(f"results in {out_dir} (kpis.csv, comparison.csv, kpis.parquet, "
-                  "comparison.parquet, scenario.resolved.yaml)", markup=False, highlight=False,
-                  soft_wrap=True)
+                  "comparison.parquet, scenario.resolved.yaml, run.yaml)", markup=False,
+                  highlight=False, soft_wrap=True)
 
 
 def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataFrame) -> None:

@@ -4,7 +4,6 @@ bar, the KPI table, strategy arms from the command line and output-folder checks
 from __future__ import annotations
 
 import functools
-import math
 import re
 import traceback
 from collections.abc import Callable, Sequence
@@ -20,8 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from simulator.errors import StrategyError, UserError
+from simulator.experiments.compare import rough_note
 from simulator.experiments.runner import summarise
-from simulator.formatting import format_value
+from simulator.formatting import format_interval, format_value
 from simulator.kpis import TABLE_KPIS
 from simulator.scenario import (
     Scenario,
@@ -64,28 +64,43 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def kpi_table(kpis: pd.DataFrame, title: str) -> Table:
-    """Strategies as columns, KPIs as rows; mean ± 95 % half-width with replications."""
+def kpi_label(label: str, kind: str, currency: str) -> str:
+    """A KPI's row label, naming the currency of a money KPI."""
+    return f"{label} ({currency})" if kind == "money" else label
+
+
+def interval_caption(replications: int) -> str:
+    """What a table's intervals are, and whether they are rough."""
+    if replications < 2:
+        return "one replication: no interval"
+    text = (f"mean and [95% interval] over {replications} replications: the t-interval, "
+            "kept inside what the KPI can take")
+    rough = rough_note(replications)
+    return f"{text}\n{rough}" if rough else text
+
+
+def kpi_table(kpis: pd.DataFrame, title: str, currency: str) -> Table:
+    """Strategies as columns, KPIs as rows; each cell the mean and, with replications,
+    its 95 % interval (``summarise``: inside the KPI's range) below it."""
     summary = summarise(kpis)
     strategies = list(dict.fromkeys(kpis["strategy"]))
     reps = int(kpis.groupby("strategy").size().max())
     # Text, not markup: the title and headers carry the scenario's and arms' names.
-    table = Table(title=Text(title, style="italic"),
-                  caption=(f"mean ± 95% CI half-width over {reps} replications"
-                           if reps > 1 else "one replication"))
+    table = Table(title=Text(title, style="italic"), caption=interval_caption(reps))
     table.add_column("KPI")
     for s in strategies:
         table.add_column(Text(str(s)), justify="right")
     idx = summary.set_index(["strategy", "kpi"])
     for key, label, kind in TABLE_KPIS:
-        row = [label]
+        row = [kpi_label(label, kind, currency)]
         for s in strategies:
             if (s, key) not in idx.index:
                 row.append("-")
                 continue
             rec = idx.loc[(s, key)]
-            half = (rec["ci_high"] - rec["mean"]) if reps > 1 else math.nan
-            row.append(format_value(float(rec["mean"]), kind, float(half)))
+            text = format_value(float(rec["mean"]), kind)
+            interval = format_interval(float(rec["ci_low"]), float(rec["ci_high"]), kind)
+            row.append(f"{text}\n{interval}" if interval and reps > 1 else text)
         table.add_row(*row)
     return table
 
@@ -125,13 +140,15 @@ def check_output_folder(out_dir: Path) -> None:
             raise UserError(f"cannot be the output folder: {where}", source=str(out_dir))
 
 
-def specs_from_option(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
-    """The arms named on the command line (``--strategies A,B``; default the scenario's);
-    a name of the scenario's arms keeps its params."""
-    if strategies is None:
+def specs_from_option(sc: Scenario, strategies: str | Sequence[str] | None
+                      ) -> tuple[StrategySpec, ...]:
+    """The arms named on the command line (``-s A -s B`` or ``-s A,B``; default the
+    scenario's); a name of the scenario's arms keeps its params."""
+    if not strategies:
         return sc.strategies
+    given = [strategies] if isinstance(strategies, str) else list(strategies)
     own = {s.name: s for s in sc.strategies}
-    names = [n.strip() for n in strategies.split(",") if n.strip()]
+    names = [n.strip() for item in given for n in item.split(",") if n.strip()]
     return tuple(own.get(n, StrategySpec(use=command_line_reference(n))) for n in names)
 
 

@@ -72,10 +72,11 @@ def robust_command(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: Annotated[Path, typer.Option(
         help="results folder; rerunning into it computes only the missing cells")],
-    strategies: Annotated[str | None, typer.Option(
-        "--strategies", "-s",
-        help="comma-separated arms to rank (at least two): built-in names, module:Class, "
-             "file.py:Class or the names of the scenario's arms (default: the scenario's)")
+    strategies: Annotated[list[str] | None, typer.Option(
+        "--strategies", "--strategy", "-s",
+        help="arms to rank, at least two (repeatable, or comma-separated): built-in names, "
+             "module:Class, file.py:Class or the names of the scenario's arms (default: "
+             "the scenario's)")
     ] = None,
     uncertain: Annotated[Path | None, typer.Option(
         help="parameter-space file of the uncertain parameters (see scenarios/robust/)")

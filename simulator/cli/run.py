@@ -23,6 +23,7 @@ from simulator.cli.helpers import (
 )
 from simulator.errors import UserError
 from simulator.experiments.outputs import write_outputs
+from simulator.experiments.runinfo import write_run_info
 from simulator.experiments.runner import cells_of, kpi_frame, run_cells
 from simulator.scenario import (
     StrategySpec,
@@ -37,7 +38,8 @@ def run_command(
         "--strategy", "-s",
         help="strategy to run (repeatable): built-in name, module:Class or file.py:Class; "
              "default: the scenario's strategies")] = None,
-    seed: Annotated[int | None, typer.Option(help="root seed (default: the scenario's)")] = None,
+    seed: Annotated[int | None, typer.Option(
+        min=0, help="root seed (default: the scenario's)")] = None,
     replications: Annotated[int | None, typer.Option(
         "--replications", "-r", min=1, help="replications (default: the scenario's)")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1,
@@ -79,8 +81,11 @@ def run_command(
                             "that exits its process or crashes, or memory ran out)",
                             source=arms_from) from None
     paths = write_outputs(results, sc, out_dir, events=events)
+    paths["run"] = write_run_info(out_dir, command="run", scenario_file=scenario,
+                                  overrides=overrides, strategies=strategy or ())
     kpis = kpi_frame(results)
     console.print(kpi_table(kpis, f"{sc.name}: {sc.population.size:,} accounts, "
-                                  f"{sc.horizon_days:g} days, pack {sc.compliance.pack}"))
+                                  f"{sc.horizon_days:g} days, pack {sc.compliance.pack}",
+                            sc.currency))
     console.print(f"results in {out_dir}{os.sep} ({', '.join(p.name for p in paths.values())})",
                   markup=False, highlight=False, soft_wrap=True)

@@ -25,6 +25,9 @@ def sweep_command(
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (needs contactsim[dask]); "
              "default: a local process pool")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a field of every variant, e.g. --set population.size=2000 "
+                      "(repeatable; as if added to the sweep file's set:)")] = None,
     fail_fast: Annotated[bool, typer.Option(
         "--fail-fast", help="stop at the first failed cell")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -37,7 +40,7 @@ def sweep_command(
     if scheduler is not None and workers is not None:
         raise UserError("--workers sets the local pool; a Dask cluster has the workers "
                         "started for it", source="--workers")
-    plan = load_sweep(sweep)
+    plan = load_sweep(sweep, set_ or ())
     check_output_folder(out)
     backend: Backend = DaskCluster(scheduler) if scheduler else LocalPool(workers or 1)
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 1} local worker(s)"

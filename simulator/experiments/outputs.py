@@ -70,8 +70,9 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
     return paths
 
 
-#: Files ``write_outputs`` writes only for some runs.
-OPTIONAL_OUTPUTS: tuple[str, ...] = ("events.parquet", "kpis_by_arm.csv")
+#: Files ``write_outputs`` writes only for some runs (``run.yaml``: the command line's,
+#: written after it by ``contactsim run``).
+OPTIONAL_OUTPUTS: tuple[str, ...] = ("events.parquet", "kpis_by_arm.csv", "run.yaml")
 
 
 def create_output_folder(out_dir: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from simulator.engine import Results, run
-from simulator.experiments.compare import t_interval
+from simulator.experiments.compare import kpi_interval
 from simulator.kpis import KPI_DEFINITIONS
 from simulator.rng import replication_seed
 from simulator.scenario import Scenario, StrategySpec
@@ -77,13 +77,15 @@ def kpi_frame(results: Sequence[Results]) -> pd.DataFrame:
 
 
 def summarise(kpis: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval of every KPI per strategy (long format)."""
+    """Mean and interval of every KPI per strategy (long format): the t-interval
+    truncated to the KPI's range (``compare.kpi_interval``)."""
     out = []
     value_cols = [c for c in kpis.columns if c not in ("strategy", "replication", "seed")]
     for strategy, group in kpis.groupby("strategy", sort=False):
         n = len(group)
         for col in value_cols:
-            mean, low, high = t_interval(group[col].to_numpy(dtype=float), confidence)
+            mean, low, high = kpi_interval(group[col].to_numpy(dtype=float), col,
+                                           confidence)
             out.append({"strategy": strategy, "kpi": col, "mean": mean, "ci_low": low,
                         "ci_high": high, "replications": n})
     return pd.DataFrame(out)

@@ -86,6 +86,7 @@ from simulator.scenario import (
     StrategySpec,
     apply_override,
     format_validation_error,
+    parse_override,
     read_yaml,
     scenario_from_dict,
 )
@@ -218,6 +219,7 @@ class SweepPlan:
     scenario: dict[str, Any]
     cells: list[SweepCell]
     sweep: dict[str, Any]
+    command_line_set: dict[str, Any] = field(default_factory=dict)
 
     def unique_cells(self) -> list[SweepCell]:
         """The cells to compute: the first cell of each key (identical cells run once)."""
@@ -237,7 +239,8 @@ class SweepPlan:
             "design": self.design,
             "factors": self.factors,
             "factor_spec": self.sweep.get("factors"),
-            "set": self.sweep.get("set", {}),
+            "set": {**self.sweep.get("set", {}), **self.command_line_set},
+            "command_line_set": self.command_line_set,
             "replications": self.replications,
             "strategies": [s.model_dump(mode="json") for s in self.strategies],
             "variants": self.variants,
@@ -294,11 +297,13 @@ def _cell_scenario(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in NOT_IN_CELL}
 
 
-def load_sweep(path: str | Path) -> SweepPlan:
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepPlan:
     """Read and validate a sweep file and resolve it into cells.
 
-    Every variant's scenario and every strategy is validated here, so that a mistake in
-    the sweep file is one error naming the file and field before anything runs.
+    ``overrides`` (``KEY=VALUE``, from ``contactsim sweep --set``) are set in every
+    variant after the file's own ``set:``, as if added to it. Every variant's scenario
+    and every strategy is validated here, so that a mistake in the sweep file is one
+    error naming the file and field before anything runs.
     """
     from simulator.strategies import build_strategy  # the loader imports plug-ins
 
@@ -322,7 +327,27 @@ def load_sweep(path: str | Path) -> SweepPlan:
             raise ScenarioError("set applies to the scenario; give strategies in 'strategies'",
                                 source=str(source), field=f"set.{key}")
         _override(data, key, value, source, f"set.{key}")
-    resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
+    command_line: dict[str, Any] = {}
+    for text in overrides:
+        key_path, value = parse_override(text)
+        key = ".".join(key_path)
+        if key.startswith(STRATEGY_PREFIX) or key in ("replications", "strategies"):
+            raise ScenarioError("--set applies to the scenario; strategies and replications "
+                                "are the sweep file's", source=f"--set {text}")
+        try:
+            apply_override(data, key_path, value)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.detail, source=f"--set {text}", field=exc.field) from None
+        command_line[key] = value
+    try:
+        resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
+    except ScenarioError as exc:
+        culprit = next((f"{k}={v}" for k, v in command_line.items()
+                        if exc.field and (exc.field == k or exc.field.startswith(k + ".")
+                                          or k.startswith(exc.field + "."))), None)
+        if culprit is None:
+            raise
+        raise ScenarioError(exc.detail, source=f"--set {culprit}", field=exc.field) from None
 
     if sweep.strategies is not None:
         strategies = list(sweep.strategies)
@@ -406,7 +431,8 @@ def load_sweep(path: str | Path) -> SweepPlan:
         description=sweep.description, factors=factors, design=design, variants=variants,
         strategies=strategies, replications=replications,
         scenario=resolved_base.to_dict(), cells=list(unique.values()),
-        sweep=sweep.model_dump(mode="json", by_alias=True, exclude_none=True))
+        sweep=sweep.model_dump(mode="json", by_alias=True, exclude_none=True),
+        command_line_set=command_line)
 
 
 def _override(data: dict[str, Any], key: str, value: Any, source: Path, where: str) -> None:

@@ -63,10 +63,13 @@ def validate_requests(strategy: str, day: int, result: object, open_ids: pd.Inde
         raise _fail(strategy, day, "account_id not among today's open accounts", df[unknown])
 
     # Codes of CHANNELS; anything else (another name, a number, a missing value) is -1.
+    # (Index.get_indexer, not Categorical(..., categories=): pandas 3 deprecates values
+    # outside the categories, which are exactly what this check is for.)
+    channels = pd.Index(CHANNELS)
     try:
-        ch = pd.Categorical(df["channel"], categories=CHANNELS).codes
+        ch = channels.get_indexer(df["channel"])
     except TypeError:  # unhashable values (lists, dicts): compare their text
-        ch = pd.Categorical(df["channel"].astype(str), categories=CHANNELS).codes
+        ch = channels.get_indexer(df["channel"].astype(str))
     if (ch < 0).any():
         raise _fail(strategy, day, f"unknown channel; expected one of {', '.join(CHANNELS)}",
                     df[ch < 0])
