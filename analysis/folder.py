@@ -1,8 +1,10 @@
-"""Reading a results folder written by ``contactsim run``, ``compare`` or ``sweep``.
+"""Reading a results folder written by ``contactsim run``, ``compare``, ``sweep`` or
+``power``.
 
-The kind of folder is told by the files present: a sweep has ``sweep.resolved.yaml``
-(or a ``cells/`` folder), a comparison ``comparison.csv``, a run only ``kpis.csv`` and
-its Parquet frames. Frames are read on first use and kept on the instance.
+The kind of folder is told by the files present: a power analysis has ``power.csv`` and
+``power.json``, a sweep has ``sweep.resolved.yaml`` (or a ``cells/`` folder), a
+comparison ``comparison.csv``, a run only ``kpis.csv`` and its Parquet frames. Frames are
+read on first use and kept on the instance.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import yaml
 
 from simulator.errors import UserError
 
-FolderKind = Literal["run", "compare", "sweep"]
+FolderKind = Literal["run", "compare", "sweep", "power"]
 
 #: Columns of a kpis.csv that identify a row rather than measure it.
 ID_COLUMNS = ("strategy", "replication", "seed")
@@ -148,7 +150,9 @@ def open_folder(path: Path) -> ResultsFolder:
         raise UserError("no such folder", source=str(path))
     if not path.is_dir():
         raise UserError("not a folder (expected the output folder of contactsim run, "
-                        "compare or sweep)", source=str(path))
+                        "compare, sweep or power)", source=str(path))
+    if (path / "power.csv").is_file() and (path / "power.json").is_file():
+        return ResultsFolder(path, "power")
     if not (path / "kpis.csv").is_file():
         raise UserError("no kpis.csv: not an output folder of contactsim run, compare or "
                         "sweep", source=str(path))

@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a run, a comparison or a sweep folder.
+"""One self-contained HTML report of a run, a comparison, a sweep or a power folder.
 
 The report holds the KPI table with 95 % intervals, every figure the folder's files
 allow (PNG embedded as base64 ``data:`` URIs) and the resolved scenario, with no
@@ -31,6 +31,7 @@ from analysis.differences import differences_figure, has_differences
 from analysis.folder import ResultsFolder, open_folder
 from analysis.pareto import pareto_figure, pareto_flags
 from analysis.plotting import png_bytes
+from analysis.power import power_figure, power_section_html, read_power
 from analysis.stats import summarise_by
 from analysis.tradeoff import format_factor_value, order_values, tradeoff_figure
 from simulator.errors import UserError
@@ -295,7 +296,8 @@ def _version() -> str:
         return "(not installed)"
 
 
-_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep"}
+_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep",
+              "power": "a power analysis"}
 
 
 def _meta(folder: ResultsFolder) -> str:
@@ -362,6 +364,58 @@ def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None 
     ])
 
 
+def power_report_figures(folder: ResultsFolder) -> list[ReportFigure]:
+    """The power curve of every outcome of a power folder."""
+    table, summary = read_power(folder.path)
+    out = []
+    for metric in summary["metrics"]:
+        title = f"Power curve: {metric}"
+        caption = ("Share of simulated trials rejecting at alpha, with its 95 % Wilson "
+                   "interval, at each trial size; dashed: the closed form (NormalIndPower) "
+                   "with the whole-book within-trial effect; dotted: the 80 % line (with "
+                   "--null: alpha).")
+        try:
+            png = png_bytes(power_figure(table, summary, metric))
+        except Exception as exc:  # one bad figure must not cost the whole report
+            out.append(ReportFigure(f"power-{metric}", title, caption,
+                                    error=f"{type(exc).__name__}: {exc}"))
+            continue
+        out.append(ReportFigure(f"power-{metric}", title, caption, png=png))
+    return out
+
+
+def render_power_report(folder: ResultsFolder, figures: Sequence[ReportFigure]) -> str:
+    """The report of a ``contactsim power`` folder as one HTML page."""
+    table, summary = read_power(folder.path)
+    design = summary["design"]
+    title = f"contactsim: {folder.title} power"
+    meta = " · ".join(html.escape(p) for p in (
+        f"Report of {_KIND_TEXT[folder.kind]}", f"folder {folder.path.resolve()}",
+        f"whole book {int(design['book_size']):,} accounts",
+        f"sizes {', '.join(f'{int(s):,}' for s in design['sizes'])}",
+        f"contactsim {_version()}"))
+    scenario_name = folder.scenario_file.name if folder.scenario_file else "none"
+    scenario = (f"<pre>{html.escape(folder.scenario_text)}</pre>" if folder.scenario_text
+                else '<p class="note">No resolved scenario in the folder.</p>')
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f'<header><h1>{html.escape(title)}</h1><p class="meta">{meta}</p>',
+        '<nav><a href="#power">Power</a><a href="#figures">Figures</a>'
+        '<a href="#scenario">Scenario</a></nav></header>',
+        f'<section id="power"><h2>Power of the trial</h2>'
+        f"{power_section_html(table, summary)}</section>",
+        '<section id="figures"><h2>Figures</h2>',
+        *(_figure_html(f) for f in figures),
+        "</section>",
+        f'<section id="scenario"><h2>Resolved scenario ({html.escape(scenario_name)})</h2>'
+        f"{scenario}</section>",
+        "</body></html>",
+    ])
+
+
 def write_report(folder_path: Path, out: Path | None = None,
                  confidence: float = 0.95) -> tuple[Path, list[ReportFigure]]:
     """Write the report of the folder (default ``<folder>/report.html``).
@@ -372,8 +426,12 @@ def write_report(folder_path: Path, out: Path | None = None,
     target = out if out is not None else folder_path / "report.html"
     if not target.parent.is_dir():
         raise UserError("the folder of the report does not exist", source=str(target))
-    figures = report_figures(folder, confidence)
-    page = render_report(folder, figures, confidence)
+    if folder.kind == "power":
+        figures = power_report_figures(folder)
+        page = render_power_report(folder, figures)
+    else:
+        figures = report_figures(folder, confidence)
+        page = render_report(folder, figures, confidence)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         tmp.write_text(page, encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from simulator.cli import check, compare, params, report, run, strategies, sweep
+from simulator.cli import check, compare, params, power, report, run, strategies, sweep
 from simulator.cli.helpers import err_console
 
 try:  # Typer 0.2x vendors click and raises its own copy of click's exceptions.
@@ -100,6 +100,7 @@ app.command("compare")(compare.compare_command)
 app.command("report")(report.report_command)
 app.command("strategies")(strategies.strategies_command)
 app.command("sweep")(sweep.sweep_command)
+app.command("power")(power.power_command)
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ def _analysis_report() -> ModuleType:
 @guarded
 def report_command(
     folder: Annotated[Path, typer.Argument(
-        help="output folder of contactsim run, compare or sweep")],
+        help="output folder of contactsim run, compare, sweep or power")],
     out: Annotated[Path | None, typer.Option(
         help="HTML file to write (default: DIR/report.html)")] = None,
 ) -> None:
