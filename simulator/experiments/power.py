@@ -809,11 +809,11 @@ def interference_note(effect: Mapping[str, Any]) -> str:
         if math.isfinite(low) and (low > 0 or high < 0):
             verdict = "higher" if mean > 0 else "lower"
             parts.append(f"the {cell}'s cell is {verdict} in the trial than the same accounts "
-                         f"under the {cell} alone by {abs(mean):.4g} [{low:.4g}, {high:.4g}]")
+                         f"under the {cell} alone ({mean:+.4g} [{low:+.4g}, {high:+.4g}])")
         else:
             parts.append(f"the {cell}'s cell is no different in the trial from the same "
-                         f"accounts under the {cell} alone ({mean:+.4g} [{low:.4g}, "
-                         f"{high:.4g}])")
+                         f"accounts under the {cell} alone ({mean:+.4g} [{low:+.4g}, "
+                         f"{high:+.4g}])")
     if not parts:
         return "no interference measured"
     return "; ".join(parts)
