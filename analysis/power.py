@@ -88,7 +88,8 @@ def power_figure(table: pd.DataFrame, summary: Mapping[str, Any],
         raw_err = np.vstack([raw - rows["unadjusted_low"].to_numpy(dtype=float),
                              rows["unadjusted_high"].to_numpy(dtype=float) - raw])
         ax.errorbar(sizes, raw, yerr=np.clip(raw_err, 0, None), fmt="s-", color="0.55",
-                    capsize=3, linewidth=1.2, markersize=4, label="unadjusted")
+                    capsize=3, linewidth=1.2, markersize=4,
+                    label=f"unadjusted ({'z-test' if info_binary(summary, metric) else 'Welch'})")
     err = np.vstack([power - low, high - power])
     ax.errorbar(sizes, power, yerr=np.clip(err, 0, None), fmt="o-", color="#1f77b4",
                 capsize=4, linewidth=1.8, label=label + ", 95 % Wilson interval")
@@ -97,8 +98,10 @@ def power_figure(table: pd.DataFrame, summary: Mapping[str, Any],
         grid = np.geomspace(max(sizes.min() / 2, 4.0), sizes.max() * 2, 80)
         curve = _formula_curve(info, design, grid)
         if np.isfinite(curve).any():
+            which = (f"whole-book effect / sqrt(1 - rho^2), rho {float(info['rho']):+.2f}"
+                     if covariate and info.get("rho") is not None else "whole-book effect")
             ax.plot(grid, curve, "--", color="#d62728", linewidth=1.2,
-                    label="closed form (NormalIndPower, whole-book effect)")
+                    label=f"closed form (NormalIndPower, {which})")
     if null:
         ax.axhline(float(design["alpha"]), color="black", linewidth=0.9, linestyle=":",
                    label=f"alpha {float(design['alpha']):g}")
@@ -123,8 +126,13 @@ def power_figure(table: pd.DataFrame, summary: Mapping[str, Any],
     ax.set_title(f"{metric}: {'type-I error' if null else 'power'} at alpha "
                  f"{float(design['alpha']):g}, look day {float(design['look']):g}, "
                  f"{int(design['repetitions'])} repetitions per size", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper right" if null else "lower right")
     return fig
+
+
+def info_binary(summary: Mapping[str, Any], metric: str) -> bool:
+    """Whether ``metric`` is binary (tested by the two-proportion z-test)."""
+    return bool(summary["metrics"].get(metric, {}).get("binary", False))
 
 
 def write_power_figure(folder: Path) -> Path:
@@ -161,14 +169,16 @@ def power_section_html(table: pd.DataFrame, summary: Mapping[str, Any]) -> str:
         head = ("<tr><th>size</th><th>agents</th><th>{}</th><th>95 % Wilson interval</th>"
                 "{}<th>closed form</th><th>effect at size</th></tr>").format(
                     "type-I error" if null else "power",
-                    "<th>unadjusted</th><th>variance reduction</th>"
+                    "<th>unadjusted</th><th>unadjusted, Welch's t</th>"
+                    "<th>variance reduction</th>"
                     if design.get("covariate") else "")
         body = []
         for r in rows.itertuples():
             cells = [f"{int(r.size):,}", str(int(r.agents)), _fmt(r.power, True),
                      f"[{_fmt(r.low, True)}, {_fmt(r.high, True)}]"]
             if design.get("covariate"):
-                cells += [_fmt(r.power_unadjusted, True), _fmt(r.variance_reduction, True)]
+                cells += [_fmt(r.power_unadjusted, True), _fmt(r.power_welch, True),
+                          _fmt(r.variance_reduction, True)]
             cells += [_fmt(r.formula_power, True), _fmt(r.effect_at_size)]
             body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
                         + "</tr>")

@@ -168,13 +168,15 @@ def against_formula(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]
               f"1 - rho^2 {1 - rho**2:.4f} (diff {ratio_in - (1 - rho**2):+.4f}); effect "
               f"estimate's variance ratio across trials {row.effect_variance_ratio:.3f}; "
               f"power {adjusted:.3f} vs closed form {adjusted_expected:.3f} "
-              f"({(adjusted - adjusted_expected) / adj_se:+.2f} s.e.)")
+              f"({(adjusted - adjusted_expected) / adj_se:+.2f} s.e.); unadjusted Welch's t "
+              f"{row.power_welch:.3f}")
         rows.append({"part": "power", "size": int(row.size), "repetitions": reps_n,
                      "simulated": simulated, "formula": expected, "se": se,
                      "within_3se": agree, "rho": rho, "variance_ratio": ratio_in,
                      "one_minus_rho2": 1 - rho**2,
                      "effect_variance_ratio": float(row.effect_variance_ratio),
                      "cuped_power": adjusted, "cuped_formula": adjusted_expected,
+                     "welch_power": float(row.power_welch),
                      "cuped_se": adj_se})
     return rows
 

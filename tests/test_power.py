@@ -23,6 +23,7 @@ from simulator.experiments.power import (
     POWER_COLUMNS,
     PowerDesign,
     PowerRun,
+    _welch_from_cells,
     account_outcome,
     cuped,
     run_power,
@@ -161,6 +162,10 @@ def test_the_tests_are_the_textbook_ones() -> None:
     z = (y.mean() - x.mean()) / math.sqrt(p * (1 - p) * (1 / 300 + 1 / 200))
     assert two_proportion_test(x, y).statistic == pytest.approx(z, rel=1e-9)
     assert two_proportion_test(x, y).p_value == pytest.approx(2 * stats.norm.sf(abs(z)))
+    # Welch's t from the cells' stored sizes, means and variances is the same test.
+    cells = {"champion": {"n": x.size, "mean": x.mean(), "var": x.var(ddof=1)},
+             "challenger": {"n": y.size, "mean": y.mean(), "var": y.var(ddof=1)}}
+    assert _welch_from_cells(cells) == pytest.approx(welch_test(x, y).p_value, rel=1e-9)
     # Degenerate cells: nothing to tell apart, or one account only.
     assert two_proportion_test(np.zeros(5), np.zeros(7)).p_value == 1.0
     assert welch_test(np.ones(5), np.ones(3)).p_value == 1.0
@@ -234,10 +239,9 @@ def test_cuped_removes_rho_squared_of_the_variance(powered: tuple[Path, PowerRun
         # correlation is about sqrt(1 - rho^2)); its standard error is about
         # sqrt(2 (1 - c^2) / 60) ~ 0.06 with c = 0.95, hence a tolerance of 0.2 (3 s.e.).
         assert abs(row.effect_variance_ratio - (1 - row.rho**2)) <= 0.2, row
-    # Power rises with the adjustment (the same trials tested both ways, so the raw and
-    # adjusted rejections are paired): never fewer rejections over both sizes.
-    assert table["rejections"].sum() >= (table["power_unadjusted"]
-                                         * table["repetitions"]).sum()
+    # Power rises with the adjustment, against the same test (Welch's t) on the raw
+    # outcome of the same trials (paired rejections): never fewer over both sizes.
+    assert table["rejections"].sum() >= (table["power_welch"] * table["repetitions"]).sum()
 
 
 @pytest.mark.slow

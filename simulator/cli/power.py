@@ -47,7 +47,7 @@ def _spec(sc: Scenario, name: str) -> StrategySpec:
 
 
 def _pct(x: float) -> str:
-    return "-" if not math.isfinite(x) else f"{100 * x:.1f} %"
+    return "-" if not math.isfinite(x) else f"{100 * x:.1f}"
 
 
 def _power_table(result: PowerRun, metric: str) -> Table:
@@ -55,26 +55,27 @@ def _power_table(result: PowerRun, metric: str) -> Table:
     rows = result.table[result.table["metric"] == metric]
     what = "type-I error" if design.null else "power"
     adjusted = f", CUPED on {design.covariate}" if design.covariate else ""
-    table = Table(title=Text(f"{metric}: {what} at alpha {design.alpha:g}, split "
+    table = Table(title=Text(f"{metric}: {what} (%) at alpha {design.alpha:g}, split "
                              f"{design.split:g}, look day {design.look:g}{adjusted}",
                              style="italic"),
-                  caption=f"share of {design.repetitions} repetitions rejecting, 95 % Wilson "
-                          "interval; formula: NormalIndPower with the whole-book effect")
+                  caption=f"share of {design.repetitions} repetitions rejecting [95 % Wilson "
+                          "interval]; closed form: NormalIndPower with the whole-book effect")
     table.add_column("size", justify="right")
     table.add_column("agents", justify="right")
-    table.add_column(what, justify="right")
-    table.add_column("95 % interval", justify="right")
+    table.add_column(what, justify="right", no_wrap=True)
     if design.covariate:
-        table.add_column("unadjusted", justify="right")
-        table.add_column("variance reduction", justify="right")
-    table.add_column("formula", justify="right")
-    table.add_column("effect at size", justify="right")
+        table.add_column("raw", justify="right")
+        table.add_column("raw Welch", justify="right")
+        table.add_column("var. cut", justify="right")
+    table.add_column("closed form", justify="right")
+    table.add_column("effect", justify="right")
     for r in rows.itertuples():
-        cells = [f"{int(r.size):,}", str(int(r.agents)), _pct(float(r.power)),
-                 f"[{_pct(float(r.low))}, {_pct(float(r.high))}]"]
+        cells = [f"{int(r.size):,}", str(int(r.agents)),
+                 f"{_pct(float(r.power))} [{_pct(float(r.low))}, {_pct(float(r.high))}]"]
         if design.covariate:
-            cells += [_pct(float(r.power_unadjusted)), _pct(float(r.variance_reduction))]
-        cells += [_pct(float(r.formula_power)), f"{float(r.effect_at_size):+.4g}"]
+            cells += [_pct(float(r.power_unadjusted)), _pct(float(r.power_welch)),
+                      _pct(float(r.variance_reduction))]
+        cells += [_pct(float(r.formula_power)), f"{float(r.effect_at_size):+.4f}"]
         table.add_row(*cells)
     return table
 

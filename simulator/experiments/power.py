@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     proportion_confint,
@@ -106,7 +107,7 @@ _NOT_OUTCOMES: frozenset[str] = frozenset({"account_id", "twin_t_paid"})
 POWER_COLUMNS: tuple[str, ...] = (
     "size", "split", "metric", "effect", "power", "low", "high", "type1",
     "variance_reduction", "covariate", "rho", "effect_variance_ratio", "power_unadjusted",
-    "unadjusted_low", "unadjusted_high", "formula_power", "effect_at_size",
+    "unadjusted_low", "unadjusted_high", "power_welch", "formula_power", "effect_at_size",
     "effect_full_adoption", "champion_accounts", "challenger_accounts", "agents",
     "repetitions", "rejections", "untestable", "alpha", "look")
 
@@ -595,8 +596,12 @@ def repetition_frame(design: PowerDesign,
                 "challenger_n": m[CHALLENGER]["n"],
                 "champion_mean": _num(m[CHAMPION]["mean"]),
                 "challenger_mean": _num(m[CHALLENGER]["mean"]),
+                "champion_var": _num(m[CHAMPION]["var"]),
+                "challenger_var": _num(m[CHALLENGER]["var"]),
                 "effect": _num(m["effect"]), "test": m["test"],
-                "statistic": _num(m["statistic"]), "p_value": _num(m["p_value"])}
+                "statistic": _num(m["statistic"]), "p_value": _num(m["p_value"]),
+                "welch_p_value": _num(m["p_value"]) if m["test"] == "welch"
+                else _welch_from_cells(m)}
             if cov is not None:
                 a = m["cuped"][cov]
                 row.update({"rho": _num(a["rho"]), "theta": _num(a["theta"]),
@@ -609,6 +614,23 @@ def repetition_frame(design: PowerDesign,
         return frame
     return frame.sort_values(["size", "metric", "repetition"], kind="stable",
                              ignore_index=True)
+
+
+def _welch_from_cells(m: Mapping[str, Any]) -> float:
+    """Welch's t p-value of an outcome from its cells' sizes, means and variances: for a
+    binary outcome, the unadjusted test of the same family as the CUPED one (Welch's t),
+    so that the adjustment's gain is told apart from the change of test."""
+    a, b = m[CHAMPION], m[CHALLENGER]
+    if a["n"] < 2 or b["n"] < 2:
+        return math.nan
+    va, vb = _num(a["var"]), _num(b["var"])
+    if va == 0.0 and vb == 0.0:
+        return 1.0 if _num(a["mean"]) == _num(b["mean"]) else 0.0
+    with np.errstate(all="ignore"):
+        test = stats.ttest_ind_from_stats(_num(b["mean"]), math.sqrt(vb), b["n"],
+                                          _num(a["mean"]), math.sqrt(va), a["n"],
+                                          equal_var=False)
+    return float(test.pvalue)
 
 
 def _interval(values: Sequence[float]) -> dict[str, float]:
@@ -735,9 +757,12 @@ def power_table(design: PowerDesign, reps: pd.DataFrame,
     """``power.csv``: one row per size and outcome (``POWER_COLUMNS``).
 
     ``power`` is the share of repetitions rejecting at alpha (after CUPED when a
-    covariate is given; ``power_unadjusted`` without), ``low``/``high`` its 95 % Wilson
-    interval. A repetition whose test cannot be computed (a cell with too few accounts)
-    counts as not rejecting (``untestable``). With ``null`` the share is the type-I
+    covariate is given; ``power_unadjusted`` without, by the outcome's own test;
+    ``power_welch`` without, by Welch's t, the test the adjusted outcome gets, so that for
+    a binary outcome the adjustment's gain is not mistaken for the gain of Welch's unpooled
+    variance over the pooled z-test), ``low``/``high`` its 95 % Wilson interval. A
+    repetition whose test cannot be computed (a cell with too few accounts) counts as not
+    rejecting (``untestable``). With ``null`` the share is the type-I
     error and is also in ``type1``. ``effect`` is the within-trial effect on the whole
     book, ``effect_at_size`` the mean effect of this size's repetitions.
     """
@@ -754,6 +779,7 @@ def power_table(design: PowerDesign, reps: pd.DataFrame,
             raw_p = part["p_value"].to_numpy(dtype=float) if count else np.empty(0)
             raw_k = int(np.sum(raw_p < design.alpha))
             raw_low, raw_high = wilson(raw_k, count)
+            welch_p = part["welch_p_value"].to_numpy(dtype=float) if count else np.empty(0)
             if cov is not None and count:
                 adj_p = part["adjusted_p_value"].to_numpy(dtype=float)
                 k = int(np.sum(adj_p < design.alpha))
@@ -779,6 +805,7 @@ def power_table(design: PowerDesign, reps: pd.DataFrame,
                 "rho": rho_size, "effect_variance_ratio": effect_ratio,
                 "power_unadjusted": raw_k / count if count else math.nan,
                 "unadjusted_low": raw_low, "unadjusted_high": raw_high,
+                "power_welch": float(np.mean(welch_p < design.alpha)) if count else math.nan,
                 "formula_power": formula_power(es, size, design.split, design.alpha),
                 "effect_at_size": float(part["effect"].mean()) if count else math.nan,
                 "effect_full_adoption": eff["full_adoption"]["mean"],
