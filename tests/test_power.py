@@ -4,6 +4,7 @@ repetitions on the local pool and on Dask, the report, and bad input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -35,8 +36,10 @@ from simulator.experiments.power import (
 )
 from simulator.scenario import Scenario, scenario_from_dict
 
-# The Dask fixture of the sweep tests: a real scheduler and two workers on loopback.
-from tests.test_sweep import dask_cluster  # noqa: F401
+# The Dask fixture (a real scheduler and two workers on loopback): the sweep tests' here;
+# on a main with tests/conftest.py, conftest's, and this import finds nothing.
+with contextlib.suppress(ImportError):
+    from tests.test_sweep import dask_cluster  # noqa: F401
 
 #: A tiny book whose trial runs in about a tenth of a second: due dates in the first five
 #: days, decisions every five days, read on day 35 (every paid_30 window complete).
@@ -378,7 +381,7 @@ def test_repetitions_are_cached_cells_that_resume(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_dask_gives_the_local_pools_cells(dask_cluster: str, tmp_path: Path) -> None:  # noqa: F811
+def test_dask_gives_the_local_pools_cells(dask_cluster: str, tmp_path: Path) -> None:
     sc_file = tmp_path / "tiny.yaml"
     sc_file.write_text(TINY, encoding="utf-8")
     local, dask = tmp_path / "local", tmp_path / "dask"
