@@ -1,9 +1,11 @@
-"""Reading a results folder written by ``contactsim run``, ``compare``, ``sweep`` or ``robust``.
+"""Reading a results folder written by ``contactsim run``, ``compare``, ``sweep``,
+``robust`` or ``power``.
 
 The kind of folder is told by the files present: a robustness analysis has
-``robust.resolved.yaml``, a sweep has ``sweep.resolved.yaml``
-(or a ``cells/`` folder), a comparison ``comparison.csv``, a run only ``kpis.csv`` and
-its Parquet frames. Frames are read on first use and kept on the instance.
+``robust.resolved.yaml``, a power analysis ``power.csv`` and ``power.json``, a sweep
+``sweep.resolved.yaml`` (or a ``cells/`` folder), a comparison ``comparison.csv``, a run
+only ``kpis.csv`` and its Parquet frames. Frames are read on first use and kept on the
+instance.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import yaml
 from simulator.errors import UserError
 from simulator.scenario import Scenario
 
-FolderKind = Literal["run", "compare", "sweep", "robust"]
+FolderKind = Literal["run", "compare", "sweep", "robust", "power"]
 
 #: Columns of a kpis.csv that identify a row rather than measure it.
 ID_COLUMNS = ("strategy", "replication", "seed")
@@ -191,15 +193,17 @@ def open_folder(path: Path) -> ResultsFolder:
         raise UserError("no such folder", source=str(path))
     if not path.is_dir():
         raise UserError("not a folder (expected the output folder of contactsim run, "
-                        "compare, sweep or robust)", source=str(path))
+                        "compare, sweep, robust or power)", source=str(path))
     if (path / "robust.resolved.yaml").is_file():
         if not (path / "ranking.csv").is_file():
             raise UserError("no ranking.csv: the robustness analysis has not finished (rerun "
                             "the same contactsim robust command)", source=str(path))
         return ResultsFolder(path, "robust")
+    if (path / "power.csv").is_file() and (path / "power.json").is_file():
+        return ResultsFolder(path, "power")
     if not (path / "kpis.csv").is_file():
         raise UserError("no kpis.csv: not an output folder of contactsim run, compare, "
-                        "sweep or robust", source=str(path))
+                        "sweep, robust or power", source=str(path))
     kind: FolderKind
     if (path / "sweep.resolved.yaml").is_file() or (path / "cells").is_dir():
         kind = "sweep"

@@ -1,4 +1,5 @@
-"""One self-contained HTML report of a run, a comparison, a sweep or a robustness folder.
+"""One self-contained HTML report of a run, a comparison, a sweep, a robustness or a
+power folder.
 
 The report holds the overrides the run applied (``run.yaml``), a comparison's headline
 (who leads on net value, by how much, with paired intervals, and a net-value figure), the
@@ -36,6 +37,7 @@ from analysis.folder import ResultsFolder, open_folder
 from analysis.headline import headline_html, net_value_figure, net_value_lead
 from analysis.pareto import pareto_figure, pareto_flags
 from analysis.plotting import png_bytes, save_figure
+from analysis.power import power_figure, power_section_html, read_power
 from analysis.robust import (
     influential,
     probability_best_figure,
@@ -92,6 +94,8 @@ def _figure_plan(folder: ResultsFolder,
     """(key, title, caption, draw) of every figure the folder's files allow."""
     if folder.kind == "robust":
         return _robust_figure_plan(folder)
+    if folder.kind == "power":
+        return _power_figure_plan(folder)
     cur = folder.currency
     kpis = folder.kpis
     sc = folder.scenario
@@ -423,7 +427,7 @@ def _version() -> str:
 
 
 _KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep",
-              "robust": "a robustness analysis"}
+              "robust": "a robustness analysis", "power": "a power analysis"}
 
 
 def _robust_meta(folder: ResultsFolder) -> str:
@@ -444,9 +448,21 @@ def _robust_meta(folder: ResultsFolder) -> str:
     return " · ".join(html.escape(p) for p in parts)
 
 
+def _power_meta(folder: ResultsFolder) -> str:
+    _, summary = read_power(folder.path)
+    design = summary["design"]
+    parts = [f"Report of {_KIND_TEXT['power']}", f"folder {folder.path.resolve()}",
+             f"whole book {int(design['book_size']):,} accounts",
+             f"sizes {', '.join(f'{int(s):,}' for s in design['sizes'])}",
+             f"contactsim {_version()}"]
+    return " · ".join(html.escape(p) for p in parts)
+
+
 def _meta(folder: ResultsFolder) -> str:
     if folder.kind == "robust":
         return _robust_meta(folder)
+    if folder.kind == "power":
+        return _power_meta(folder)
     kpis = folder.kpis
     sc = folder.scenario.get("scenario", folder.scenario) if folder.kind == "sweep" \
         else folder.scenario
@@ -541,8 +557,26 @@ def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None 
     ])
 
 
+def _power_figure_plan(folder: ResultsFolder
+                       ) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    """The power curve of every outcome of a power folder."""
+    table, summary = read_power(folder.path)
+    caption = ("Share of simulated trials rejecting at alpha, with its 95 % Wilson "
+               "interval, at each trial size; dashed: the closed form (NormalIndPower) "
+               "with the whole-book within-trial effect; dotted: the 80 % line (with "
+               "--null: alpha).")
+    return [(f"power-{metric}", f"Power curve: {metric}", caption,
+             lambda metric=metric: power_figure(table, summary, metric))
+            for metric in summary["metrics"]]
+
+
 def _first_section(folder: ResultsFolder, confidence: float) -> str:
-    """The KPI table, or for a robustness folder its headline and answer tables."""
+    """The KPI table; for a robustness folder its answer tables, for a power folder the
+    power of the trial."""
+    if folder.kind == "power":
+        table, summary = read_power(folder.path)
+        return (f'<section id="kpis"><h2>Power of the trial</h2>'
+                f"{power_section_html(table, summary)}</section>")
     if folder.kind != "robust":
         return (f'<section id="kpis"><h2>KPIs</h2>{kpi_table_html(folder, confidence)}'
                 "</section>")

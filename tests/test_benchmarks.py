@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,3 +65,15 @@ def test_robust_acceptance_prints_its_figures() -> None:
     assert "384" not in out and "6 cells at 300 accounts on 2 workers" in out
     assert "CPU time of the command and its workers" in out
     assert "summary: known " in out
+
+
+@pytest.mark.slow
+def test_power_type1_prints_the_type1_error_and_the_formula_check() -> None:
+    out = bench("power_type1.py", "--repetitions", "4", "--type1-size", "100", "--sizes",
+                "100", "--power-repetitions", "4", "--book-size", "300",
+                "--effect-repetitions", "2", "--look", "35")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["part"] for r in rows] == ["type1", "power"]
+    assert rows[0]["repetitions"] == 4 and 0.0 <= rows[0]["type1"] <= 1.0
+    assert rows[1]["size"] == 100 and 0.0 <= rows[1]["formula"] <= 1.0
+    assert "type-I error" in out and "NormalIndPower" in out and "1 - rho^2" in out

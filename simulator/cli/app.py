@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from simulator.cli import check, compare, params, report, robust, run, strategies, sweep
+from simulator.cli import check, compare, params, power, report, robust, run, strategies, sweep
 from simulator.cli.helpers import err_console
 from simulator.experiments.cells import simulator_version
 
@@ -114,6 +114,7 @@ app.command("report")(report.report_command)
 app.command("strategies")(strategies.strategies_command)
 app.command("sweep")(sweep.sweep_command)
 app.command("robust")(robust.robust_command)
+app.command("power")(power.power_command)
 
 
 def main() -> None:

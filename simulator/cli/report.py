@@ -34,7 +34,7 @@ def _analysis_report() -> ModuleType:
 @guarded
 def report_command(
     folder: Annotated[Path, typer.Argument(
-        help="output folder of contactsim run, compare, sweep or robust")],
+        help="output folder of contactsim run, compare, sweep, robust or power")],
     out: Annotated[Path | None, typer.Option(
         help="HTML file to write (default: DIR/report.html)")] = None,
     figures_as: Annotated[list[str] | None, typer.Option(
