@@ -53,3 +53,11 @@ def test_decide_speed_times_every_builtin() -> None:
 
     for name in BUILTINS:
         assert name in out, out
+
+
+def test_supervised_overhead_prints_its_figures() -> None:
+    out = bench("supervised_overhead.py", "--sizes", "300", "--repeat", "1", "--horizon", "10")
+    assert "zygote forked from this process: first child after" in out, out
+    assert "zygote a fresh interpreter (subprocess): first child after" in out, out
+    last = out.splitlines()[-1].split()
+    assert last[0] == "300" and last[-1] == "yes", out  # supervised results identical

@@ -22,10 +22,12 @@ from typing import Any
 import simulator
 from simulator.engine import run
 from simulator.experiments.outputs import atomic_write
+from simulator.experiments.supervised import run_supervised
 from simulator.scenario import (
     StrategySpec,
     scenario_from_dict,
 )
+from simulator.strategies.loader import uses_plugin
 
 #: Fields of a scenario that never reach one run (the cell carries its own seed and
 #: strategy), left out of the resolved scenario a cell is keyed and run on.
@@ -104,7 +106,13 @@ def cell_record(task: CellTask, status: str, error: str | None = None,
 
 
 def run_cell(task: CellTask) -> dict[str, Any]:
-    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record."""
+    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record.
+
+    A cell with plug-in code runs in a supervised child process (``supervised.py``), so
+    that nothing the plug-in does (hang, exit, raise ``KeyboardInterrupt``, leave
+    threads) reaches the worker; ``KeyboardInterrupt`` here is the user's Ctrl-C, which
+    fails no cell.
+    """
     if task.simulator_version != simulator_version():
         return cell_record(task, "failed", f"this worker runs contactsim {simulator_version()}"
                            f", the sweep expects {task.simulator_version}")
@@ -112,8 +120,14 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         scenario = scenario_from_dict(task.scenario, source=f"cell {task.key}")
         spec = StrategySpec.model_validate(task.spec)
         base_dir = Path(task.base_dir) if task.base_dir else None
-        results = run(scenario, spec, task.seed, task.replication, base_dir)
-    except Exception as exc:
+        if uses_plugin(spec):
+            results = run_supervised(scenario, spec, task.seed, task.replication, base_dir,
+                                     frames=False)
+        else:
+            results = run(scenario, spec, task.seed, task.replication, base_dir)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and the like too: one line, not a lost worker
         return cell_record(task, "failed", f"{type(exc).__name__}: {exc}")
     return cell_record(task, "ok", kpis=results.kpis)
 
