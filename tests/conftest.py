@@ -42,11 +42,14 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
               "--no-dashboard", "--scheduler-file", str(info))
         deadline = time.monotonic() + 60
-        while not info.exists():
+        address = None
+        while address is None:  # the file may exist before it is written whole
             assert procs[0].poll() is None, (tmp / "scheduler.log").read_text()
             assert time.monotonic() < deadline, "the scheduler did not start"
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
+            try:
+                address = json.loads(info.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
         for i in (1, 2):
             start(f"worker{i}", "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
                   "--no-nanny", "--no-dashboard", "--name", f"w{i}")

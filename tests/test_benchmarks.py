@@ -77,3 +77,11 @@ def test_power_type1_prints_the_type1_error_and_the_formula_check() -> None:
     assert rows[0]["repetitions"] == 4 and 0.0 <= rows[0]["type1"] <= 1.0
     assert rows[1]["size"] == 100 and 0.0 <= rows[1]["formula"] <= 1.0
     assert "type-I error" in out and "NormalIndPower" in out and "1 - rho^2" in out
+
+
+def test_supervised_overhead_prints_its_figures() -> None:
+    out = bench("supervised_overhead.py", "--sizes", "300", "--repeat", "1", "--horizon", "10")
+    assert "zygote forked from this process: first child after" in out, out
+    assert "zygote a fresh interpreter (subprocess): first child after" in out, out
+    last = out.splitlines()[-1].split()
+    assert last[0] == "300" and last[-1] == "yes", out  # supervised results identical

@@ -4,7 +4,6 @@ repetitions on the local pool and on Dask, the report, and bad input."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
@@ -35,11 +34,6 @@ from simulator.experiments.power import (
     write_power_outputs,
 )
 from simulator.scenario import Scenario, scenario_from_dict
-
-# The Dask fixture (a real scheduler and two workers on loopback): the sweep tests' here;
-# on a main with tests/conftest.py, conftest's, and this import finds nothing.
-with contextlib.suppress(ImportError):
-    from tests.test_sweep import dask_cluster  # noqa: F401
 
 #: A tiny book whose trial runs in about a tenth of a second: due dates in the first five
 #: days, decisions every five days, read on day 35 (every paid_30 window complete).

@@ -408,3 +408,40 @@ replications: 2
     r = contactsim("sweep", str(sweep), "--out", str(local), "--scheduler", dask_cluster)
     assert r.returncode == 0, r.stderr
     assert counts(r.stdout) == (0, 8, 0)
+
+
+@pytest.mark.slow
+def test_dask_sweep_with_hostile_cells_completes(dask_cluster: str, tmp_path: Path) -> None:
+    """On Dask workers too, plug-in code runs in supervised children (started from a
+    zygote that ``subprocess`` starts: a worker's threads make ``fork`` unsafe): a cell
+    that hangs past the limit, raises KeyboardInterrupt or another BaseException, or
+    ends its process fails with one line naming the strategy and the day, and the sweep
+    completes with the others in kpis.csv."""
+    import shutil
+
+    shutil.copy(ROOT / "tests" / "data" / "hostile_strategies.py", tmp_path / "hostile.py")
+    (tmp_path / "hostile.yaml").write_text(
+        TINY.replace("horizon_days: 60", "horizon_days: 12").replace(
+            "strategies:", "decision: {timeout_seconds: 1}\nstrategies:"), encoding="utf-8")
+    hostile = ["CatchesEverything", "Interrupts", "RaisesBaseException", "Exits"]
+    arms = ", ".join([*(f"{{use: 'hostile.py:{c}', label: {c.lower()}}}" for c in hostile),
+                      "{use: 'hostile.py:LeavesThread', label: leavesthread}",
+                      "{use: no_contact}"])
+    sweep = tmp_path / "hostile_sweep.yaml"
+    sweep.write_text(f"base: hostile.yaml\nstrategies: [{arms}]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = contactsim("sweep", str(sweep), "--out", str(out), "--scheduler", dask_cluster)
+    assert r.returncode == 1, r.stderr
+    assert counts(r.stdout) == (2, 0, 4)
+    records = {rec["strategy"]: rec for rec in (
+        json.loads(p.read_text(encoding="utf-8")) for p in (out / "cells").glob("*.json"))}
+    says = {"catcheseverything": "decide() took longer than 1 s (decision.timeout_seconds)",
+            "interrupts": "decide() raised KeyboardInterrupt",
+            "raisesbaseexception": "decide() raised Rebellion: not an Exception",
+            "exits": "decide() ended its process (exit code 9)"}
+    for name, text in says.items():
+        assert records[name]["status"] == "failed"
+        assert records[name]["error"] == (f"StrategyError: strategy '{name}': on day 3: "
+                                          f"{text}"), records[name]["error"]
+    kpis = pd.read_csv(out / "kpis.csv")
+    assert sorted(kpis["strategy"]) == ["leavesthread", "no_contact"]

@@ -117,7 +117,8 @@ def compare_command(
     if sc.replications < 2:
         raise UserError("intervals need at least 2 replications (--replications)",
                         source=str(scenario), field="replications")
-    check_arms(sc.strategies, scenario.parent.resolve(), arms_from)
+    check_arms(sc.strategies, scenario.parent.resolve(), arms_from,
+               sc.decision.timeout_seconds)
     out_dir = out or default_out_dir(f"{sc.name}-compare")
     check_output_folder(out_dir)
     base_dir = str(scenario.parent.resolve())

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 import re
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ from rich.text import Text
 from simulator.errors import StrategyError, UserError
 from simulator.experiments.compare import rough_note
 from simulator.experiments.runner import summarise
+from simulator.experiments.supervised import check_strategies
 from simulator.formatting import format_interval, format_value
 from simulator.kpis import TABLE_KPIS
 from simulator.scenario import (
@@ -28,7 +30,6 @@ from simulator.scenario import (
     StrategySpec,
     scenario_from_dict,
 )
-from simulator.strategies import build_strategy
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,15 +37,36 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Terminated(KeyboardInterrupt):
+    """contactsim received SIGTERM: stop as after Ctrl-C (children stopped, nothing
+    half-written), with its own exit code. A KeyboardInterrupt, so that everything on the
+    way treats it as the user's stop (never as a strategy's fault or a failed cell)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+#: Exit code after SIGTERM (128 + the signal's number, as a shell reports it).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
 def guarded(func: F) -> F:
-    """Turn user mistakes into one line on stderr and exit code 2, never a traceback."""
+    """Turn user mistakes into one line on stderr and exit code 2, never a traceback;
+    Ctrl-C and SIGTERM into one line and exit codes 130 and 143."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except Terminated:
+            err_console.print("terminated")
+            raise typer.Exit(EXIT_TERMINATED) from None
         except UserError as exc:
             # Text, not markup: the message quotes file names, fields and values as given.
             err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)),
@@ -60,6 +82,9 @@ def guarded(func: F) -> F:
             err_console.print(Text.assemble(("internal error", "bold red"),
                                             ": please report it with the traceback above"))
             raise typer.Exit(3) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 
@@ -117,7 +142,8 @@ def command_line_reference(ref: str) -> str:
     """A ``file.py:Class`` given on the command line is relative to the working folder
     (a reference inside a scenario file is relative to that file)."""
     target, sep, attr = ref.rpartition(":")
-    if sep and (target.endswith(".py") or "/" in target) and not Path(target).is_absolute():
+    if sep and (target.endswith(".py") or "/" in target or "\\" in target) and not Path(
+            target).is_absolute():
         return f"{Path(target).resolve()}:{attr}"
     return ref
 
@@ -166,12 +192,13 @@ def with_arms(sc: Scenario, specs: Sequence[StrategySpec], option: str,
     return scenario_from_dict(data, source=source)
 
 
-def check_arms(specs: Sequence[StrategySpec], base_dir: Path, source: str) -> None:
+def check_arms(specs: Sequence[StrategySpec], base_dir: Path, source: str,
+               limit: float) -> None:
     """Build every arm once before anything runs, so that an unknown strategy or a bad
     parameter is reported naming where the arm was given (the scenario file or the
-    option), not after the other arms have run."""
-    for spec in specs:
-        try:
-            build_strategy(spec, np.random.default_rng(0), base_dir)
-        except UserError as exc:
-            raise StrategyError(str(exc), source=source) from None
+    option), not after the other arms have run. Plug-in code is built in a supervised
+    child process, held to the time limit ``limit`` (never in this process)."""
+    try:
+        check_strategies(specs, base_dir, limit)
+    except UserError as exc:
+        raise StrategyError(str(exc), source=source) from None

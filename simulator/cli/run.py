@@ -64,7 +64,7 @@ def run_command(
         sc = with_arms(sc, [StrategySpec(use=command_line_reference(s)) for s in strategy],
                        arms_from, str(scenario))
     base_dir = scenario.parent.resolve()
-    check_arms(sc.strategies, base_dir, arms_from)
+    check_arms(sc.strategies, base_dir, arms_from, sc.decision.timeout_seconds)
     out_dir = out or default_out_dir(sc.name)
     check_output_folder(out_dir)
     cells = cells_of(sc)
@@ -75,11 +75,11 @@ def run_command(
             results = run_cells(sc, cells, workers, base_dir=base_dir,
                                 on_done=lambda _r: bar.advance(task))
         except BrokenProcessPool:
-            # A strategy that ends its process (os._exit, a crash in native code) or the
-            # out-of-memory killer: the pool cannot say which arm it was.
-            raise UserError("a worker process died while running the strategies (a strategy "
-                            "that exits its process or crashes, or memory ran out)",
-                            source=arms_from) from None
+            # Built-in strategies only (plug-in code runs in supervised children, which
+            # name the strategy): a worker killed from outside, by the out-of-memory
+            # killer say.
+            raise UserError("a worker process died while running the strategies (killed "
+                            "from outside, or memory ran out)", source=arms_from) from None
     paths = write_outputs(results, sc, out_dir, events=events)
     paths["run"] = write_run_info(out_dir, command="run", scenario_file=scenario,
                                   overrides=overrides, strategies=strategy or ())

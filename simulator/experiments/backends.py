@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -15,6 +13,7 @@ from typing import Any, Protocol
 
 from simulator.errors import UserError
 from simulator.experiments.cells import CellTask, cell_record, run_cell
+from simulator.experiments.supervised import exit_with_parent, stop_workers
 
 
 class Backend(Protocol):
@@ -27,17 +26,6 @@ class Backend(Protocol):
     def wait_any(self, futures: Sequence[Any]) -> set[Any]: ...
 
     def close(self, cancel: bool) -> None: ...
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a pool worker: exit when the sweep process dies (e.g. by SIGKILL), not linger."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="contactsim-parent-watch", daemon=True).start()
 
 
 def worker_death(exit_code: int | None) -> str:
@@ -60,7 +48,8 @@ class LocalPool:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.slots, initializer=_exit_with_parent,
+        # Workers exit when this process dies, and leave Ctrl-C and SIGTERM to it.
+        return ProcessPoolExecutor(max_workers=self.slots, initializer=exit_with_parent,
                                    initargs=(os.getpid(),))
 
     def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any:
@@ -86,7 +75,10 @@ class LocalPool:
         return set(done)
 
     def close(self, cancel: bool) -> None:
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if cancel:  # the cells running are not wanted: do not wait for them
+            stop_workers(self._pool)
+        else:
+            self._pool.shutdown(wait=True)
 
 
 class DaskCluster:

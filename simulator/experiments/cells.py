@@ -25,7 +25,9 @@ import numpy as np
 import simulator
 from simulator.engine import Results, run
 from simulator.experiments.outputs import atomic_write
+from simulator.experiments.supervised import run_supervised
 from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
+from simulator.strategies.loader import uses_plugin
 
 #: Fields of a scenario that never reach one run (the cell carries its own seed and
 #: strategy), left out of the resolved scenario a cell is keyed and run on.
@@ -158,7 +160,13 @@ def cell_record(task: CellTask, status: str, error: str | None = None,
 
 
 def run_cell(task: CellTask) -> dict[str, Any]:
-    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record."""
+    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record.
+
+    A cell with plug-in code runs in a supervised child process (``supervised.py``), so
+    that nothing the plug-in does (hang, exit, raise ``KeyboardInterrupt``, leave
+    threads) reaches the worker; ``KeyboardInterrupt`` here is the user's Ctrl-C, which
+    fails no cell.
+    """
     if task.simulator_version != simulator_version():
         return cell_record(task, "failed", f"this worker runs contactsim {simulator_version()}"
                            f", the sweep expects {task.simulator_version}")
@@ -166,11 +174,18 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         scenario = scenario_from_dict(task.scenario, source=f"cell {task.key}")
         spec = StrategySpec.model_validate(task.spec)
         base_dir = Path(task.base_dir) if task.base_dir else None
-        results = run(scenario, spec, task.seed, task.replication, base_dir)
+        if uses_plugin(spec):
+            # An extractor reads the run's frames: only then are they sent back.
+            results = run_supervised(scenario, spec, task.seed, task.replication, base_dir,
+                                     frames=task.extract is not None)
+        else:
+            results = run(scenario, spec, task.seed, task.replication, base_dir)
         values = ({} if task.extract is None
                   else task.extract(results, scenario, task.extract_params))
         return cell_record(task, "ok", kpis=results.kpis, values=values)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and the like too: one line, not a lost worker
         return cell_record(task, "failed", f"{type(exc).__name__}: {exc}")
 
 

@@ -81,6 +81,7 @@ from simulator.experiments.cells import (
 )
 from simulator.experiments.outputs import atomic_write
 from simulator.experiments.runner import kpi_frame
+from simulator.experiments.supervised import check_strategies
 from simulator.rng import replication_seed
 from simulator.scenario import (
     StrategySpec,
@@ -305,8 +306,6 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepPlan:
     and every strategy is validated here, so that a mistake in the sweep file is one
     error naming the file and field before anything runs.
     """
-    from simulator.strategies import build_strategy  # the loader imports plug-ins
-
     source = Path(path)
     raw = read_yaml(source)
     try:
@@ -380,7 +379,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepPlan:
 
     cells: list[SweepCell] = []
     variants: list[dict[str, Any]] = []
-    checked: set[str] = set()
+    checked: dict[str, StrategySpec] = {}  # every distinct strategy spec, to build once
     for point in points:
         scenario_data = copy.deepcopy(data)
         strategy_values: dict[str, list[tuple[str, list[str], Any]]] = {n: [] for n in names}
@@ -406,12 +405,8 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepPlan:
                                     field=f"strategies.{spec.name}.{fld}") from None
             spec_json = eff.model_dump(mode="json")
             text = canonical_json(spec_json)
-            if text not in checked:  # unknown strategies and bad params fail here, once
-                try:
-                    build_strategy(eff, np.random.default_rng(0), strategy_dir)
-                except UserError as exc:
-                    raise StrategyError(str(exc), source=str(source)) from None
-                checked.add(text)
+            if text not in checked:  # unknown strategies and bad params fail below, once
+                checked[text] = eff
             variant: dict[str, Any] = {}
             for key, value in point.items():
                 split = _split_strategy_key(key, names)
@@ -422,6 +417,11 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepPlan:
                     key=cell_key(cell_scenario, spec_json, seed), variant=variant,
                     strategy=eff.name, replication=r, seed=seed, scenario=cell_scenario,
                     spec=spec_json, base_dir=str(strategy_dir)))
+    try:  # plug-in code is built in a supervised child, never in this process
+        check_strategies(list(checked.values()), strategy_dir,
+                         resolved_base.decision.timeout_seconds)
+    except UserError as exc:
+        raise StrategyError(str(exc), source=str(source)) from None
     # A strategy factor does not vary the other strategies: their repeated cells are one.
     unique: dict[tuple[str, str, int], SweepCell] = {}
     for c in cells:
