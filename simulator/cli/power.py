@@ -194,7 +194,7 @@ def power_command(
         effect_repetitions=effect_repetitions, fair_queue=queue == "fair",
         base_dir=str(base_dir), known_metrics=tuple(known_outcomes(sc)))
     check_arms([champion_spec, challenger_spec, design.trial_spec()], base_dir,
-               "--champion/--challenger")
+               "--champion/--challenger", sc.decision.timeout_seconds)
     out_dir = out or default_out_dir(f"{sc.name}-power")
     check_output_folder(out_dir)
     create_output_folder(out_dir)

@@ -131,7 +131,7 @@ def robust_command(
         raise UserError("name at least two strategies to rank", source=arms_from)
     sc = with_arms(sc, specs, arms_from, str(scenario))
     base_dir = scenario.parent.resolve()
-    check_arms(sc.strategies, base_dir, arms_from)
+    check_arms(sc.strategies, base_dir, arms_from, sc.decision.timeout_seconds)
     design: RobustDesign
     if uncertain is not None:
         if draws is None:
