@@ -301,6 +301,16 @@ def with_ids(frame: pd.DataFrame, strategy: str, replication: int) -> pd.DataFra
     return f
 
 
+def _slice_with_ids(frame: pd.DataFrame, start: int, stop: int, strategy: str,
+                    replication: int) -> pd.DataFrame:
+    """Rows ``start:stop`` of ``frame`` with the id columns first, as ``with_ids`` gives
+    them, without copying the frame's columns."""
+    piece = frame.iloc[start:stop]
+    columns: dict[str, object] = {"strategy": strategy, "replication": replication}
+    columns.update((str(name), piece[name]) for name in piece.columns)
+    return pd.DataFrame(columns, index=piece.index, copy=False)
+
+
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with the columns of ``schema`` in its order (missing ones null), cast."""
     columns = []
@@ -345,9 +355,10 @@ class _FrameStream:
     def add(self, frame: pd.DataFrame, strategy: str, replication: int) -> None:
         self.heads.append(as_written(with_ids(frame.iloc[:1], strategy, replication)))
         for start in range(0, len(frame), ROWS_PER_GROUP):
-            piece = as_written(with_ids(frame.iloc[start:start + ROWS_PER_GROUP], strategy,
-                                        replication))
-            table = pa.Table.from_pandas(piece, preserve_index=False)
+            piece = as_written(_slice_with_ids(frame, start, start + ROWS_PER_GROUP,
+                                               strategy, replication))
+            # One thread: a slice is small, and a pool per call costs more than it saves.
+            table = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
             del piece
             if self._schema is None or table.schema.names != self._schema.names:
                 self._new_part(table.schema)
