@@ -25,12 +25,27 @@ FolderKind = Literal["run", "compare", "sweep", "robust", "power"]
 
 #: Columns of a kpis.csv that identify a row rather than measure it.
 ID_COLUMNS = ("strategy", "replication", "seed")
+#: Columns of a comparison.csv that hold numbers.
+COMPARISON_NUMBERS = ("mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high",
+                      "unpaired_low", "unpaired_high")
 
 
 def sweep_factors(kpis: pd.DataFrame) -> list[str]:
     """The varied factors of a sweep's kpis.csv: the columns before ``strategy``."""
     cols = list(kpis.columns)
     return cols[: cols.index("strategy")] if "strategy" in cols else []
+
+
+def numeric_column(values: pd.Series, source: str, column: str) -> pd.Series:
+    """``values`` as numbers, or a one-line ``UserError`` naming the file, the column and
+    the first value that is not a number (an empty cell is NaN)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise UserError(f"value {str(values.iloc[row])!r} in row {row + 1} is not a number",
+                        source=source, field=f"column {column}")
+    return numbers
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,12 +73,24 @@ class ResultsFolder:
 
     @functools.cached_property
     def kpis(self) -> pd.DataFrame:
-        """kpis.csv: one row per (factors,) strategy and replication."""
+        """kpis.csv: one row per (factors,) strategy and replication.
+
+        Refused in one line naming the file and the column: a file with no rows, or a
+        value that is not a number in ``replication``, ``seed`` or a KPI column (the
+        columns after ``seed``; a sweep's factor columns, before ``strategy``, may hold
+        text). An empty cell is an undefined value (NaN) and allowed.
+        """
+        source = str(self.path / "kpis.csv")
         df = self._csv("kpis.csv")
         missing = [c for c in ID_COLUMNS if c not in df.columns]
         if missing:
-            raise UserError(f"missing column(s) {', '.join(missing)}",
-                            source=str(self.path / "kpis.csv"))
+            raise UserError(f"missing column(s) {', '.join(missing)}", source=source)
+        if df.empty:
+            raise UserError("no rows (a header only): no run to report", source=source)
+        cols = list(df.columns)
+        numeric = ["replication", "seed", *cols[cols.index("seed") + 1:]]
+        for col in numeric:
+            df[col] = numeric_column(df[col], source, col)
         df["strategy"] = df["strategy"].astype(str)
         return df
 
@@ -74,8 +101,15 @@ class ResultsFolder:
 
     @functools.cached_property
     def comparison(self) -> pd.DataFrame | None:
-        """comparison.csv of ``contactsim compare``, if present."""
-        return self._csv("comparison.csv") if self.has("comparison.csv") else None
+        """comparison.csv of ``contactsim compare``, if present (its means and interval
+        ends must be numbers, as in ``kpis``)."""
+        if not self.has("comparison.csv"):
+            return None
+        df = self._csv("comparison.csv")
+        for col in COMPARISON_NUMBERS:
+            if col in df.columns:
+                df[col] = numeric_column(df[col], str(self.path / "comparison.csv"), col)
+        return df
 
     @functools.cached_property
     def daily(self) -> pd.DataFrame | None:

@@ -49,6 +49,7 @@ from analysis.stats import summarise_by
 from analysis.tradeoff import format_factor_value, order_values, tradeoff_figure
 from simulator.errors import UserError
 from simulator.experiments.compare import rough_note
+from simulator.experiments.outputs import atomic_write
 from simulator.formatting import format_interval, format_number, format_value
 from simulator.kpis import TABLE_KPIS
 
@@ -602,11 +603,6 @@ def write_report(folder_path: Path, out: Path | None = None, confidence: float =
         raise UserError("the folder of the report does not exist", source=str(target))
     figures = report_figures(folder, confidence, formats, target)
     page = render_report(folder, figures, confidence)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write ({exc.strerror})", source=str(target)) from None
+    # A unique temporary file, then a rename: two reports never share a temporary file.
+    atomic_write(target, lambda p: p.write_text(page, encoding="utf-8"))
     return target, figures

@@ -85,3 +85,20 @@ def test_supervised_overhead_prints_its_figures() -> None:
     assert "zygote a fresh interpreter (subprocess): first child after" in out, out
     last = out.splitlines()[-1].split()
     assert last[0] == "300" and last[-1] == "yes", out  # supervised results identical
+
+
+def test_memory_fit_measures_and_fits() -> None:
+    out = bench("memory_fit.py", "--sizes", "2000", "4000", "--horizons", "30")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000, 4000]
+    assert all(r["peak_kib"] >= r["idle_kib"] > 0 and r["stored_estimate_bytes"] > 0
+               for r in rows)
+    assert "fit: need =" in out and "stored estimate:" in out
+
+
+def test_user_command_memory_times_the_command() -> None:
+    out = bench("user_command_memory.py", "--sizes", "2000")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000]
+    assert rows[0]["wall"] > 0 and rows[0]["peak_kib"] > 0 and rows[0]["written_bytes"] > 0
+    assert rows[0]["command"].startswith("contactsim run ")

@@ -17,15 +17,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from simulator.engine import run
 from simulator.errors import ScenarioError, UserError
 from simulator.experiments.backends import LocalPool
-from simulator.experiments.cells import CELL_FIELDS, cell_key, read_cell, simulator_version
+from simulator.experiments.cells import (
+    CELL_FIELDS,
+    cell_checksum,
+    cell_key,
+    read_cell,
+    simulator_version,
+)
 from simulator.experiments.sweep import (
     LatinHypercube,
     latin_hypercube_points,
     load_sweep,
     run_sweep,
 )
+from simulator.kpis import kpi_range
+from simulator.scenario import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -197,9 +206,13 @@ def test_sweep_file_errors_name_file_and_field(tmp_path: Path, body: str,
 
 def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
     key = "ab" * 32
+    kpis = {k: 0.5 if (r := kpi_range(k)) is not None and r.high == 1 else 1.0
+            for k in run(scenario_from_dict({"population": {"size": 100},
+                                             "horizon_days": 5}), "no_contact", 1).kpis}
     good = {"key": key, "status": "ok", "error": None, "variant": {}, "strategy": "s",
             "replication": 0, "seed": 1, "simulator_version": simulator_version(),
-            "kpis": {"recovery_rate": 0.5, "rpc_rate": None}, "values": {}}
+            "kpis": {**kpis, "rpc_rate": None, "contacts_agent_call": 0.0}, "values": {}}
+    good["checksum"] = cell_checksum(good)
     path = tmp_path / f"{key}.json"
     path.write_text(json.dumps(good), encoding="utf-8")
     assert read_cell(path, key) == good
@@ -209,8 +222,13 @@ def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
     assert read_cell(path, key) is None
     for change in ({"simulator_version": "0.0.0-old"}, {"status": "failed"}, {"kpis": {}},
                    {"values": None}):
-        path.write_text(json.dumps({**good, **change}), encoding="utf-8")
+        changed = {**good, **change}
+        changed["checksum"] = cell_checksum(changed)
+        path.write_text(json.dumps(changed), encoding="utf-8")
         assert read_cell(path, key) is None, change
+    no_checksum = {k: v for k, v in good.items() if k != "checksum"}
+    path.write_text(json.dumps(no_checksum), encoding="utf-8")  # an older cell format
+    assert read_cell(path, key) is None
     assert read_cell(tmp_path / "missing.json", key) is None
 
 

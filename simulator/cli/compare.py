@@ -22,6 +22,7 @@ from simulator.cli.helpers import (
     kpi_table,
     progress_bar,
     specs_from_option,
+    terminal_text,
     with_arms,
 )
 from simulator.engine import Results
@@ -29,15 +30,13 @@ from simulator.errors import UserError
 from simulator.experiments.backends import LocalPool, run_tasks
 from simulator.experiments.cells import NOT_IN_CELL, CellTask
 from simulator.experiments.compare import compare_strategies, pairing_gain, rough_note
-from simulator.experiments.outputs import (
-    atomic_write,
-    create_output_folder,
-    write_resolved_scenario,
-)
-from simulator.experiments.runinfo import write_run_info
+from simulator.experiments.outputs import OutputFolder, resolved_scenario_text
+from simulator.experiments.resources import check_memory
+from simulator.experiments.runinfo import RUN_INFO, run_info_text
 from simulator.experiments.runner import cells_of, kpi_frame
 from simulator.formatting import format_number, format_value
 from simulator.kpis import TABLE_KPIS
+from simulator.memory_estimate import run_memory_bytes
 from simulator.scenario import Scenario, load_scenario
 
 
@@ -66,11 +65,11 @@ def difference_table(comparison: pd.DataFrame, title: str, replications: int,
                "plain t-interval); (ns): the interval contains 0, not distinguishable")
     rough = rough_note(replications)
     # Text, not markup: the title and headers carry the arms' names.
-    table = Table(title=Text(title, style="italic"),
+    table = Table(title=Text(terminal_text(title), style="italic"),
                   caption=f"{caption}\n{rough}" if rough else caption)
     table.add_column("KPI")
     for s in strategies[1:]:
-        table.add_column(Text(f"{s} - {base}"), justify="right")
+        table.add_column(Text(terminal_text(f"{s} - {base}")), justify="right")
     idx = comparison.set_index(["strategy", "kpi"])
     for key, label, kind in TABLE_KPIS:
         if (base, key) not in idx.index:
@@ -129,8 +128,12 @@ def compare_command(
         tasks.append(CellTask.make(data, spec, cell.seed, cell.replication, base_dir=base_dir))
     records: dict[tuple[str, int], dict[str, float]] = {}
     show = not quiet and sys.stderr.isatty()
-    with progress_bar(len(tasks), show) as bar:
-        task_id = bar.add_task(sc.name, total=len(tasks))
+    # Every cell runs on a pool of new processes that send back KPIs only.
+    at_once = min(workers, len(tasks))
+    check_memory(run_memory_bytes(sc), at_once, new_processes=at_once,
+                 what=f"{sc.population.size:,} accounts over {sc.horizon_days:g} days")
+    with OutputFolder(out_dir) as folder, progress_bar(len(tasks), show) as bar:
+        task_id = bar.add_task(terminal_text(sc.name), total=len(tasks))
         backend = LocalPool(workers)
         finished = False
         try:
@@ -147,14 +150,16 @@ def compare_command(
             finished = True
         finally:
             backend.close(cancel=not finished)
-    empty = pd.DataFrame()
-    kpis = kpi_frame([Results(strategy=c.spec.name, replication=c.replication, seed=c.seed,
-                              kpis=records[(c.spec.name, c.replication)], events=empty,
-                              daily=empty, accounts=empty) for c in cells_of(sc)])
-    comparison = compare_strategies(kpis, [s.name for s in specs])
-    _write(out_dir, sc, kpis, comparison)
-    write_run_info(out_dir, command="compare", scenario_file=scenario, overrides=overrides,
-                   strategies=[s.name for s in specs] if strategies else ())
+        empty = pd.DataFrame()
+        kpis = kpi_frame([Results(strategy=c.spec.name, replication=c.replication,
+                                  seed=c.seed, kpis=records[(c.spec.name, c.replication)],
+                                  events=empty, daily=empty, accounts=empty)
+                          for c in cells_of(sc)])
+        comparison = compare_strategies(kpis, [s.name for s in specs])
+        info = run_info_text(command="compare", scenario_file=scenario, overrides=overrides,
+                             strategies=[s.name for s in specs] if strategies else ())
+        folder.stage(RUN_INFO, lambda p: p.write_text(info, encoding="utf-8"))
+        _write(folder, sc, kpis, comparison)
 
     what = f"{sc.name}: {sc.population.size:,} accounts, {sc.horizon_days:g} days"
     console.print(kpi_table(kpis, what, sc.currency))
@@ -167,16 +172,18 @@ def compare_command(
             f"{100 * row.paired_half_width:.2f} pp paired vs {100 * row.unpaired_half_width:.2f}"
             f" pp unpaired ({row.ratio:.1f}x narrower with common random numbers)",
             markup=False, highlight=False, soft_wrap=True)
-    console.print(f"results in {out_dir} (kpis.csv, comparison.csv, kpis.parquet, "
-                  "comparison.parquet, scenario.resolved.yaml, run.yaml)", markup=False,
-                  highlight=False, soft_wrap=True)
+    console.print(f"results in {terminal_text(out_dir)} (kpis.csv, comparison.csv, "
+                  "kpis.parquet, comparison.parquet, scenario.resolved.yaml, run.yaml)",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
-def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataFrame) -> None:
-    create_output_folder(out_dir)
-    atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
-    atomic_write(out_dir / "kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
-    atomic_write(out_dir / "comparison.csv", lambda p: comparison.to_csv(p, index=False))
-    atomic_write(out_dir / "comparison.parquet",
-                  lambda p: comparison.to_parquet(p, index=False))
-    write_resolved_scenario(out_dir / "scenario.resolved.yaml", sc)
+def _write(folder: OutputFolder, sc: Scenario, kpis: pd.DataFrame,
+           comparison: pd.DataFrame) -> None:
+    """Stage every file of the comparison, then put them in place together."""
+    folder.stage("kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    folder.stage("kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
+    folder.stage("comparison.csv", lambda p: comparison.to_csv(p, index=False))
+    folder.stage("comparison.parquet", lambda p: comparison.to_parquet(p, index=False))
+    text = resolved_scenario_text(sc)
+    folder.stage("scenario.resolved.yaml", lambda p: p.write_text(text, encoding="utf-8"))
+    folder.commit("contactsim compare")

@@ -4,6 +4,7 @@ bar, the KPI table, strategy arms from the command line and output-folder checks
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import signal
 import threading
@@ -19,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from simulator.errors import StrategyError, UserError
+from simulator.errors import StrategyError, UserError, one_line
 from simulator.experiments.compare import rough_note
 from simulator.experiments.runner import summarise
 from simulator.experiments.supervised import check_strategies
@@ -75,6 +76,14 @@ def guarded(func: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
+        except MemoryError:
+            # A resource limit, not a bug: the memory check before the run let it start
+            # (or was turned off) and memory still ran out.
+            err_console.print(Text.assemble(
+                ("error:", "bold red"), " out of memory (a resource error, not a bug): "
+                "use a smaller population.size or horizon_days, fewer --workers, or a "
+                "machine with more memory"), highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         except Exception:
             # Not the user's mistake: a bug. Show everything, and keep exit code 1 for
             # "a regression check failed".
@@ -87,6 +96,16 @@ def guarded(func: F) -> F:
                 signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
+
+
+def terminal_text(value: object) -> str:
+    """``value`` as text safe to print: line breaks, terminal escapes (ESC) and other
+    control characters are shown escaped (``\\x1b``), never sent to the terminal.
+
+    Scenario, sweep and arm names are the user's own text and reach the terminal in
+    titles, headers and progress bars.
+    """
+    return one_line(str(value))
 
 
 def kpi_label(label: str, kind: str, currency: str) -> str:
@@ -111,10 +130,11 @@ def kpi_table(kpis: pd.DataFrame, title: str, currency: str) -> Table:
     strategies = list(dict.fromkeys(kpis["strategy"]))
     reps = int(kpis.groupby("strategy").size().max())
     # Text, not markup: the title and headers carry the scenario's and arms' names.
-    table = Table(title=Text(title, style="italic"), caption=interval_caption(reps))
+    table = Table(title=Text(terminal_text(title), style="italic"),
+                  caption=interval_caption(reps))
     table.add_column("KPI")
     for s in strategies:
-        table.add_column(Text(str(s)), justify="right")
+        table.add_column(Text(terminal_text(s)), justify="right")
     idx = summary.set_index(["strategy", "kpi"])
     for key, label, kind in TABLE_KPIS:
         row = [kpi_label(label, kind, currency)]
@@ -131,7 +151,8 @@ def kpi_table(kpis: pd.DataFrame, title: str, currency: str) -> Table:
 
 
 def progress_bar(total: int, enabled: bool) -> Progress:
-    # The description is a scenario or sweep name: shown as it is, never read as markup.
+    # The description is a scenario or sweep name: never read as markup, and passed
+    # through ``terminal_text`` by the commands.
     return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err_console, disable=not enabled,
@@ -148,11 +169,24 @@ def command_line_reference(ref: str) -> str:
     return ref
 
 
+#: The longest default output folder name, in UTF-8 bytes (file systems allow 255).
+MAX_FOLDER_NAME_BYTES = 100
+
+
 def default_out_dir(name: str) -> Path:
     """``out/<name>`` with the name made one plain folder name: a scenario named ``../x``
-    or ``/etc`` is data, and must not steer where results go."""
-    folder = re.sub(r"[^\w.-]+", "_", name).lstrip("._")
-    return Path("out") / (folder or "scenario")
+    or ``/etc`` is data, and must not steer where results go.
+
+    A name longer than ``MAX_FOLDER_NAME_BYTES`` is cut and ends with 8 hex digits of
+    its SHA-256, so that two long names that share their start stay two folders.
+    """
+    folder = re.sub(r"[^\w.-]+", "_", name).lstrip("._") or "scenario"
+    encoded = folder.encode("utf-8")
+    if len(encoded) > MAX_FOLDER_NAME_BYTES:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        cut = encoded[:MAX_FOLDER_NAME_BYTES - 9].decode("utf-8", "ignore")
+        folder = f"{cut}-{digest}"
+    return Path("out") / folder
 
 
 def check_output_folder(out_dir: Path) -> None:

@@ -22,10 +22,11 @@ from simulator.cli.helpers import (
     err_console,
     guarded,
     progress_bar,
+    terminal_text,
 )
 from simulator.errors import UserError
 from simulator.experiments.backends import Backend, DaskCluster, LocalPool
-from simulator.experiments.outputs import create_output_folder
+from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.power import (
     TARGET_POWER,
     PowerDesign,
@@ -197,7 +198,6 @@ def power_command(
                "--champion/--challenger", sc.decision.timeout_seconds)
     out_dir = out or default_out_dir(f"{sc.name}-power")
     check_output_folder(out_dir)
-    create_output_folder(out_dir)
     window = sc.population.due_day.high + 30.0
     if "paid_30" in metrics and look < window:
         err_console.print(f"note: the look (day {look:g}) comes before the end of the 30-day "
@@ -208,11 +208,12 @@ def power_command(
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers or 1} local worker(s)"
     total = len(design.sizes) * repetitions + 3 * effect_repetitions
     show = not quiet and sys.stderr.isatty()
-    with progress_bar(total, show) as bar:
-        task = bar.add_task(f"{sc.name} power", total=total)
+    # The folder is locked while the trials run and its files are put in place together.
+    with OutputFolder(out_dir) as folder, progress_bar(total, show) as bar:
+        task = bar.add_task(terminal_text(f"{sc.name} power"), total=total)
         result = run_power(design, out_dir, backend,
                            on_progress=lambda done, _t: bar.update(task, completed=done))
-    paths = write_power_outputs(result, out_dir)
+        paths = write_power_outputs(result, folder)
     cells = result.cells
     console.print(f"power {sc.name}: {cells.cells} cells on {where}: computed "
                   f"{cells.computed}, reused {cells.reused}, failed {cells.failed}",
@@ -220,8 +221,8 @@ def power_command(
     _print_summary(result)
     figure = _draw_figure(out_dir)
     names = [p.name for p in paths.values()] + ([figure.name] if figure else [])
-    console.print(f"results in {out_dir} ({', '.join(names)}, cells/)", markup=False,
-                  highlight=False, soft_wrap=True)
+    console.print(f"results in {terminal_text(out_dir)} ({', '.join(names)}, cells/)",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def _analysis_power() -> ModuleType:

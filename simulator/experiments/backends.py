@@ -5,6 +5,7 @@ small interface (``Backend``), and ``run_tasks`` that streams results back as ce
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor
@@ -81,11 +82,36 @@ class LocalPool:
             self._pool.shutdown(wait=True)
 
 
+#: Address schemes of a Dask scheduler reachable from another process.
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$")
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it is a Dask scheduler address (``[scheme://]host:port``), else a
+    one-line ``UserError``: checked before connecting, so that a typo is reported at
+    once rather than after the client's connection attempts time out."""
+    expected = ("expected SCHEME://HOST:PORT with SCHEME one of "
+                f"{', '.join(SCHEDULER_SCHEMES)}, e.g. tcp://10.0.0.5:8786")
+    scheme, sep, location = address.strip().partition("://")
+    if not sep:
+        scheme, location = "tcp", address.strip()
+    if scheme not in SCHEDULER_SCHEMES:
+        raise UserError(f"{address!r} is not a Dask scheduler address: unknown scheme "
+                        f"{scheme!r}; {expected}", source="--scheduler")
+    host, colon, port = location.rpartition(":")
+    if not colon or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"{address!r} is not a Dask scheduler address; {expected}",
+                        source="--scheduler")
+    return f"{scheme}://{host}:{int(port)}"
+
+
 class DaskCluster:
     """A Dask distributed scheduler at ``address`` (``pip install 'contactsim[dask]'``)."""
 
     def __init__(self, address: str, connect_timeout: float = 10.0,
                  worker_timeout: float = 60.0):
+        address = check_scheduler_address(address)
         try:
             from distributed import Client
         except ImportError:

@@ -60,7 +60,7 @@ from simulator.experiments.backends import Backend
 from simulator.experiments.cache import CellRun, run_cached
 from simulator.experiments.cells import NOT_IN_CELL, CellTask
 from simulator.experiments.compare import t_interval
-from simulator.experiments.outputs import atomic_write, write_resolved_scenario
+from simulator.experiments.outputs import OutputFolder, resolved_scenario_text
 from simulator.population import generate_book
 from simulator.rng import Streams
 from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
@@ -879,14 +879,15 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def write_power_outputs(result: PowerRun, out_dir: Path) -> dict[str, Path]:
-    """``power.csv``, ``repetitions.csv``, ``power.json`` and the resolved scenario."""
-    paths = {"power": out_dir / "power.csv", "repetitions": out_dir / "repetitions.csv",
-             "summary": out_dir / "power.json",
-             "scenario": out_dir / "scenario.resolved.yaml"}
-    atomic_write(paths["power"], lambda p: result.table.to_csv(p, index=False))
-    atomic_write(paths["repetitions"], lambda p: result.repetitions.to_csv(p, index=False))
+def write_power_outputs(result: PowerRun, folder: OutputFolder) -> dict[str, Path]:
+    """``power.csv``, ``repetitions.csv``, ``power.json`` and the resolved scenario,
+    staged in the (locked) output folder and put in place together."""
+    folder.stage("power.csv", lambda p: result.table.to_csv(p, index=False))
+    folder.stage("repetitions.csv", lambda p: result.repetitions.to_csv(p, index=False))
     text = json.dumps(_json_ready(result.summary), indent=1, allow_nan=False) + "\n"
-    atomic_write(paths["summary"], lambda p: p.write_text(text, encoding="utf-8"))
-    write_resolved_scenario(paths["scenario"], result.design.scenario)
-    return paths
+    folder.stage("power.json", lambda p: p.write_text(text, encoding="utf-8"))
+    scenario = resolved_scenario_text(result.design.scenario)
+    folder.stage("scenario.resolved.yaml", lambda p: p.write_text(scenario, encoding="utf-8"))
+    placed = folder.commit("contactsim power")
+    return {"power": placed["power.csv"], "repetitions": placed["repetitions.csv"],
+            "summary": placed["power.json"], "scenario": placed["scenario.resolved.yaml"]}

@@ -17,15 +17,14 @@ from typing import Any
 import yaml
 
 from simulator.experiments.cells import simulator_version
-from simulator.experiments.outputs import atomic_write
 
 #: File name of the run information in a results folder.
 RUN_INFO = "run.yaml"
 
 
-def write_run_info(out_dir: Path, *, command: str, scenario_file: Path,
-                   overrides: Sequence[str], strategies: Sequence[str] = ()) -> Path:
-    """Write ``out_dir/run.yaml`` (atomically) and return its path."""
+def run_info_text(*, command: str, scenario_file: Path, overrides: Sequence[str],
+                  strategies: Sequence[str] = ()) -> str:
+    """The content of ``run.yaml`` (staged in the output folder with the run's files)."""
     info: dict[str, Any] = {
         "command": command,
         "scenario_file": str(scenario_file),
@@ -33,8 +32,5 @@ def write_run_info(out_dir: Path, *, command: str, scenario_file: Path,
         "strategies_from_command_line": list(strategies),
         "simulator_version": simulator_version(),
     }
-    text = ("# What the command line changed in the scenario file (written by contactsim).\n"
+    return ("# What the command line changed in the scenario file (written by contactsim).\n"
             + yaml.safe_dump(info, sort_keys=False, allow_unicode=True))
-    path = out_dir / RUN_INFO
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
-    return path
