@@ -12,7 +12,8 @@ subprocesses and prints what it measured:
   20 days past due inside the 30-day horizon with no agency, ``calls`` (a fixed cadence
   of agent calls every other day) against ``no_contact`` on net value, with the
   agent-call impulse uncertain over [0, 0.3]: calling pays for itself only through the
-  write-offs it prevents, which a low impulse does not. ``P(calls beats no_contact)`` from ``--draws`` scrambled Sobol draws is
+  write-offs it prevents, which a low impulse does not. ``P(calls beats no_contact)``
+from ``--draws`` scrambled Sobol draws is
   compared with the share of a fine grid (``--grid`` points, ``contactsim sweep``, the
   same seeds) where calls wins (within 0.05), and the bound of the first PRIM box with
   the grid's flip point (the threshold that best separates the grid's wins from its
