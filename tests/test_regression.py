@@ -83,7 +83,7 @@ def shipped_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str
     return runs
 
 
-def test_shipped_set_passes_within_budget(shipped_runs: dict[int, dict[str, Any]]) -> None:
+def test_shipped_set_passes(shipped_runs: dict[int, dict[str, Any]]) -> None:
     for workers, run in shipped_runs.items():
         r = run["proc"]
         assert r.returncode == 0, r.stdout + r.stderr
