@@ -319,10 +319,12 @@ def test_ctrl_c_stops_everything_with_exit_130_and_fails_no_cell(command: str, f
     pids.mkdir()
     out = tmp_path / "out"
     if command == "run":
-        args = ["run", "hostile.yaml", "-s", "hostile.py:Slow", "-s", "no_contact", "-r", "4",
+        # 12 replications of 2.4 s each on 2 workers: still running when the signal
+        # comes, however loaded the machine (the signal follows the first two plug-ins).
+        args = ["run", "hostile.yaml", "-s", "hostile.py:Slow", "-s", "no_contact", "-r", "12",
                 "-w", "2", "--out", str(out), "-q"]
     else:
-        args = ["sweep", str(write_hostile_sweep(folder, "slow_sweep", ["Slow"], 4)),
+        args = ["sweep", str(write_hostile_sweep(folder, "slow_sweep", ["Slow"], 12)),
                 "--out", str(out), "-w", "2", "-q"]
     with contactsim_process(args, folder, {"HOSTILE_PIDS": str(pids)}) as proc:
         wait_until(lambda: len(recorded_pids(pids)) >= 2, proc)
