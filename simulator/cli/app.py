@@ -14,7 +14,18 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from simulator.cli import check, compare, params, report, robust, run, strategies, sweep
+from simulator.cli import (
+    calibrate,
+    check,
+    compare,
+    params,
+    report,
+    robust,
+    run,
+    strategies,
+    sweep,
+    targets,
+)
 from simulator.cli.helpers import err_console
 
 try:  # Typer 0.2x vendors click and raises its own copy of click's exceptions.
@@ -101,6 +112,8 @@ app.command("report")(report.report_command)
 app.command("strategies")(strategies.strategies_command)
 app.command("sweep")(sweep.sweep_command)
 app.command("robust")(robust.robust_command)
+app.command("targets")(targets.targets_command)
+app.command("calibrate")(calibrate.calibrate_command)
 
 
 def main() -> None:

@@ -60,9 +60,21 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scen
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, override and validate a scenario file."""
     data = read_yaml(path)
+    _resolve_from_file(data, Path(path).resolve().parent)
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, key, value)
     if overrides:
         check_tree(data, "--set")
+        _resolve_from_file(data, Path.cwd())  # a path given with --set: the working folder
     return scenario_from_dict(data, source=str(path))
+
+
+def _resolve_from_file(data: dict[str, Any], folder: Path) -> None:
+    """Make a relative ``population.from_file`` absolute, relative to ``folder`` (the
+    scenario file's), so that the resolved scenario runs from anywhere."""
+    pop = data.get("population")
+    if isinstance(pop, dict) and isinstance(pop.get("from_file"), str) and pop["from_file"]:
+        given = Path(pop["from_file"]).expanduser()
+        if not given.is_absolute():
+            pop["from_file"] = str((folder / given).resolve())
