@@ -1,6 +1,8 @@
-"""Reading a results folder written by ``contactsim run``, ``compare``, ``sweep`` or ``robust``.
+"""Reading a results folder written by ``contactsim run``, ``compare``, ``sweep``, ``robust``
+or ``calibrate``.
 
-The kind of folder is told by the files present: a robustness analysis has
+The kind of folder is told by the files present: a calibration has
+``calibration.resolved.yaml``, a robustness analysis has
 ``robust.resolved.yaml``, a sweep has ``sweep.resolved.yaml``
 (or a ``cells/`` folder), a comparison ``comparison.csv``, a run only ``kpis.csv`` and
 its Parquet frames. Frames are read on first use and kept on the instance.
@@ -18,7 +20,7 @@ import yaml
 
 from simulator.errors import UserError
 
-FolderKind = Literal["run", "compare", "sweep", "robust"]
+FolderKind = Literal["run", "compare", "sweep", "robust", "calibrate"]
 
 #: Columns of a kpis.csv that identify a row rather than measure it.
 ID_COLUMNS = ("strategy", "replication", "seed")
@@ -92,7 +94,8 @@ class ResultsFolder:
     @property
     def scenario_file(self) -> Path | None:
         """The resolved scenario (or sweep) file, if present."""
-        for name in ("scenario.resolved.yaml", "sweep.resolved.yaml", "robust.resolved.yaml"):
+        for name in ("scenario.resolved.yaml", "sweep.resolved.yaml", "robust.resolved.yaml",
+                     "calibration.resolved.yaml"):
             if self.has(name):
                 return self.path / name
         return None
@@ -156,6 +159,11 @@ def open_folder(path: Path) -> ResultsFolder:
     if not path.is_dir():
         raise UserError("not a folder (expected the output folder of contactsim run, "
                         "compare, sweep or robust)", source=str(path))
+    if (path / "calibration.resolved.yaml").is_file():
+        if not (path / "estimates.csv").is_file():
+            raise UserError("no estimates.csv: the calibration has not finished (rerun the "
+                            "same contactsim calibrate command)", source=str(path))
+        return ResultsFolder(path, "calibrate")
     if (path / "robust.resolved.yaml").is_file():
         if not (path / "ranking.csv").is_file():
             raise UserError("no ranking.csv: the robustness analysis has not finished (rerun "

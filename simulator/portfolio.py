@@ -24,7 +24,6 @@ model may not import the experiments layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,24 +160,25 @@ def _blank(values: pd.Series) -> np.ndarray:
     return values.isna().to_numpy()
 
 
+_EXPECTED = {"number": "a number", "nonneg": "a number >= 0", "positive": "a number > 0",
+             "count": "a whole number >= 0"}
+
+
 def _numbers(path: Path, col: Column, values: pd.Series) -> pd.Series:
+    expected = _EXPECTED[col.kind]
     if pd.api.types.is_bool_dtype(values):
-        _bad(path, col.name, np.ones(len(values), dtype=bool), values, "a number")
+        _bad(path, col.name, np.ones(len(values), dtype=bool), values, expected)
     out = pd.to_numeric(values, errors="coerce").astype(float)
     arr = out.to_numpy()
     bad = ~np.isfinite(arr)
+    if col.kind == "nonneg":
+        bad |= arr < 0
+    elif col.kind == "positive":
+        bad |= arr <= 0
+    elif col.kind == "count":
+        bad |= (arr < 0) | (arr != np.floor(arr))
     if bad.any():
-        _bad(path, col.name, bad, values, "a number")
-    checks: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-        "nonneg": (lambda a: a < 0, "a number >= 0"),
-        "positive": (lambda a: a <= 0, "a number > 0"),
-        "count": (lambda a: (a < 0) | (a != np.floor(a)), "a whole number >= 0"),
-    }
-    if col.kind in checks:
-        test, expected = checks[col.kind]
-        bad = test(arr)
-        if bad.any():
-            _bad(path, col.name, bad, values, expected)
+        _bad(path, col.name, bad, values, expected)
     return out
 
 
@@ -440,10 +440,10 @@ def portfolio_frames(p: Portfolio, as_of: pd.Timestamp) -> dict[str, pd.DataFram
         "accounts": p.accounts.copy(),
         "statements": pd.DataFrame({"account_id": p.statements["account_id"],
                                     "due_date": dates(p.statements["due_day"]),
-                                    "amount_due": p.statements["amount_due"].round(2)}),
+                                    "amount_due": p.statements["amount_due"]}),
         "payments": pd.DataFrame({"account_id": p.payments["account_id"],
                                   "date": dates(p.payments["day"]),
-                                  "amount": p.payments["amount"].round(2)}),
+                                  "amount": p.payments["amount"]}),
     }
     if p.contacts is not None:
         c = p.contacts
@@ -451,6 +451,6 @@ def portfolio_frames(p: Portfolio, as_of: pd.Timestamp) -> dict[str, pd.DataFram
         frames["contacts"] = pd.DataFrame({
             "account_id": c["account_id"], "time": when(c["day"]),
             "channel": c["channel"].astype(str), "outcome": c["outcome"].astype(str),
-            "promise_amount": c["promise_amount"].round(2),
+            "promise_amount": c["promise_amount"],
             "promise_date": dates(promise_day)})
     return frames

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,32 @@ def _buckets(dpd: np.ndarray) -> np.ndarray:
     return b
 
 
+def buckets_at(n: int, st_acc: np.ndarray, st_due: np.ndarray, settled: np.ndarray,
+               days: Sequence[float]) -> np.ndarray:
+    """Each account's bucket (0 M0 ... 4 M4) at the start of each of ``days``: that of its
+    oldest statement past due and not settled on an earlier day (days x accounts)."""
+    out = np.zeros((len(days), n), dtype=np.int8)
+    for i, s in enumerate(days):
+        unpaid = (st_due < s) & (settled >= s)
+        oldest = np.full(n, np.inf)
+        np.minimum.at(oldest, st_acc[unpaid], st_due[unpaid])
+        out[i] = _buckets(np.where(np.isfinite(oldest), s - oldest, 0.0))
+    return out
+
+
+def portfolio_buckets(p: Portfolio, days: Sequence[float]) -> np.ndarray:
+    """``buckets_at`` for the accounts of ``p`` (in the order of ``p.accounts``)."""
+    index = pd.Index(p.accounts["account_id"])
+    st = p.statements[p.statements["amount_due"].to_numpy(dtype=float) > CENT_TOLERANCE]
+    st_acc = index.get_indexer(st["account_id"]).astype(np.int64)
+    st_due = st["due_day"].to_numpy(dtype=float)
+    settled = settled_days(st_acc, st_due, st["amount_due"].to_numpy(dtype=float),
+                           index.get_indexer(p.payments["account_id"]).astype(np.int64),
+                           p.payments["day"].to_numpy(dtype=float),
+                           p.payments["amount"].to_numpy(dtype=float))
+    return buckets_at(len(index), st_acc, st_due, settled, days)
+
+
 def _paid_between(acc_sorted_keys: np.ndarray, cum: np.ndarray, acc: np.ndarray,
                   days_from: np.ndarray, days_to: np.ndarray, span: int, low: int
                   ) -> np.ndarray:
@@ -228,15 +254,8 @@ def contributions(p: Portfolio, d: Definition) -> Contributions:
 
     # Month-ends every 30 days back from as_of, from the first due date on.
     first = float(st_due.min()) if st_due.size else 0.0
-    ends = [-MONTH_DAYS * j for j in range(0, 10_000) if -MONTH_DAYS * j >= first]
-    ends = sorted(ends)
-    buckets = []
-    for s in ends:
-        unpaid = (st_due < s) & (settled >= s)
-        oldest = np.full(n, np.inf)
-        np.minimum.at(oldest, st_acc[unpaid], st_due[unpaid])
-        dpd = np.where(np.isfinite(oldest), s - oldest, 0.0)
-        buckets.append(_buckets(dpd))
+    ends = sorted(-MONTH_DAYS * j for j in range(0, 10_000) if -MONTH_DAYS * j >= first)
+    buckets = list(buckets_at(n, st_acc, st_due, settled, ends))
     for k in (1, 2, 3):
         num = np.zeros(n)
         den = np.zeros(n)
