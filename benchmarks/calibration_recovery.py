@@ -40,7 +40,7 @@ from simulator.scenario import load_scenario, scenario_from_dict  # noqa: E402
 TRUTH: dict[str, tuple[float, float, float, bool]] = {
     "population.segments.self_curer.share": (0.16, 0.06, 0.24, False),
     "population.segments.cash_flow.lambda_inf": (0.012, 0.004, 0.02, True),
-    "population.segments.on_time.kappa": (0.45, 0.15, 0.7, False),
+    "population.segments.self_curer.kappa": (0.45, 0.15, 0.7, False),
     "channels.sms.impulse": (0.12, 0.03, 0.25, True),
     "population.segments.cash_flow.promise_keep_prob": (0.75, 0.3, 0.9, False),
     "population.segments.cash_flow.answer_multiplier": (1.4, 0.5, 2.0, False),

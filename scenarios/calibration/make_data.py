@@ -29,7 +29,7 @@ from simulator.scenario import PRODUCTS, load_scenario, scenario_from_dict  # no
 TRUTH = {
     "population.segments.self_curer.share": 0.16,  # (0.12)
     "population.segments.cash_flow.lambda_inf": 0.012,  # (0.008)
-    "population.segments.on_time.kappa": 0.45,  # (0.3)
+    "population.segments.self_curer.kappa": 0.45,  # (0.3)
     "channels.sms.impulse": 0.12,  # (0.08)
     "population.segments.cash_flow.promise_keep_prob": 0.75,  # (0.6)
 }

@@ -13,6 +13,7 @@ from rich.table import Table
 from simulator.cli.helpers import check_output_folder, console, guarded
 from simulator.errors import UserError
 from simulator.experiments.targets import (
+    CURE_DAYS,
     RESAMPLES,
     Definition,
     extract,
@@ -20,6 +21,19 @@ from simulator.experiments.targets import (
     read_any,
     write_targets,
 )
+
+
+def _days(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return CURE_DAYS
+    try:
+        days = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"expected whole days such as 2,5,10,30, got '{text}'",
+                        source="--cure-days") from None
+    if not days or list(days) != sorted(set(days)) or days[0] < 1:
+        raise UserError("days must be whole, increasing and at least 1", source="--cure-days")
+    return days
 
 
 def _bands(text: str | None) -> tuple[float, ...]:
@@ -44,6 +58,9 @@ def targets_command(
     score_bands: Annotated[str | None, typer.Option(
         "--score-bands", help="score cut points, e.g. 600,700: delinquency and 30-day cure "
                               "rates by band too")] = None,
+    cure_days: Annotated[str | None, typer.Option(
+        "--cure-days", help="days past due of the cure curve (default 2,3,5,7,10,15,30,60,90)")
+    ] = None,
     resamples: Annotated[int, typer.Option(
         min=2, help="bootstrap resamples of accounts behind each standard error")
     ] = RESAMPLES,
@@ -56,7 +73,7 @@ def targets_command(
     """Compute the targets of a portfolio: cure curve, roll rates, delinquency rate,
     pre-due payment timing and (with contacts) right-party contacts and promises, each
     with its count and a bootstrap standard error over accounts."""
-    definition = Definition(score_bands=_bands(score_bands))
+    definition = Definition(cure_days=_days(cure_days), score_bands=_bands(score_bands))
     if out.is_dir():
         raise UserError("is a folder; give the targets file to write", source=str(out))
     check_output_folder(out.parent)

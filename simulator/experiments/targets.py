@@ -21,7 +21,9 @@ statements, payments and contacts). Definitions (docs/portfolio-data.md, "Target
 * ``paid_by_due_minus_<k>``: statements settled at least ``k`` days before their due
   date / statements due: the payment timing in the pre-due window;
 * ``cure_<k>``: delinquent statements settled before reaching ``k`` days past due /
-  delinquent statements due at least ``k`` days before ``as_of``: the cure curve;
+  delinquent statements due at least ``k`` days before ``as_of``: the cure curve (by
+  default at 2, 3, 5, 7, 10, 15, 30, 60 and 90 days: the early days separate how fast a
+  segment's impulse decays from how large the segment is);
 * ``roll_m<k>_m<k+1>``: accounts in bucket M<k> at one month-end and in M<k+1> at the
   next / accounts in M<k> at a month-end, over consecutive month-ends (month-ends every
   30 days back from ``as_of``; an account's bucket is that of its oldest unpaid
@@ -56,7 +58,7 @@ from simulator.portfolio import CENT_TOLERANCE, OUTCOMES, Portfolio, read_portfo
 from simulator.recorder import PAY_AGENCY
 from simulator.scenario import CHANNELS, Scenario, read_yaml
 
-CURE_DAYS: tuple[int, ...] = (5, 10, 15, 30, 60, 90)
+CURE_DAYS: tuple[int, ...] = (2, 3, 5, 7, 10, 15, 30, 60, 90)
 TIMING_DAYS: tuple[int, ...] = (7, 3, 1)
 #: Days between two month-ends of the roll rates: the 30-day buckets.
 MONTH_DAYS = 30
