@@ -419,7 +419,8 @@ def _robust_meta(folder: ResultsFolder) -> str:
 
 def _calibration_meta(folder: ResultsFolder) -> str:
     r = folder.scenario
-    strategy = r.get("strategy") if isinstance(r.get("strategy"), dict) else {}
+    found = r.get("strategy")
+    strategy: dict[str, object] = found if isinstance(found, dict) else {}
     parts = [f"Report of {_KIND_TEXT['calibrate']}", f"folder {folder.path.resolve()}",
              f"targets {r.get('targets_file', '?')}",
              f"policy {strategy.get('label') or strategy.get('use', '?')}",

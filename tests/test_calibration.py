@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_sweep import dask_cluster  # noqa: F401  (a module-scoped fixture)
 from typer.testing import CliRunner
 
 from simulator.cli.app import app
@@ -554,3 +555,19 @@ def test_a_folder_of_another_calibration_is_refused(tmp_path: Path,
                              budget=2, refits=0, refit_budget=0)
     with pytest.raises(Exception, match="another scenario"):
         run_calibration(other, out, LocalPool(1))
+
+
+@pytest.mark.slow
+def test_dask_gives_the_same_calibration(dask_cluster: str, tmp_path: Path,  # noqa: F811
+                                         small: tuple[Path, Path, Path]) -> None:
+    targets, scenario, params = small
+    common = ["calibrate", str(scenario), "--targets", str(targets), "--params", str(params),
+              "--budget", "7", "--refits", "2", "--refit-budget", "1",
+              "--set", "horizon_days=40"]
+    r = contactsim(*common, "--out", str(tmp_path / "dask"), "--scheduler", dask_cluster)
+    assert r.returncode == 0, r.stderr
+    assert "Dask scheduler" in r.stdout
+    r = contactsim(*common, "--out", str(tmp_path / "local"), "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    for name in ("estimates.csv", "fit.csv", "draws.csv", "calibrated.yaml"):
+        assert (tmp_path / "dask" / name).read_text() == (tmp_path / "local" / name).read_text()
