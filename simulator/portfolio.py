@@ -149,7 +149,10 @@ def _bad(path: Path, column: str, rows: np.ndarray, values: pd.Series, expected:
     i = int(np.flatnonzero(rows)[0])
     shown = str(values.iloc[i])
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    raise UserError(f"column '{column}', row {i + 1}: expected {expected}, got '{shown}'",
+    # The row of the file (the table's own index, from 0), also for a subset of its rows.
+    label = values.index[i]
+    row = int(label) + 1 if isinstance(label, int | np.integer) else i + 1
+    raise UserError(f"column '{column}', row {row}: expected {expected}, got '{shown}'",
                     source=str(path))
 
 
@@ -245,21 +248,21 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
                 out[col.name] = pd.Series(col.default, index=raw.index)
             continue
         values = raw[col.name]
-        optional_blank = (not col.required and col.kind in ("date", "nonneg"))
+        # An optional date or amount may be left empty (a contact that is not a promise).
+        may_be_blank = not col.required and col.kind in ("date", "nonneg")
         blank = _blank(values)
-        if blank.any() and not optional_blank:
+        if blank.any() and not may_be_blank:
             _bad(path, col.name, blank, values, "a value (the cell is empty)")
-        if optional_blank and blank.any():
-            filled = values.copy().astype(object)
+        if may_be_blank and blank.any():
             keep = ~blank
-            parsed = (_dates(path, col, values[keep], False) if col.kind == "date"
-                      else _numbers(path, col, values[keep]))
-            series = pd.Series(np.nan if col.kind != "date" else pd.NaT, index=raw.index)
+            series: pd.Series
             if col.kind == "date":
                 series = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-            series[keep] = parsed
+                series[keep] = _dates(path, col, values[keep], False)
+            else:
+                series = pd.Series(np.nan, index=raw.index, dtype=float)
+                series[keep] = _numbers(path, col, values[keep])
             out[col.name] = series
-            del filled
             continue
         if col.kind == "id":
             out[col.name] = _ids(path, col, values)

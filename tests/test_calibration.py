@@ -227,6 +227,8 @@ BAD_DATA = [
      ["statements.csv", "column 'due_date', row 2", "expected a date"]),
     (lambda d: _edit(d, "contacts", "promise_date", 1, "2026-01-01"),
      ["contacts.csv", "column 'promise_date', row 2", "dates out of order"]),
+    (lambda d: _edit(d, "contacts", "promise_amount", 1, "-3"),
+     ["contacts.csv", "column 'promise_amount', row 2", "expected a number >= 0"]),
     (lambda d: _edit(d, "contacts", "channel", 0, "fax"),
      ["contacts.csv", "column 'channel', row 1", "one of push, email, sms"]),
     (lambda d: _edit(d, "accounts", "product", 0, "cars"),

@@ -392,8 +392,8 @@ def extract(p: Portfolio, d: Definition, resamples: int = RESAMPLES, seed: int =
 
 #: Contact outcome codes of the event log (simulator.book.OUTCOMES) as the lender records
 #: them: a message read or a call that rang is "delivered" (reading is not observable).
-_OUTCOME_OF_CODE = {1: "undelivered", 2: "delivered", 3: "delivered", 4: "delivered",
-                    5: "right_party", 6: "promise"}
+_OUTCOMES_BY_CODE = np.array(["delivered", "undelivered", "delivered", "delivered",
+                              "delivered", "right_party", "promise"], dtype=object)
 
 
 def as_of_day(horizon: float) -> int:
@@ -430,8 +430,7 @@ def portfolio_from_run(accounts: pd.DataFrame, events: pd.DataFrame, horizon: fl
     payments = pd.DataFrame({"account_id": acc[pay], "day": np.floor(t[pay]) - end,
                              "amount": amount[pay]})
     contact = (kind == "contact") & (t < end)
-    outcome = np.array([_OUTCOME_OF_CODE.get(int(x), "delivered") for x in range(7)],
-                       dtype=object)[np.clip(code[contact], 0, 6)]
+    outcome = _OUTCOMES_BY_CODE[np.clip(code[contact], 0, len(_OUTCOMES_BY_CODE) - 1)]
     channel = events["channel"].astype(str).to_numpy()[contact]
     promise_amount = np.full(int(contact.sum()), np.nan)
     promise_day = np.full(int(contact.sum()), np.nan)
