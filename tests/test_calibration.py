@@ -92,6 +92,35 @@ def test_statements_are_settled_oldest_first() -> None:
     assert np.isinf(unpaid).all()
 
 
+def test_month_on_month_roll_rates_of_a_book_with_monthly_statements() -> None:
+    """Roll rates by their definition on several statements per account (the living
+    book's shape): A never pays, B pays its first statement late and nothing after, C pays
+    every statement on its due date. Month-ends at -90, -60, -30 and 0."""
+    from simulator.portfolio import Portfolio
+
+    dues = [-95.0, -65.0, -35.0, -5.0]
+    statements = pd.DataFrame({"account_id": [a for a in "ABC" for _ in dues],
+                               "due_day": dues * 3, "amount_due": 100.0})
+    payments = pd.DataFrame({"account_id": ["B", "C", "C", "C", "C"],
+                             "day": [-80.0, *dues], "amount": 100.0})
+    p = Portfolio(accounts=pd.DataFrame({"account_id": list("ABC"), "score": 600.0}),
+                  statements=statements, payments=payments, contacts=None, as_of=None,
+                  source="hand-made")
+    found = extract(p, Definition(cure_days=(30,)), resamples=2)
+    # A: M1 -> M2 -> M3 -> M4. B: M1 -> M1 (its first statement paid, the next one past
+    # due), M1 -> M2, M2 -> M3. C: always M0.
+    assert found.values["roll_m1_m2"] == pytest.approx(2 / 3)
+    assert found.counts["roll_m1_m2"] == 3
+    assert found.values["roll_m2_m3"] == 1.0 and found.counts["roll_m2_m3"] == 2
+    assert found.values["roll_m3_m4"] == 1.0 and found.counts["roll_m3_m4"] == 1
+    assert found.values["delinquency_rate"] == pytest.approx(8 / 12)
+    # Delinquent statements due 30 days before as_of: A's and B's first three; only B's
+    # first was settled (at 15 days past due) before reaching 30.
+    assert found.values["cure_30"] == pytest.approx(1 / 6)
+    buckets = portfolio_buckets(p, [-90, -60, -30, 0])
+    assert buckets.tolist() == [[1, 1, 0], [2, 1, 0], [3, 2, 0], [4, 3, 0]]
+
+
 def test_targets_of_a_run_agree_with_its_own_kpis_and_daily_buckets(lender_run) -> None:
     results, sc = lender_run
     p = portfolio_from_run(results.accounts, results.events, sc.horizon_days)
