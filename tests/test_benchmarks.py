@@ -63,3 +63,11 @@ def test_robust_acceptance_prints_its_figures() -> None:
     assert "384" not in out and "6 cells at 300 accounts on 2 workers" in out
     assert "CPU time of the command and its workers" in out
     assert "summary: known " in out
+
+
+def test_calibration_recovery_prints_its_figures() -> None:
+    out = bench("calibration_recovery.py", "--accounts", "300", "--budget", "4", "--refits",
+                "2", "--refit-budget", "1")
+    assert "parameters recovered" in out and "held-out targets on fresh seeds" in out
+    assert "point estimate: 4 trials at 300 accounts" in out
+    assert "bootstrap: 2 refits x 1 trials" in out and "CPU time" in out
