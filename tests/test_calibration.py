@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_sweep import dask_cluster  # noqa: F401  (a module-scoped fixture)
 from typer.testing import CliRunner
 
 from simulator.cli.app import app
@@ -589,7 +588,7 @@ def test_a_folder_of_another_calibration_is_refused(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_dask_gives_the_same_calibration(dask_cluster: str, tmp_path: Path,  # noqa: F811
+def test_dask_gives_the_same_calibration(dask_cluster: str, tmp_path: Path,
                                          small: tuple[Path, Path, Path]) -> None:
     targets, scenario, params = small
     common = ["calibrate", str(scenario), "--targets", str(targets), "--params", str(params),

@@ -85,7 +85,8 @@ def calibrate_command(
         specs = specs_from_option(sc, strategy)
         sc = with_arms(sc, specs, "--strategy", str(scenario))
     base_dir = scenario.parent.resolve()
-    check_arms(sc.strategies, base_dir, str(scenario) if strategy is None else "--strategy")
+    check_arms(sc.strategies, base_dir, str(scenario) if strategy is None else "--strategy",
+               sc.decision.timeout_seconds)
     found = load_targets(targets)
     space = ParameterSpace.load(params)
     held = tuple(t.strip() for t in (hold_out or "").split(",") if t.strip())

@@ -72,10 +72,11 @@ def robust_command(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: Annotated[Path, typer.Option(
         help="results folder; rerunning into it computes only the missing cells")],
-    strategies: Annotated[str | None, typer.Option(
-        "--strategies", "-s",
-        help="comma-separated arms to rank (at least two): built-in names, module:Class, "
-             "file.py:Class or the names of the scenario's arms (default: the scenario's)")
+    strategies: Annotated[list[str] | None, typer.Option(
+        "--strategies", "--strategy", "-s",
+        help="arms to rank, at least two (repeatable, or comma-separated): built-in names, "
+             "module:Class, file.py:Class or the names of the scenario's arms (default: "
+             "the scenario's)")
     ] = None,
     uncertain: Annotated[Path | None, typer.Option(
         help="parameter-space file of the uncertain parameters (see scenarios/robust/)")
@@ -130,7 +131,7 @@ def robust_command(
         raise UserError("name at least two strategies to rank", source=arms_from)
     sc = with_arms(sc, specs, arms_from, str(scenario))
     base_dir = scenario.parent.resolve()
-    check_arms(sc.strategies, base_dir, arms_from)
+    check_arms(sc.strategies, base_dir, arms_from, sc.decision.timeout_seconds)
     design: RobustDesign
     if uncertain is not None:
         if draws is None:

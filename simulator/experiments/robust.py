@@ -53,7 +53,7 @@ from simulator.experiments.backends import Backend
 from simulator.experiments.cache import run_cached
 from simulator.experiments.cells import NOT_IN_CELL, CellTask, simulator_version
 from simulator.experiments.measures import Measure
-from simulator.experiments.outputs import atomic_write
+from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.space import Parameter, ParameterSpace, ParameterSpec, Point
 from simulator.rng import replication_seed
 from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
@@ -676,30 +676,40 @@ def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
 def run_robust(plan: RobustPlan, out_dir: Path, backend: Backend, *, fail_fast: bool = False,
                on_progress: Callable[[int, int], None] | None = None) -> RobustReport:
     """Compute the plan's missing cells on ``backend`` and, when every cell is finished,
-    write the answers. A failed cell leaves the tables unwritten (a rerun retries it)."""
+    write the answers. A failed cell leaves the tables unwritten (a rerun retries it).
+
+    The folder is locked while the analysis runs (a second command on it is refused);
+    its files are put in place together, and an earlier run's tables that this one
+    does not write are removed, so they never describe another run.
+    """
     try:
-        (out_dir / "cells").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output folder ({exc.strerror})",
-                        source=str(out_dir)) from None
-    text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
-    atomic_write(out_dir / "robust.resolved.yaml",
-                 lambda p: p.write_text(text, encoding="utf-8"))
-    for name in TABLES:  # tables of an earlier run no longer describe this one
-        (out_dir / name).unlink(missing_ok=True)
+        with OutputFolder(out_dir) as folder:
+            return _run_robust(plan, folder, backend, fail_fast, on_progress)
+    except BaseException:
+        backend.close(cancel=True)  # also when the folder was refused before any cell ran
+        raise
+
+
+def _run_robust(plan: RobustPlan, folder: OutputFolder, backend: Backend, fail_fast: bool,
+                on_progress: Callable[[int, int], None] | None) -> RobustReport:
+    out_dir = folder.path
     done = run_cached([c.task for c in plan.cells], out_dir / "cells", backend,
                       fail_fast=fail_fast, on_progress=on_progress)
     report = RobustReport(out_dir=out_dir, cells=done.cells, computed=done.computed,
                           reused=done.reused, failed=done.failed, replaced=done.replaced,
                           stopped=done.stopped, failures=done.failures)
+    text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
+    folder.stage("robust.resolved.yaml", lambda p: p.write_text(text, encoding="utf-8"))
     if done.failed or done.stopped or any(c.task.key not in done.records for c in plan.cells):
+        folder.commit("contactsim robust")
         return report
     results = results_frame(plan, done.records)
     answer = analyse(plan.design, results, plan.strategy_names, plan.objective,
                      int(plan.scenario["seed"]))
     for name, frame in zip(TABLES, (answer.results, answer.ranking, answer.pairwise,
                                     answer.sensitivity, answer.where), strict=True):
-        atomic_write(out_dir / name, _csv_writer(frame))
+        folder.stage(name, _csv_writer(frame))
+    folder.commit("contactsim robust")
     report.answer = answer
     return report
 
