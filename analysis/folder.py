@@ -231,9 +231,12 @@ def open_folder(path: Path) -> ResultsFolder:
                         "compare, sweep, robust, power or calibrate)", source=str(path))
     if (path / "calibration.resolved.yaml").is_file():
         if not (path / "estimates.csv").is_file():
-            raise UserError("no estimates.csv: the calibration has not finished (rerun the "
-                            "same contactsim calibrate command)", source=str(path))
+            raise UserError("no estimates.csv: not a calibration's output folder (its files "
+                            "are put in place together)", source=str(path))
         return ResultsFolder(path, "calibrate")
+    if (path / "study.db").is_file() and not (path / "kpis.csv").is_file():
+        raise UserError("a calibration that has not finished (rerun the same contactsim "
+                        "calibrate command to resume it)", source=str(path))
     if (path / "robust.resolved.yaml").is_file():
         if not (path / "ranking.csv").is_file():
             raise UserError("no ranking.csv: the robustness analysis has not finished (rerun "

@@ -9,6 +9,7 @@ Books are tiny so that the file stays fast; the full-size recovery is
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import signal
@@ -25,14 +26,17 @@ from typer.testing import CliRunner
 
 from simulator.cli.app import app
 from simulator.engine import Results, run
+from simulator.errors import UserError
 from simulator.experiments.backends import LocalPool
 from simulator.experiments.calibrate import (
+    OUTPUTS,
     estimates_frame,
     plan_calibration,
     resampled_targets,
     run_calibration,
 )
 from simulator.experiments.cells import CellTask, read_cell
+from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.robust import read_draws_csv
 from simulator.experiments.space import ParameterSpace
 from simulator.experiments.targets import (
@@ -145,6 +149,10 @@ def test_targets_of_a_run_agree_with_its_own_kpis_and_daily_buckets(lender_run) 
     for i, day in enumerate(days):
         for b in (1, 2, 3):
             assert int((buckets[i] == b).sum()) == int(daily[(day, f"M{b}")]), (day, b)
+    # The names a targets file is checked against are the extractor's own.
+    assert list(found.values) == Definition().target_names(contacts=True)
+    banded = Definition(score_bands=(600.0, 700.0))
+    assert list(extract(p, banded, resamples=2).values) == banded.target_names(contacts=True)
     # Standard errors: positive, and about a binomial's for a rate over accounts (one
     # statement per account here); 50 resamples give it within about 20 %, so 40 % is
     # a loose check that the bootstrap resamples accounts, not statements or days.
@@ -443,10 +451,15 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp / "out"
     plan = plan_calibration(load_scenario(scenario, ["horizon_days=120"]), str(scenario),
                             ParameterSpace.load(params), load_targets(targets), str(targets),
-                            budget=19, refits=3, refit_budget=4, held_out=("roll_m2_m3",),
+                            budget=19, refits=3, refit_budget=4, held_out=HELD_OUT,
                             base_dir=str(tmp))
     run_calibration(plan, out, LocalPool(2))
     return out
+
+
+#: Targets left out of the small recovery's fit: the issue's two examples, and the cure
+#: rate at 5 days, which the uncalibrated defaults miss by more than 3 standard errors.
+HELD_OUT = ("roll_m2_m3", "promise_kept_rate", "cure_5")
 
 
 @pytest.mark.slow
@@ -467,15 +480,34 @@ def test_calibration_recovers_known_parameters(calibration: Path) -> None:
         assert r["prior_low"] <= r["low"] <= r["high"] <= r["prior_high"]
     fit = pd.read_csv(calibration / "fit.csv")
     assert list(fit.columns[:5]) == ["target", "observed", "se", "simulated", "z"]
-    # Held out and re-run on fresh seeds: within 3 standard errors.
-    held = fit[fit["held_out"]]
-    assert held["target"].tolist() == ["roll_m2_m3"] and (held["z"].abs() <= 3).all()
     draws = read_draws_csv(calibration)  # as contactsim robust reads it
     assert len(draws.draws) == 3 and draws.paths == list(est.index)
     calibrated = load_scenario(calibration / "calibrated.yaml")
     assert calibrated.population.segments["self_curer"].share == pytest.approx(
         share["estimate"])
     assert [s.use for s in calibrated.strategies] == ["fixed_cadence"]
+
+
+@pytest.mark.slow
+def test_held_out_targets_are_reproduced_within_3_standard_errors(calibration: Path) -> None:
+    """Targets not used in the fit, from the calibrated scenario re-run on fresh seeds
+    (``fit.csv``), lie within 3 standard errors of the observed (observed and simulated
+    se combined): a 3-se band is what the issue asks, and leaves a 0.3 % chance per
+    target of failing by noise alone when the model is right."""
+    fit = pd.read_csv(calibration / "fit.csv").set_index("target")
+    held = fit[fit["held_out"]]
+    assert sorted(held.index) == sorted(HELD_OUT)
+    assert (held["z"].abs() <= 3).all(), held[["observed", "simulated", "se", "z"]]
+    assert set(fit.index[~fit["held_out"]]).isdisjoint(HELD_OUT)
+    # The check can fail: the uncalibrated scenario (the defaults), run on a fresh seed,
+    # misses the held-out cure rate at 5 days by more than 3 of the same standard errors.
+    resolved = yaml.safe_load((calibration / "calibration.resolved.yaml").read_text())
+    default = scenario_from_dict(resolved["scenario"])
+    results = run(default, default.strategies[0], resolved["check_seeds"][0])
+    found = extract(portfolio_from_run(results.accounts, results.events,
+                                       default.horizon_days), Definition(), resamples=0)
+    z = (found.values["cure_5"] - fit.loc["cure_5", "observed"]) / fit.loc["cure_5", "se"]
+    assert abs(z) > 3, z
 
 
 @pytest.mark.slow
@@ -530,7 +562,11 @@ def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path) -> N
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     before = _valid_cells(out / "cells")
-    assert not (out / "estimates.csv").exists()  # nothing half-written
+    # Nothing half-written: the study and the cells are there to resume, no output is.
+    assert (out / "study.db").is_file()
+    assert not any((out / name).exists() for name in OUTPUTS), sorted(os.listdir(out))
+    unfinished = runner.invoke(app, ["report", str(out)])
+    assert unfinished.exit_code == 2 and "has not finished" in unfinished.output
     resumed = contactsim(*common, "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     total = len(_valid_cells(tmp_path / "whole" / "cells"))
@@ -547,44 +583,95 @@ BAD_CALIBRATION = [
     (["--params", "{t}/bad_params.yaml"], ["bad_params.yaml", "parameters.channels.sms.impluse",
                                            "not a field"]),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], ["--workers"]),
+    (["--refits", "1"], ["--refits", "at least 2 refits"]),
+    (["--params", "{t}/flipped.yaml"], ["flipped.yaml", "self_curer.share",
+                                        "is below low"]),
+    (["--set", "population.from_file=no_such_accounts.csv"],
+     ["no_such_accounts.csv", "no such file"]),
+    (["--targets", "{t}/t_accounts.yaml"], ["t_accounts.yaml", "accounts:",
+                                            "expected a whole number >= 0, got 'lots'"]),
+    (["--targets", "{t}/t_se.yaml"], ["t_se.yaml", "targets.cure_5.se",
+                                      "expected a number >= 0"]),
+    (["--targets", "{t}/t_value.yaml"], ["t_value.yaml", "targets.cure_5.value",
+                                         "expected a share in [0, 1]"]),
+    (["--targets", "{t}/t_name.yaml"], ["t_name.yaml", "targets.cure_45",
+                                        "not a target of this definition"]),
+    (["--out", "{t}/a_file"], ["a_file", "cannot be the output folder"]),
 ]
+
+
+def _damaged_inputs(targets: Path, folder: Path) -> None:
+    """The bad files BAD_CALIBRATION names, made from the good targets file."""
+    (folder / "bad_params.yaml").write_text(yaml.safe_dump(
+        {"parameters": {"channels.sms.impluse": {"low": 0.01, "high": 0.2}}}))
+    (folder / "flipped.yaml").write_text(yaml.safe_dump(
+        {"parameters": {"population.segments.self_curer.share": {"low": 0.3, "high": 0.1}}}))
+    (folder / "a_file").write_text("not a folder")
+    good = yaml.safe_load(targets.read_text())
+
+    def damaged(name: str, change) -> None:
+        data = yaml.safe_load(yaml.safe_dump(good))
+        change(data)
+        (folder / name).write_text(yaml.safe_dump(data))
+
+    damaged("t_accounts.yaml", lambda d: d.update(accounts="lots"))
+    damaged("t_se.yaml", lambda d: d["targets"]["cure_5"].update(se=-0.01))
+    damaged("t_value.yaml", lambda d: d["targets"]["cure_5"].update(value=1.5))
+    damaged("t_name.yaml", lambda d: d["targets"].update(cure_45=d["targets"]["cure_5"]))
 
 
 @pytest.mark.parametrize(("extra", "words"), BAD_CALIBRATION)
 def test_bad_calibration_input_is_one_line_and_writes_nothing(
         tmp_path: Path, small: tuple[Path, Path, Path], extra, words: list[str]) -> None:
     targets, scenario, params = small
-    (tmp_path / "bad_params.yaml").write_text(yaml.safe_dump(
-        {"parameters": {"channels.sms.impluse": {"low": 0.01, "high": 0.2}}}))
-    args = {"--targets": str(targets), "--params": str(params)}
+    _damaged_inputs(targets, tmp_path)
+    out = tmp_path / "out"
+    args = {"--targets": str(targets), "--params": str(params), "--out": str(out)}
     rest = [x.replace("{d}", str(targets.parent)).replace("{t}", str(tmp_path)) for x in extra]
     for key in list(args):
         if key in rest:
             del args[key]
-    out = tmp_path / "out"
+    before = sorted(os.listdir(tmp_path))
     r = runner.invoke(app, ["calibrate", str(scenario), *[x for kv in args.items() for x in kv],
-                            "--budget", "2", "--out", str(out), *rest])
+                            "--budget", "2", *rest])
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), r.output
     for word in words:
         assert word in lines[0], (word, lines[0])
-    assert not out.exists()
+    assert sorted(os.listdir(tmp_path)) == before  # no output folder, nothing half-written
 
 
-def test_a_folder_of_another_calibration_is_refused(tmp_path: Path,
-                                                   small: tuple[Path, Path, Path]) -> None:
+def test_a_calibration_folder_is_one_problem_locked_and_feeds_robust(
+        tmp_path: Path, small: tuple[Path, Path, Path]) -> None:
     targets, scenario, params = small
     out = tmp_path / "out"
     plan = plan_calibration(load_scenario(scenario, ["horizon_days=40"]), str(scenario),
                             ParameterSpace.load(params), load_targets(targets), str(targets),
-                            budget=2, refits=0, refit_budget=0)
+                            budget=2, refits=2, refit_budget=1)
     run_calibration(plan, out, LocalPool(1))
+    assert json.loads((out / ".contactsim.json").read_text())["files"] == sorted(OUTPUTS)
     other = plan_calibration(load_scenario(scenario, ["horizon_days=41"]), str(scenario),
                              ParameterSpace.load(params), load_targets(targets), str(targets),
                              budget=2, refits=0, refit_budget=0)
-    with pytest.raises(Exception, match="another scenario"):
+    with pytest.raises(UserError, match="another scenario"):
         run_calibration(other, out, LocalPool(1))
+    # A second command on a folder being written is refused, and leaves it as it was.
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with OutputFolder(out), pytest.raises(UserError, match="another contactsim command"):
+        run_calibration(plan, out, LocalPool(1))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # contactsim robust reads the calibration's draws.csv as it is.
+    robust_scenario = tmp_path / "robust.yaml"
+    robust_scenario.write_text(yaml.safe_dump({**yaml.safe_load(scenario.read_text()),
+                                               "horizon_days": 40}))
+    r = runner.invoke(app, ["robust", str(robust_scenario), "--draws-from", str(out),
+                            "--strategies", "fixed_cadence,no_contact", "--out",
+                            str(tmp_path / "robust"), "-q"])
+    assert r.exit_code == 0, r.output
+    ranking = pd.read_csv(tmp_path / "robust" / "ranking.csv")
+    assert sorted(ranking["strategy"]) == ["fixed_cadence", "no_contact"]
+    assert (ranking["draws"] == 2).all()
 
 
 @pytest.mark.slow

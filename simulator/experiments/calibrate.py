@@ -54,13 +54,14 @@ from simulator.errors import UserError
 from simulator.experiments.backends import Backend
 from simulator.experiments.cache import run_cached
 from simulator.experiments.cells import NOT_IN_CELL, CellTask, simulator_version
-from simulator.experiments.outputs import atomic_write
+from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.space import ParameterSpace, Point, _lookup
 from simulator.experiments.targets import (
     RESAMPLES,
     TargetSet,
     simulated_targets,
 )
+from simulator.portfolio import read_accounts
 from simulator.rng import replication_seed
 from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
 
@@ -89,7 +90,11 @@ ESTIMATE_COLUMNS = ("param", "estimate", "low", "high", "prior_low", "prior_high
 FIT_COLUMNS = ("target", "observed", "se", "simulated", "z", "observed_se", "simulated_se",
                "held_out")
 STUDY = "calibration"
-OUTPUTS = ("calibrated.yaml", "estimates.csv", "fit.csv", "draws.csv")
+#: The files of a finished calibration, put in place together.
+OUTPUTS = ("calibration.resolved.yaml", "targets.yaml", "calibrated.yaml", "estimates.csv",
+           "fit.csv", "draws.csv")
+#: The optuna studies (the fit and each refit), kept for resuming.
+STUDY_FILE = "study.db"
 
 
 def contact_only(path: str) -> bool:
@@ -184,6 +189,10 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
         raise UserError("0 (no intervals) or at least 2 refits", source="--refits")
     base = scenario.to_dict()
     space.check(base, scenario_source)
+    if scenario.population.from_file is not None:
+        # Read once here so that a missing or bad accounts file is one line before any
+        # trial runs (and nothing is written), not a failed first trial.
+        read_accounts(scenario.population.from_file)
     unknown = [t for t in held_out if t not in targets.values]
     if unknown:
         raise UserError(f"'{unknown[0]}' is not a target of {targets_source} (it has "
@@ -337,8 +346,8 @@ def _start(plan: CalibrationPlan) -> Point:
 
 def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator,
             observed: Mapping[str, float], budget: int, seed: int, x0: Point | None,
-            sigma0: float | None, on_trial: Callable[[int], None] | None = None
-            ) -> list[tuple[Point, float, dict[str, Any]]]:
+            sigma0: float | None, on_trial: Callable[[int], None] | None = None,
+            fingerprint: str | None = None) -> list[tuple[Point, float, dict[str, Any]]]:
     """Run (or resume) the CMA-ES study ``name`` to ``budget`` complete trials; returns
     every complete trial as (point, distance, simulated)."""
     import optuna
@@ -347,6 +356,8 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize",
                                 load_if_exists=True, sampler=_sampler(plan, seed, x0, sigma0))
+    if fingerprint is not None and "fingerprint" not in study.user_attrs:
+        study.set_user_attr("fingerprint", fingerprint)  # what _check_study compares
     distributions = plan.space.to_optuna()
     size = popsize(len(plan.space))
     while True:
@@ -474,87 +485,133 @@ def calibrated_scenario(plan: CalibrationPlan, estimate: Point) -> dict[str, Any
     return out
 
 
-def _check_folder(plan: CalibrationPlan, out_dir: Path) -> None:
-    """A folder of another calibration problem is refused: its study would be resumed."""
-    path = out_dir / "calibration.resolved.yaml"
-    if not path.is_file():
-        if (out_dir / "study.db").exists():
-            raise UserError("holds a study.db without calibration.resolved.yaml; choose "
-                            "another --out", source=str(out_dir))
+def _storage(out_dir: Path) -> Any:
+    """The optuna storage of the folder's studies: ``out_dir/study.db`` (SQLite)."""
+    import optuna
+
+    return optuna.storages.RDBStorage(f"sqlite:///{(out_dir / STUDY_FILE).resolve()}")
+
+
+def _check_study(plan: CalibrationPlan, out_dir: Path) -> None:
+    """A folder whose study is another calibration problem's is refused: resuming it would
+    mix them. The problem's fingerprint is kept in the study itself (a user attribute set
+    before its first trial), so the check holds after a kill, before any output was put
+    in place."""
+    import optuna
+
+    if not (out_dir / STUDY_FILE).exists():
         return
     try:
-        found = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        found = {}
-    if not isinstance(found, dict) or found.get("fingerprint") != plan.fingerprint():
+        storage = _storage(out_dir)
+        names = {s.study_name for s in storage.get_all_studies()}
+        study = (optuna.load_study(study_name=STUDY, storage=storage)
+                 if STUDY in names else None)
+    except Exception as exc:  # not an optuna database, or a damaged one
+        raise UserError(f"holds a {STUDY_FILE} that optuna cannot read ({type(exc).__name__}):"
+                        " choose another --out or remove the file",
+                        source=str(out_dir / STUDY_FILE)) from None
+    if study is None:
+        if names:
+            raise UserError(f"holds a {STUDY_FILE} that is not a calibration's: choose "
+                            "another --out or remove the file",
+                            source=str(out_dir / STUDY_FILE))
+        return
+    found = study.user_attrs.get("fingerprint")
+    if found is None and not study.get_trials(deepcopy=False):
+        return  # killed between creating the study and marking it
+    if found != plan.fingerprint():
         raise UserError("holds a calibration of another scenario, parameter space, targets "
                         "or seeds (resuming it would mix them): choose another --out or "
                         "remove the folder", source=str(out_dir))
 
 
+def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        frame.to_csv(path, index=False)
+
+    return write
+
+
+def _text_writer(text: str) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_text(text, encoding="utf-8")
+
+    return write
+
+
 def run_calibration(plan: CalibrationPlan, out_dir: Path, backend: Backend, *,
                     on_trial: Callable[[str, int, int], None] | None = None
                     ) -> CalibrationResult:
-    """Fit, bootstrap, check on fresh seeds and write the outputs into ``out_dir``."""
-    import optuna
+    """Fit, bootstrap, check on fresh seeds and write the outputs into ``out_dir``.
 
-    _check_folder(plan, out_dir)
+    The folder is locked while the calibration runs (a second command on it is refused).
+    The study (``study.db``) and the cells are written as the fit goes, so that a killed
+    calibration resumes; the outputs (``OUTPUTS``) are staged and put in place together
+    once everything has run, so the folder holds either the previous complete
+    calibration or this one, never a half-written mix.
+    """
     try:
-        (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+        with OutputFolder(out_dir) as folder:
+            _check_study(plan, out_dir)
+            return _run_calibration(plan, folder, backend, on_trial)
+    except BaseException:
+        backend.close(cancel=True)  # also when the folder was refused before any trial ran
+        raise
+
+
+def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backend,
+                     on_trial: Callable[[str, int, int], None] | None) -> CalibrationResult:
+    out_dir = folder.path
+    try:
+        (out_dir / "cells").mkdir(exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create output folder ({exc.strerror})",
-                        source=str(out_dir)) from None
-    for name in OUTPUTS:  # files of an earlier, unfinished run no longer describe this one
-        (out_dir / name).unlink(missing_ok=True)
-    text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
-    atomic_write(out_dir / "calibration.resolved.yaml",
-                 lambda p: p.write_text(text, encoding="utf-8"))
-    targets_text = yaml.safe_dump(plan.targets.to_dict(), sort_keys=False, allow_unicode=True)
-    atomic_write(out_dir / "targets.yaml", lambda p: p.write_text(targets_text,
-                                                                  encoding="utf-8"))
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out_dir / 'study.db').resolve()}")
+        raise UserError(f"cannot create the cells folder ({exc.strerror})",
+                        source=str(out_dir / "cells")) from None
+    storage = _storage(out_dir)
     keep = _KeepOpen(backend)
     evaluator = Evaluator(plan, out_dir / "cells", keep)
     seed = int(plan.scenario["seed"]) % (2**31 - 1)
-    finished = False
-    try:
-        started = time.perf_counter()
-        trials = _search(plan, storage, STUDY, evaluator, plan.targets.values, plan.budget,
-                         seed, _start(plan), None,
-                         on_trial=None if on_trial is None
-                         else (lambda k: on_trial("fit", k, plan.budget)))
-        best = min(trials, key=lambda t: t[1])
-        estimate = dict(best[0])
-        seconds_point = time.perf_counter() - started
-        started = time.perf_counter()
-        draws: list[Point] = []
-        for b in range(plan.refits):
-            observed = resampled_targets(plan, b)
-            scored = [(p, distance(s["values"], observed, plan.weights), s)
-                      for p, _, s in trials]
-            warm = min(scored, key=lambda t: t[1])
-            found = (_search(plan, storage, f"refit-{b:03d}", evaluator, observed,
-                             plan.refit_budget, seed + 1 + b, dict(warm[0]), REFIT_SIGMA)
-                     if plan.refit_budget > 0 else [])
-            draws.append(dict(min([warm, *found], key=lambda t: t[1])[0]))
-            if on_trial is not None:
-                on_trial("bootstrap", b + 1, plan.refits)
-        seconds_bootstrap = time.perf_counter() - started
-        check = evaluator.run([estimate], plan.check_seeds)[0]
-        finished = True
-    finally:
-        backend.close(cancel=not finished)
+    started = time.perf_counter()
+    trials = _search(plan, storage, STUDY, evaluator, plan.targets.values, plan.budget,
+                     seed, _start(plan), None, fingerprint=plan.fingerprint(),
+                     on_trial=None if on_trial is None
+                     else (lambda k: on_trial("fit", k, plan.budget)))
+    best = min(trials, key=lambda t: t[1])
+    estimate = dict(best[0])
+    seconds_point = time.perf_counter() - started
+    started = time.perf_counter()
+    draws: list[Point] = []
+    for b in range(plan.refits):
+        observed = resampled_targets(plan, b)
+        scored = [(p, distance(s["values"], observed, plan.weights), s)
+                  for p, _, s in trials]
+        warm = min(scored, key=lambda t: t[1])
+        # The refit's study is named after the budget as well: a rerun with another
+        # --budget has other trials, so another warm start, and refits afresh.
+        found = (_search(plan, storage, f"refit-{plan.budget}-{b:03d}", evaluator, observed,
+                         plan.refit_budget, seed + 1 + b, dict(warm[0]), REFIT_SIGMA)
+                 if plan.refit_budget > 0 else [])
+        draws.append(dict(min([warm, *found], key=lambda t: t[1])[0]))
+        if on_trial is not None:
+            on_trial("bootstrap", b + 1, plan.refits)
+    seconds_bootstrap = time.perf_counter() - started
+    check = evaluator.run([estimate], plan.check_seeds)[0]
+    backend.close(cancel=False)
     estimates = estimates_frame(plan, estimate, draws)
     fit = fit_frame(plan, check)
     calibrated = calibrated_scenario(plan, estimate)
     draws_frame = pd.DataFrame([{"draw": i, **d} for i, d in enumerate(draws)],
                                columns=["draw", *plan.space.paths])
-    cal_text = yaml.safe_dump(calibrated, sort_keys=False, allow_unicode=True)
-    atomic_write(out_dir / "calibrated.yaml", lambda p: p.write_text(cal_text,
-                                                                     encoding="utf-8"))
-    atomic_write(out_dir / "estimates.csv", lambda p: estimates.to_csv(p, index=False))
-    atomic_write(out_dir / "fit.csv", lambda p: fit.to_csv(p, index=False))
-    atomic_write(out_dir / "draws.csv", lambda p: draws_frame.to_csv(p, index=False))
+    folder.stage("calibration.resolved.yaml", _text_writer(
+        yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)))
+    folder.stage("targets.yaml", _text_writer(
+        yaml.safe_dump(plan.targets.to_dict(), sort_keys=False, allow_unicode=True)))
+    folder.stage("calibrated.yaml", _text_writer(
+        yaml.safe_dump(calibrated, sort_keys=False, allow_unicode=True)))
+    folder.stage("estimates.csv", _csv_writer(estimates))
+    folder.stage("fit.csv", _csv_writer(fit))
+    folder.stage("draws.csv", _csv_writer(draws_frame))
+    folder.commit("contactsim calibrate")
     return CalibrationResult(
         estimate=estimate, distance=float(best[1]), trials=len(trials), draws=draws,
         estimates=estimates, fit=fit, calibrated=calibrated, computed=evaluator.computed,

@@ -92,6 +92,19 @@ class Definition:
                    timing_days=tuple(int(x) for x in data.get("timing_days", TIMING_DAYS)),
                    score_bands=tuple(float(x) for x in data.get("score_bands", ())))
 
+    def target_names(self, contacts: bool) -> list[str]:
+        """The names ``extract`` gives its targets, in its order (the contact targets only
+        with a contacts table)."""
+        names = ["delinquency_rate", *(f"paid_by_due_minus_{k}" for k in self.timing_days),
+                 *(f"cure_{k}" for k in self.cure_days),
+                 *(f"roll_m{k}_m{k + 1}" for k in (1, 2, 3))]
+        if contacts:
+            names += list(CONTACT_TARGETS)
+        base = set(names)
+        names += [f"{target}.score_{label}" for label in self.band_names()
+                  for target in ("delinquency_rate", "cure_30") if target in base]
+        return names
+
     def band_names(self) -> list[str]:
         """``lt_600``, ``600_700``, ``ge_700`` for cuts 600 and 700."""
         cuts = [_num(c) for c in self.score_bands]
@@ -562,11 +575,24 @@ def load_targets(path: str | Path) -> TargetSet:
     raw = data.get("targets")
     if not isinstance(raw, dict) or not raw:
         raise UserError("no targets", source=source, field="targets")
+    definition = data.get("definition") or {}
+    if not isinstance(definition, dict):
+        raise UserError("expected a mapping", source=source, field="definition")
+    try:
+        d = Definition.from_params(definition)
+    except (TypeError, ValueError):
+        raise UserError("expected cure_days, timing_days and score_bands as lists of "
+                        "numbers", source=source, field="definition") from None
+    contacts = bool(data.get("contacts"))
+    known = d.target_names(contacts)
     values: dict[str, float] = {}
     se: dict[str, float] = {}
     counts: dict[str, float] = {}
     for name, entry in raw.items():
         where = f"targets.{name}"
+        if str(name) not in known:
+            raise UserError(f"not a target of this definition (expected one of "
+                            f"{', '.join(known)})", source=source, field=where)
         if not isinstance(entry, dict) or not {"value", "se", "count"} <= set(entry):
             raise UserError("expected value, se and count", source=source, field=where)
         for key in ("value", "se", "count"):
@@ -578,21 +604,31 @@ def load_targets(path: str | Path) -> TargetSet:
         if math.isfinite(value) and not 0.0 <= value <= 1.0:
             raise UserError(f"expected a share in [0, 1], got {value}", source=source,
                             field=f"{where}.value")
+        for key in ("se", "count"):
+            x = entry[key]
+            if x is not None and not (float(x) >= 0.0 or math.isnan(float(x))):
+                raise UserError(f"expected a number >= 0, got {x!r}", source=source,
+                                field=f"{where}.{key}")
         values[str(name)] = value
         se[str(name)] = math.nan if entry["se"] is None else float(entry["se"])
         counts[str(name)] = float(entry["count"] or 0)
-    definition = data.get("definition") or {}
-    if not isinstance(definition, dict):
-        raise UserError("expected a mapping", source=source, field="definition")
-    try:
-        d = Definition.from_params(definition)
-    except (TypeError, ValueError):
-        raise UserError("expected cure_days, timing_days and score_bands as lists of "
-                        "numbers", source=source, field="definition") from None
     boot = data.get("bootstrap") or {}
-    return TargetSet(values=values, se=se, counts=counts, accounts=int(data.get("accounts")
-                                                                          or 0),
-                     has_contacts=bool(data.get("contacts")), definition=d,
+    if not isinstance(boot, dict):
+        raise UserError("expected a mapping", source=source, field="bootstrap")
+    return TargetSet(values=values, se=se, counts=counts,
+                     accounts=_whole(data.get("accounts", 0), source, "accounts"),
+                     has_contacts=contacts, definition=d,
                      source=str(data.get("source") or ""), as_of=data.get("as_of"),
-                     resamples=int(boot.get("resamples", RESAMPLES)),
-                     seed=int(boot.get("seed", 0)))
+                     resamples=_whole(boot.get("resamples", RESAMPLES), source,
+                                      "bootstrap.resamples"),
+                     seed=_whole(boot.get("seed", 0), source, "bootstrap.seed"))
+
+
+def _whole(x: Any, source: str, field: str) -> int:
+    """``x`` as a whole number >= 0, or a one-line error naming the file and the field."""
+    if x is None:
+        return 0
+    if isinstance(x, bool) or not isinstance(x, int | float) or x < 0 or x != int(x):
+        raise UserError(f"expected a whole number >= 0, got {x!r}", source=source,
+                        field=field)
+    return int(x)
