@@ -9,9 +9,11 @@ Books are tiny so that the file stays fast; the full-size recovery is
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -444,16 +446,27 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     return _observed(tmp_path_factory.mktemp("small"), TRUTH, size=200)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("calibration")
-    targets, scenario, params = _observed(tmp, TRUTH, size=1500)
+    """The small recovery: a 1,500-account lender fitted in 19 trials and 3 refits. Made
+    once per session even under pytest-xdist (the first worker makes it under a file
+    lock, the others read it), as it is the file's costliest fixture."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this session
+    tmp = base / "small-calibration"
     out = tmp / "out"
-    plan = plan_calibration(load_scenario(scenario, ["horizon_days=120"]), str(scenario),
-                            ParameterSpace.load(params), load_targets(targets), str(targets),
-                            budget=19, refits=3, refit_budget=4, held_out=HELD_OUT,
-                            base_dir=str(tmp))
-    run_calibration(plan, out, LocalPool(2))
+    with open(base / "small-calibration.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "estimates.csv").is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            targets, scenario, params = _observed(tmp, TRUTH, size=1500)
+            plan = plan_calibration(load_scenario(scenario, ["horizon_days=120"]),
+                                    str(scenario), ParameterSpace.load(params),
+                                    load_targets(targets), str(targets), budget=19, refits=3,
+                                    refit_budget=4, held_out=HELD_OUT, base_dir=str(tmp))
+            run_calibration(plan, out, LocalPool(2))
     return out
 
 
@@ -538,12 +551,12 @@ def _valid_cells(cells: Path) -> set[str]:
 def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path) -> None:
     targets, scenario, params = _observed(tmp_path, TRUTH, size=300)
     common = ["calibrate", str(scenario), "--targets", str(targets), "--params", str(params),
-              "--budget", "9", "--refits", "2", "--refit-budget", "2", "--workers", "2",
+              "--budget", "7", "--refits", "2", "--refit-budget", "1", "--workers", "2",
               "--set", "horizon_days=60"]
     # The uninterrupted calibration, in this process (the same plan as the command's).
     plan = plan_calibration(load_scenario(scenario, ["horizon_days=60"]), str(scenario),
                             ParameterSpace.load(params), load_targets(targets), str(targets),
-                            budget=9, refits=2, refit_budget=2, base_dir=str(tmp_path))
+                            budget=7, refits=2, refit_budget=1, base_dir=str(tmp_path))
     run_calibration(plan, tmp_path / "whole", LocalPool(2))
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", "from simulator.cli import main; main()",
@@ -552,7 +565,7 @@ def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path) -> N
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while len(_valid_cells(out / "cells")) < 5 if (out / "cells").exists() else True:
+        while len(_valid_cells(out / "cells")) < 3 if (out / "cells").exists() else True:
             assert proc.poll() is None, "the command ended before it could be interrupted"
             assert time.monotonic() < deadline
             time.sleep(0.02)
@@ -679,7 +692,7 @@ def test_dask_gives_the_same_calibration(dask_cluster: str, tmp_path: Path,
                                          small: tuple[Path, Path, Path]) -> None:
     targets, scenario, params = small
     common = ["calibrate", str(scenario), "--targets", str(targets), "--params", str(params),
-              "--budget", "7", "--refits", "2", "--refit-budget", "1",
+              "--budget", "4", "--refits", "2", "--refit-budget", "1",
               "--set", "horizon_days=40"]
     r = contactsim(*common, "--out", str(tmp_path / "dask"), "--scheduler", dask_cluster)
     assert r.returncode == 0, r.stderr
