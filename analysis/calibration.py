@@ -111,7 +111,8 @@ def other_targets_figure(fit: pd.DataFrame) -> Figure:
 def estimates_figure(estimates: pd.DataFrame, log_scale: dict[str, bool]) -> Figure:
     """Each estimate with its bootstrap interval, on its prior range scaled to [0, 1]
     (a log range on the log scale); red: flagged not identified."""
-    fig = new_figure(7.0, 0.5 * len(estimates) + 1.4)
+    # Wide enough for the dotted paths on the left and the whole range on the right.
+    fig = new_figure(9.0, 0.5 * len(estimates) + 1.4)
     ax = fig.add_subplot()
     y = np.arange(len(estimates))[::-1]
 
@@ -132,7 +133,9 @@ def estimates_figure(estimates: pd.DataFrame, log_scale: dict[str, bool]) -> Fig
     ax.set_yticks(y, [str(p) for p in estimates["param"]])
     ax.set_xlim(-0.03, 1.03)
     ax.set_xticks([0, 0.5, 1], ["prior low", "middle", "prior high"])
-    ax.set_xlabel("position in the prior range (bar: 95 % bootstrap interval)")
+    for tick, align in zip(ax.get_xticklabels(), ("left", "center", "right"), strict=True):
+        tick.set_horizontalalignment(align)
+    ax.set_xlabel("position in the prior range (bar: 95 % interval)")
     style_axes(ax)
     return fig
 
