@@ -7,16 +7,17 @@ Usage: python benchmarks/robust_acceptance.py [--parts known sobol speed]
 Every part runs the user's own commands (``contactsim robust``, ``contactsim sweep``) in
 subprocesses and prints what it measured:
 
-* ``known``: one uncertain parameter whose effect flips the winner. On a book where agent
-  calls are the only contact and cost 70 per attempt, and accounts charge off at 20 days
-  past due inside the 30-day horizon with no agency, ``calls`` (a fixed cadence of agent
-  calls every other day) against ``no_contact`` on net value, with the agent-call impulse
-  uncertain over [0, 0.3]: calling pays for itself only through the write-offs it
-  prevents, which a low impulse does not. ``P(calls beats no_contact)`` from ``--draws``
-  scrambled Sobol draws is compared with the share of a fine grid (``--grid`` points,
-  ``contactsim sweep``, the same seeds) where calls wins (within 0.05), and the bound of
-  the first PRIM box with the grid's flip point (the threshold that best separates the
-  grid's wins from its losses; within 10 % of the range).
+* ``known``: one uncertain parameter whose effect flips the winner. On a book where
+  agent calls are the only contact and cost 70 per attempt, and accounts charge off at
+  20 days past due inside the 30-day horizon with no agency, ``calls`` (a fixed cadence
+  of agent calls every other day) against ``no_contact`` on net value, with the
+  agent-call impulse uncertain over [0, 0.3]: calling pays for itself only through the
+  write-offs it prevents, which a low impulse does not. ``P(calls beats no_contact)``
+from ``--draws`` scrambled Sobol draws is
+  compared with the share of a fine grid (``--grid`` points, ``contactsim sweep``, the
+  same seeds) where calls wins (within 0.05), and the bound of the first PRIM box with
+  the grid's flip point (the threshold that best separates the grid's wins from its
+  losses; within 10 % of the range).
 * ``sobol``: the same book with a dummy parameter the strategies never touch (the push
   impulse: neither strategy sends pushes) and a Saltelli design of ``--sobol-base`` x
   (2D + 2) draws: the dummy's total Sobol index must be below 0.05 and the agent-call

@@ -155,14 +155,14 @@ RATIO_DENOMINATORS: dict[str, str | None] = {
     "roll_30_60": None,
     "charge_off_rate": "accounts",
     "loss_rate": None,
-    "agency_recovery_rate": "written_off",
     "cost_per_collected": "collected",
     "agent_utilisation": None,
     "churn_rate": "accounts",
     "complaints_per_1000": "accounts",
     "contacts_per_account": "accounts",
     "rpc_rate": "contacts_agent_call",
-    "promise_kept_rate": "promises_kept",
+    "promise_kept_rate": "promises_made",
+    "agency_recovery_rate": "written_off",
 }
 
 #: Families of KPIs named after a channel or a rule, and their range.
