@@ -1,11 +1,11 @@
 """Reading a results folder written by ``contactsim run``, ``compare``, ``sweep``,
-``robust`` or ``power``.
+``robust``, ``power`` or ``calibrate``.
 
-The kind of folder is told by the files present: a robustness analysis has
-``robust.resolved.yaml``, a power analysis ``power.csv`` and ``power.json``, a sweep
-``sweep.resolved.yaml`` (or a ``cells/`` folder), a comparison ``comparison.csv``, a run
-only ``kpis.csv`` and its Parquet frames. Frames are read on first use and kept on the
-instance.
+The kind of folder is told by the files present: a calibration has
+``calibration.resolved.yaml``, a robustness analysis ``robust.resolved.yaml``, a power
+analysis ``power.csv`` and ``power.json``, a sweep ``sweep.resolved.yaml`` (or a
+``cells/`` folder), a comparison ``comparison.csv``, a run only ``kpis.csv`` and its
+Parquet frames. Frames are read on first use and kept on the instance.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import yaml
 from simulator.errors import UserError
 from simulator.scenario import Scenario
 
-FolderKind = Literal["run", "compare", "sweep", "robust", "power"]
+FolderKind = Literal["run", "compare", "sweep", "robust", "power", "calibrate"]
 
 #: Columns of a kpis.csv that identify a row rather than measure it.
 ID_COLUMNS = ("strategy", "replication", "seed")
@@ -129,7 +129,8 @@ class ResultsFolder:
     @property
     def scenario_file(self) -> Path | None:
         """The resolved scenario (or sweep) file, if present."""
-        for name in ("scenario.resolved.yaml", "sweep.resolved.yaml", "robust.resolved.yaml"):
+        for name in ("scenario.resolved.yaml", "sweep.resolved.yaml", "robust.resolved.yaml",
+                     "calibration.resolved.yaml"):
             if self.has(name):
                 return self.path / name
         return None
@@ -227,7 +228,15 @@ def open_folder(path: Path) -> ResultsFolder:
         raise UserError("no such folder", source=str(path))
     if not path.is_dir():
         raise UserError("not a folder (expected the output folder of contactsim run, "
-                        "compare, sweep, robust or power)", source=str(path))
+                        "compare, sweep, robust, power or calibrate)", source=str(path))
+    if (path / "calibration.resolved.yaml").is_file():
+        if not (path / "estimates.csv").is_file():
+            raise UserError("no estimates.csv: not a calibration's output folder (its files "
+                            "are put in place together)", source=str(path))
+        return ResultsFolder(path, "calibrate")
+    if (path / "study.db").is_file() and not (path / "kpis.csv").is_file():
+        raise UserError("a calibration that has not finished (rerun the same contactsim "
+                        "calibrate command to resume it)", source=str(path))
     if (path / "robust.resolved.yaml").is_file():
         if not (path / "ranking.csv").is_file():
             raise UserError("no ranking.csv: the robustness analysis has not finished (rerun "
@@ -237,7 +246,7 @@ def open_folder(path: Path) -> ResultsFolder:
         return ResultsFolder(path, "power")
     if not (path / "kpis.csv").is_file():
         raise UserError("no kpis.csv: not an output folder of contactsim run, compare, "
-                        "sweep, robust or power", source=str(path))
+                        "sweep, robust, power or calibrate", source=str(path))
     kind: FolderKind
     if (path / "sweep.resolved.yaml").is_file() or (path / "cells").is_dir():
         kind = "sweep"

@@ -24,6 +24,13 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis.calibration import (
+    calibration_tables_html,
+    curve_figure,
+    estimates_figure,
+    other_targets_figure,
+)
+from analysis.calibration import headline as calibration_headline
 from analysis.curves import (
     balance_figure,
     cost_figure,
@@ -95,6 +102,8 @@ def _figure_plan(folder: ResultsFolder,
     """(key, title, caption, draw) of every figure the folder's files allow."""
     if folder.kind == "robust":
         return _robust_figure_plan(folder)
+    if folder.kind == "calibrate":
+        return _calibration_figure_plan(folder)
     if folder.kind == "power":
         return _power_figure_plan(folder)
     cur = folder.currency
@@ -219,6 +228,36 @@ def _robust_figure_plan(folder: ResultsFolder
             lambda: winner_map_figure(results, shown, labels, kpi, direction, where,
                                       order=rank.sort_values("rank")["strategy"].tolist())))
     return plan
+
+
+def _calibration_figure_plan(folder: ResultsFolder
+                             ) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    """The figures of a calibration folder: observed against fitted, and the estimates."""
+    fit = folder.table("fit.csv")
+    estimates = folder.table("estimates.csv")
+    params = folder.scenario.get("parameters") or {}
+    log_scale = {str(p): bool((spec or {}).get("log")) or (spec or {}).get("distribution")
+                 == "log_uniform" for p, spec in params.items()} if isinstance(params, dict) \
+        else {}
+    band = ("Observed: the data's targets with their 95 % band (bootstrap over accounts); "
+            "fitted: the calibrated scenario re-run on fresh seeds, with its band.")
+    return [
+        ("cure-fit", "Cure curve: observed and fitted",
+         "Share of newly delinquent statements cured before reaching each number of days "
+         f"past due. {band} Dotted: a held-out target.",
+         lambda: curve_figure(fit, "cure")),
+        ("timing-fit", "Payment timing before the due date: observed and fitted",
+         f"Share of statements paid in full at least k days before their due date (0: on "
+         f"time). {band}",
+         lambda: curve_figure(fit, "timing")),
+        ("targets-fit", "Roll rates and contact rates: observed and fitted",
+         f"Every other target with its 95 % interval. {band}",
+         lambda: other_targets_figure(fit)),
+        ("estimates", "Estimates within their prior range",
+         "Each estimate (dot) and its 95 % parametric-bootstrap interval (bar) on its prior "
+         "range; red: flagged not identified.",
+         lambda: estimates_figure(estimates, log_scale)),
+    ]
 
 
 def figure_path(report: Path, key: str, fmt: str) -> Path:
@@ -428,7 +467,8 @@ def _version() -> str:
 
 
 _KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep",
-              "robust": "a robustness analysis", "power": "a power analysis"}
+              "robust": "a robustness analysis", "power": "a power analysis",
+              "calibrate": "a calibration"}
 
 
 def _robust_meta(folder: ResultsFolder) -> str:
@@ -449,6 +489,19 @@ def _robust_meta(folder: ResultsFolder) -> str:
     return " · ".join(html.escape(p) for p in parts)
 
 
+def _calibration_meta(folder: ResultsFolder) -> str:
+    r = folder.scenario
+    found = r.get("strategy")
+    strategy: dict[str, object] = found if isinstance(found, dict) else {}
+    parts = [f"Report of {_KIND_TEXT['calibrate']}", f"folder {folder.path.resolve()}",
+             f"targets {r.get('targets_file', '?')}",
+             f"policy {strategy.get('label') or strategy.get('use', '?')}",
+             f"{len(r.get('parameters') or {})} parameters",
+             f"{r.get('budget', '?')} trials, {r.get('refits', '?')} bootstrap refits",
+             f"{len(r.get('seeds') or [])} seed(s) per trial", f"contactsim {_version()}"]
+    return " · ".join(html.escape(str(p)) for p in parts)
+
+
 def _power_meta(folder: ResultsFolder) -> str:
     _, summary = read_power(folder.path)
     design = summary["design"]
@@ -462,6 +515,8 @@ def _power_meta(folder: ResultsFolder) -> str:
 def _meta(folder: ResultsFolder) -> str:
     if folder.kind == "robust":
         return _robust_meta(folder)
+    if folder.kind == "calibrate":
+        return _calibration_meta(folder)
     if folder.kind == "power":
         return _power_meta(folder)
     kpis = folder.kpis
@@ -573,7 +628,11 @@ def _power_figure_plan(folder: ResultsFolder
 
 def _first_section(folder: ResultsFolder, confidence: float) -> str:
     """The KPI table; for a robustness folder its answer tables, for a power folder the
-    power of the trial."""
+    power of the trial, for a calibration its estimates and fit."""
+    if folder.kind == "calibrate":
+        estimates, fit = folder.table("estimates.csv"), folder.table("fit.csv")
+        tables = calibration_tables_html(estimates, fit, calibration_headline(estimates, fit))
+        return f'<section id="kpis"><h2>Estimates and fit</h2>{tables}</section>'
     if folder.kind == "power":
         table, summary = read_power(folder.path)
         return (f'<section id="kpis"><h2>Power of the trial</h2>'

@@ -64,6 +64,9 @@ class Observable:
     do_not_contact: BOOL
     consent_quiet_hours: BOOL
     clv_estimate: F64
+    # Channels the borrower had opted out of before day 0 (n, channels), as a lender's
+    # accounts file gives them (``population.from_file``); None: none.
+    opted_out: BOOL | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scipy.special import ndtri
 
 from simulator.book import F64, Book, Latent, Observable, SegmentTable, State
+from simulator.portfolio import OPT_OUT_COLUMNS, read_accounts
 from simulator.rng import Streams
 from simulator.scenario import CHANNELS, PRODUCTS, SEGMENTS, LogNormal, Scenario
 
@@ -78,7 +79,10 @@ def assign_segments(
 
 
 def generate_book(scenario: Scenario, streams: Streams) -> Book:
-    """Draw the book of ``scenario.population.size`` accounts from the population stream."""
+    """Draw the book of ``scenario.population.size`` accounts from the population stream
+    (or seed it from a lender's accounts file: ``book_from_file``)."""
+    if scenario.population.from_file is not None:
+        return book_from_file(scenario, streams)
     pop = scenario.population
     n = pop.size
     rng = streams.generator("population")
@@ -163,8 +167,136 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
 
 
 def initial_state(observable: Observable) -> State:
-    """Every account at its statement: owing the amount due, nothing happened yet."""
+    """Every account at its statement: owing the amount due, nothing happened yet (the
+    opt-outs a lender's file gives excepted)."""
     state = State(observable.amount_due.size)
     state.owed[:] = observable.amount_due
     state.balance[:] = observable.balance
+    if observable.opted_out is not None:
+        state.opted_out[:] = observable.opted_out
     return state
+
+
+def _bad_class(score: F64, auc: float, bad_share: float, count: int,
+               rng: np.random.Generator) -> NDArray[np.bool_]:
+    """Which accounts are of the bad risk class, drawn given their observed scores.
+
+    The model's score is a binormal signal (docs/model.md section 2.4): good and bad
+    borrowers draw unit-variance normals ``delta`` apart, ``delta = sqrt(2) Phi^-1(auc)``.
+    The observed score, standardised, is mapped back to that signal, and each account's
+    posterior log-odds of being bad is the prior's plus ``delta^2 / 2 - delta * signal``.
+    Exactly ``count`` accounts are drawn without replacement with these odds (the Gumbel
+    top-k trick), so the segments' shares are met and a low score is a bad risk as often
+    as the score's AUC says.
+    """
+    n = score.size
+    if count <= 0:
+        return np.zeros(n, dtype=bool)
+    if count >= n:
+        return np.ones(n, dtype=bool)
+    delta = np.sqrt(2.0) * float(ndtri(auc))
+    g = 1.0 - bad_share
+    spread = float(np.std(score))
+    z = (score - float(np.mean(score))) / spread if spread > 0 else np.zeros(n)
+    signal = z * np.sqrt(1.0 + delta**2 * g * (1 - g)) + delta * g
+    prior = np.log(bad_share / (1.0 - bad_share)) if 0 < bad_share < 1 else 0.0
+    key = prior + delta**2 / 2 - delta * signal + rng.gumbel(size=n)
+    bad = np.zeros(n, dtype=bool)
+    bad[np.argpartition(-key, count - 1)[:count]] = True
+    return bad
+
+
+def book_from_file(scenario: Scenario, streams: Streams) -> Book:
+    """The book seeded from a lender's accounts file (``population.from_file``).
+
+    Observables are taken as given: score, balance, amount due, credit line, tenure,
+    prior delinquencies, product, the channels on file and opted out of, the
+    do-not-contact flag. ``population.size`` accounts are drawn from the file with
+    replacement (from the population stream), unless it equals the file's number of
+    accounts: then each account is taken once, in the file's order. An account
+    ``dpd`` days past due at the snapshot is due on day ``-dpd``; the others' due days
+    are drawn from ``population.due_day``. Latent traits are drawn given the
+    observables: the risk class from the score (``_bad_class``), then each class's
+    segments from fresh latent traits as in ``generate_book``, so every segment's share
+    is met exactly and the score keeps its discriminating power.
+    """
+    pop = scenario.population
+    assert pop.from_file is not None
+    accounts = read_accounts(pop.from_file)
+    m, n = len(accounts), pop.size
+    rng = streams.generator("population")
+    rows = np.arange(m) if n == m else rng.integers(0, m, n)
+    a = accounts.iloc[rows].reset_index(drop=True)
+    seg_cfg = [pop.segments[name] for name in SEGMENTS]
+    shares = [s.share for s in seg_cfg]
+    counts = _counts(shares, n)
+    bad_segment = np.array([s.score_bad for s in seg_cfg])
+    score = a["score"].to_numpy(dtype=float)
+    bad_count = int(sum(c for c, b in zip(counts, bad_segment, strict=True) if b))
+    bad = _bad_class(score, pop.score.auc, float(sum(np.array(shares)[bad_segment])),
+                     bad_count, rng)
+
+    rho = pop.ability_willingness_correlation
+    z = rng.standard_normal((n, 2))
+    ability = z[:, 0]
+    willingness = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
+    attention = rng.standard_normal(n)
+    fraud = rng.random(n)
+    segment = np.empty(n, dtype=np.int8)
+    for group, in_class in ((bad, True), (~bad, False)):
+        idx = np.flatnonzero(group)
+        class_shares = [float(c) if b == in_class else 0.0
+                        for c, b in zip(counts, bad_segment, strict=True)]
+        if idx.size == 0:
+            continue
+        if sum(class_shares) == 0:  # no segment of this class: the other class's rest
+            class_shares = [1.0 if name == "on_time" else 0.0 for name in SEGMENTS]
+        segment[idx] = assign_segments(fraud[idx], ability[idx], willingness[idx],
+                                       attention[idx], [float(x) for x in class_shares])
+
+    def per_segment(dist_of: str) -> F64:
+        out = np.empty(n)
+        for k, s in enumerate(seg_cfg):
+            idx = np.flatnonzero(segment == k)
+            out[idx] = _lognormal(rng, getattr(s, dist_of), idx.size)
+        return out
+
+    tolerance = per_segment("tolerance")
+    complaint = per_segment("complaint_propensity")
+    responsiveness = _lognormal(rng, LogNormal(mean=1.0, sigma=pop.responsiveness_sigma),
+                                (n, len(CHANNELS)))
+    answer_mult = np.array([s.answer_multiplier for s in seg_cfg])[segment]
+    answer = _lognormal(rng, LogNormal(mean=1.0, sigma=pop.answer_sigma), n) * answer_mult
+    clv = _lognormal(rng, pop.clv, n)
+    payday_offset = rng.random(n) * scenario.repayment.payday_period_days
+    latent = Latent(
+        segment=segment, ability=ability, willingness=willingness, tolerance=tolerance,
+        complaint_propensity=complaint, responsiveness=responsiveness,
+        answer_propensity=answer, clv=clv, payday_offset=payday_offset,
+    )
+
+    dpd = a["dpd"].to_numpy(dtype=np.int64)
+    drawn = rng.integers(int(np.ceil(pop.due_day.low)), int(np.floor(pop.due_day.high)) + 1, n)
+    due_day = np.where(dpd > 0, -dpd, drawn).astype(np.float64)
+    phone = a["on_file_phone"].to_numpy(dtype=bool)
+    on_file = np.column_stack([a["on_file_push"].to_numpy(dtype=bool),
+                               a["on_file_email"].to_numpy(dtype=bool), phone, phone, phone])
+    opted_out = np.zeros((n, len(CHANNELS)), dtype=bool)
+    for column, channel in zip(OPT_OUT_COLUMNS, ("push", "email", "sms"), strict=True):
+        opted_out[:, CHANNELS.index(channel)] = a[column].to_numpy(dtype=bool)
+    consent = rng.random(n) < pop.consent_share
+    clv_estimate = clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise), n)
+    amount_due = a["amount_due"].to_numpy(dtype=float)
+    balance = np.maximum(a["balance"].to_numpy(dtype=float), amount_due)
+    observable = Observable(
+        score=score, balance=balance, amount_due=amount_due,
+        credit_line=a["credit_line"].to_numpy(dtype=float),
+        tenure_months=a["tenure_months"].to_numpy(dtype=float),
+        prior_delinquencies=a["prior_delinquencies"].to_numpy().astype(np.int16),
+        product=np.array([PRODUCTS.index(str(x)) for x in a["product"]], dtype=np.int8),
+        on_file=on_file, due_day=due_day, do_not_contact=a["do_not_contact"].to_numpy(
+            dtype=bool), consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
+        opted_out=opted_out,
+    )
+    return Book(latent=latent, observable=observable, state=initial_state(observable),
+                segments=SegmentTable.from_scenario(scenario))

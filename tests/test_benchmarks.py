@@ -102,3 +102,11 @@ def test_user_command_memory_times_the_command() -> None:
     assert [r["size"] for r in rows] == [2000]
     assert rows[0]["wall"] > 0 and rows[0]["peak_kib"] > 0 and rows[0]["written_bytes"] > 0
     assert rows[0]["command"].startswith("contactsim run ")
+
+
+def test_calibration_recovery_prints_its_figures() -> None:
+    out = bench("calibration_recovery.py", "--accounts", "300", "--budget", "4", "--refits",
+                "2", "--refit-budget", "1")
+    assert "parameters recovered" in out and "held-out targets on fresh seeds" in out
+    assert "point estimate: 4 trials at 300 accounts" in out
+    assert "bootstrap: 2 refits x 1 trials" in out and "CPU time" in out

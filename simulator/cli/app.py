@@ -14,7 +14,19 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from simulator.cli import check, compare, params, power, report, robust, run, strategies, sweep
+from simulator.cli import (
+    calibrate,
+    check,
+    compare,
+    params,
+    power,
+    report,
+    robust,
+    run,
+    strategies,
+    sweep,
+    targets,
+)
 from simulator.cli.helpers import err_console
 from simulator.experiments.cells import simulator_version
 
@@ -115,6 +127,8 @@ app.command("strategies")(strategies.strategies_command)
 app.command("sweep")(sweep.sweep_command)
 app.command("robust")(robust.robust_command)
 app.command("power")(power.power_command)
+app.command("targets")(targets.targets_command)
+app.command("calibrate")(calibrate.calibrate_command)
 
 
 def main() -> None:

@@ -86,9 +86,37 @@ def cell_key(scenario: dict[str, Any], spec: dict[str, Any], seed: int,
     payload: dict[str, Any] = {
         "scenario": scenario, "strategy": spec, "seed": int(seed),
         "simulator_version": simulator_version() if version is None else version}
+    data = data_digest(scenario)
+    if data is not None:
+        payload["data"] = data
     if extract is not None:
         payload["extract"] = {"function": extract, "params": dict(extract_params or {})}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def data_digest(scenario: Mapping[str, Any]) -> str | None:
+    """SHA-256 of the accounts file a scenario seeds its book from (``population.
+    from_file``), so that a cell is recomputed when the file changes; None without one
+    (or when it cannot be read: the run itself will say why)."""
+    pop = scenario.get("population")
+    path = pop.get("from_file") if isinstance(pop, Mapping) else None
+    if not isinstance(path, str):
+        return None
+    target = Path(path)
+    if target.is_dir():
+        found = [target / f"accounts{s}" for s in (".csv", ".parquet")
+                 if (target / f"accounts{s}").is_file()]
+        if not found:
+            return None
+        target = found[0]
+    digest = hashlib.sha256()
+    try:
+        with target.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

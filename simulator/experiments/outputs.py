@@ -49,7 +49,10 @@ KNOWN_OUTPUTS: frozenset[str] = frozenset({
     "robust.resolved.yaml", "results.csv", "ranking.csv", "pairwise.csv", "sensitivity.csv",
     "where.csv",
     # contactsim power
-    "power.csv", "repetitions.csv", "power.json"})
+    "power.csv", "repetitions.csv", "power.json",
+    # contactsim calibrate (its study.db is the resume state, like cells/: never removed)
+    "calibration.resolved.yaml", "targets.yaml", "calibrated.yaml", "estimates.csv",
+    "fit.csv", "draws.csv"})
 
 #: The folder's record of the files contactsim wrote there (hidden, JSON).
 RECORD = ".contactsim.json"

@@ -72,6 +72,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     reported as the option's (``--set KEY=VALUE``), not the file's.
     """
     data = read_yaml(path)
+    _resolve_from_file(data, Path(path).resolve().parent)
     given: dict[str, str] = {}
     for text in overrides:
         key, value = parse_override(text)
@@ -79,6 +80,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         given[".".join(key)] = text
     if overrides:
         check_tree(data, "--set")
+        _resolve_from_file(data, Path.cwd())  # a path given with --set: the working folder
     try:
         return scenario_from_dict(data, source=str(path))
     except ScenarioError as exc:
@@ -86,3 +88,13 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         if culprit is None:
             raise
         raise ScenarioError(exc.detail, source=f"--set {culprit}", field=exc.field) from None
+
+
+def _resolve_from_file(data: dict[str, Any], folder: Path) -> None:
+    """Make a relative ``population.from_file`` absolute, relative to ``folder`` (the
+    scenario file's), so that the resolved scenario runs from anywhere."""
+    pop = data.get("population")
+    if isinstance(pop, dict) and isinstance(pop.get("from_file"), str) and pop["from_file"]:
+        given = Path(pop["from_file"]).expanduser()
+        if not given.is_absolute():
+            pop["from_file"] = str((folder / given).resolve())

@@ -312,6 +312,35 @@ class Population(Section):
         "its defaults",
     )
     score: Score = Field(default_factory=Score)
+    from_file: str | None = Field(
+        None,
+        description="a lender's accounts file (CSV or Parquet, docs/portfolio-data.md) or "
+        "portfolio folder whose accounts seed the book: observables as given, latent "
+        "traits drawn given them (the risk class from the score). population.size accounts "
+        "are drawn from the file with replacement, unless size equals the file's number of "
+        "accounts (each taken once). A relative path is relative to the scenario file. An "
+        "account's dpd is its arrears: due on day -dpd. null: a synthetic book",
+    )
+
+    @field_validator("from_file")
+    @classmethod
+    def _path_given(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("give a path, or null for a synthetic book")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_of_arrears(self) -> Population:
+        # The living book's day-0 arrears (population.arrears, issue 15) and a lender's
+        # file both say which accounts are in arrears on day 0: one must go. Written
+        # against the field's name so that it applies once the field exists.
+        arrears = getattr(self, "arrears", None)
+        if (self.from_file is not None and "arrears" in self.model_fields_set
+                and _gives_arrears(arrears)):
+            raise ValueError("population.from_file and population.arrears both give the "
+                             "book's arrears on day 0 (the file's days past due are the "
+                             "arrears): drop population.arrears")
+        return self
 
     @field_validator("due_day")
     @classmethod
@@ -673,6 +702,24 @@ class Scenario(Section):
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved scenario as plain data (what ``resolved.yaml`` holds)."""
         return self.model_dump(mode="json")
+
+
+def _gives_arrears(value: Any) -> bool:
+    """Whether a ``population.arrears`` value puts any account in arrears (None, an empty
+    mapping or all-zero shares do not)."""
+    if value is None:
+        return False
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return any(_gives_arrears(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_gives_arrears(v) for v in value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    return True
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,622 @@
+"""Calibration: fit behavioural parameters to a lender's targets by the simulated method
+of moments.
+
+The scenario holds one strategy, the lender's current policy. A trial sets a point of
+the parameter space (``simulator.experiments.space``) and runs the scenario on the same
+R seeds as every other trial (common random numbers make the objective a smooth
+function of the parameters); each (trial, seed) is a cached cell whose extractor
+(``targets.simulated_targets``) computes the simulated targets in the worker. The
+distance is
+
+    D(theta) = sum over fitted targets of ((simulated - observed) / se)^2,
+    se^2 = se_observed^2 + se_simulated^2,
+
+where ``se_simulated`` is the observed standard error scaled to the simulated book
+(``se_observed * sqrt(accounts observed / (accounts simulated x R))``): the same statistic
+on a book of another size, fixed so that the weights do not move with the parameters.
+
+The search is optuna's CMA-ES (``CmaEsSampler``): the objective is smooth and
+continuous, CMA-ES adapts a full covariance to parameters that trade off against each
+other (a segment's share against its intensity), and it asks a whole generation at once,
+which runs in parallel. The study lives in ``DIR/study.db`` (SQLite): a killed
+calibration resumes, finishing the trials it had asked and reusing every finished cell.
+Each trial's sample depends only on the seed, the stored optimiser and the trial's
+number (a fresh sampler is made for every ask), so a resumed calibration reaches the
+same estimates as an uninterrupted one.
+
+Intervals come from a parametric bootstrap of the targets: each refit draws targets
+from N(observed, se^2), clipped to [0, 1], and refits warm-started from the estimate
+(every trial already run is scored against the resampled targets for free, then a
+short CMA-ES run around the best of them); the refits' estimates are ``draws.csv``, and
+the 2.5 and 97.5 percentiles of each parameter its interval. The estimate is re-run on
+fresh seeds (not those of the fit) for ``fit.csv``, which also holds the held-out
+targets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from simulator.errors import UserError
+from simulator.experiments.backends import Backend
+from simulator.experiments.cache import run_cached
+from simulator.experiments.cells import NOT_IN_CELL, CellTask, simulator_version
+from simulator.experiments.outputs import OutputFolder
+from simulator.experiments.space import ParameterSpace, Point, _lookup
+from simulator.experiments.targets import (
+    RESAMPLES,
+    TargetSet,
+    simulated_targets,
+)
+from simulator.portfolio import read_accounts
+from simulator.rng import replication_seed
+from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
+
+#: Parameters that only the contacts data can identify (dotted-path patterns): contact
+#: impulses and effects, delivery, answer and promise propensities.
+CONTACT_ONLY: tuple[str, ...] = (
+    "channels.*.impulse", "channels.unanswered_call_impulse", "channels.*.delivery_prob",
+    "channels.*.attention_prob", "population.segments.*.impulse_multiplier.*",
+    "population.segments.*.answer_multiplier", "population.answer_sigma",
+    "population.responsiveness_sigma", "agents.rpc_by_hour.*",
+    "population.segments.*.promise_prob", "population.segments.*.promise_keep_prob",
+    "promises.*")
+#: What an undefined simulated target (no statement, call or promise to count) adds to
+#: the distance: far worse than any defined fit.
+UNDEFINED_PENALTY = 1e6
+#: A parameter whose interval spans at least this share of its prior range (on the
+#: range's own scale) is flagged not identified.
+IDENTIFIED_SHARE = 0.5
+#: Level of the bootstrap intervals.
+CONFIDENCE = 0.95
+#: The step size of a refit's CMA-ES, in the unit range of each parameter (a whole fit
+#: starts at 1/6, optuna's default): refits search near the estimate.
+REFIT_SIGMA = 0.08
+ESTIMATE_COLUMNS = ("param", "estimate", "low", "high", "prior_low", "prior_high",
+                    "identified", "note")
+FIT_COLUMNS = ("target", "observed", "se", "simulated", "z", "observed_se", "simulated_se",
+               "held_out")
+STUDY = "calibration"
+#: The files of a finished calibration, put in place together.
+OUTPUTS = ("calibration.resolved.yaml", "targets.yaml", "calibrated.yaml", "estimates.csv",
+           "fit.csv", "draws.csv")
+#: The optuna studies (the fit and each refit), kept for resuming.
+STUDY_FILE = "study.db"
+
+
+def contact_only(path: str) -> bool:
+    """Whether only contacts data identify the parameter ``path``."""
+    return any(fnmatch(path, pattern) for pattern in CONTACT_ONLY)
+
+
+def popsize(dimensions: int) -> int:
+    """CMA-ES's default population: 4 + floor(3 ln d) (one generation, asked at once)."""
+    return 4 + math.floor(3 * math.log(max(dimensions, 1)))
+
+
+@dataclass(frozen=True)
+class CalibrationPlan:
+    """A calibration resolved: what is fitted, to what, on which seeds."""
+
+    name: str
+    scenario_source: str
+    scenario: dict[str, Any]
+    spec: StrategySpec
+    space: ParameterSpace
+    targets: TargetSet
+    targets_source: str
+    fitted: tuple[str, ...]
+    held_out: tuple[str, ...]
+    weights: dict[str, float]
+    seeds: tuple[int, ...]
+    check_seeds: tuple[int, ...]
+    budget: int
+    refits: int
+    refit_budget: int
+    base_dir: str | None
+    resamples: int = RESAMPLES
+
+    @property
+    def extract_params(self) -> dict[str, Any]:
+        return {"definition": self.targets.definition.params(), "resamples": self.resamples,
+                "seed": int(self.scenario["seed"])}
+
+    def problem(self) -> dict[str, Any]:
+        """What a calibration folder was made for: a rerun into it must match."""
+        return {"scenario": self.scenario, "strategy": self.spec.model_dump(mode="json"),
+                "parameters": {p.path: p.spec.model_dump(mode="json", exclude_none=True)
+                               for p in self.space.parameters},
+                "targets": {n: [self.targets.values[n], self.targets.se[n]]
+                            for n in self.targets.names},
+                "fitted": list(self.fitted), "seeds": list(self.seeds),
+                "simulator_version": simulator_version()}
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.problem(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def resolved(self) -> dict[str, Any]:
+        """What ``calibration.resolved.yaml`` holds."""
+        return {
+            "name": self.name, "kind": "calibrate", "scenario_file": self.scenario_source,
+            "targets_file": self.targets_source, "simulator_version": simulator_version(),
+            "fingerprint": self.fingerprint(),
+            "strategy": self.spec.model_dump(mode="json"),
+            "parameters": {p.path: {"label": p.name, **p.spec.model_dump(
+                mode="json", exclude_none=True, exclude_defaults=True)}
+                for p in self.space.parameters},
+            "fitted": list(self.fitted), "held_out": list(self.held_out),
+            "contacts": self.targets.has_contacts,
+            "seeds": list(self.seeds), "check_seeds": list(self.check_seeds),
+            "budget": self.budget, "refits": self.refits, "refit_budget": self.refit_budget,
+            "method": "simulated method of moments; optuna CMA-ES; parametric bootstrap",
+            "scenario": self.scenario,
+        }
+
+
+def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterSpace,
+                     targets: TargetSet, targets_source: str, *, budget: int, refits: int,
+                     refit_budget: int, replications: int = 1, check_replications: int = 2,
+                     held_out: Sequence[str] = (), base_dir: str | None = None
+                     ) -> CalibrationPlan:
+    """Validate everything a calibration needs, before anything runs or is written."""
+    if len(scenario.strategies) != 1:
+        raise UserError(f"a calibration runs the lender's current policy: the scenario must "
+                        f"have exactly one strategy, it has {len(scenario.strategies)} "
+                        "(keep one, or choose it with --strategy)", source=scenario_source,
+                        field="strategies")
+    if budget < 1:
+        raise UserError("at least one trial is needed", source="--budget")
+    if replications < 1:
+        raise UserError("at least one replication is needed", source="--replications")
+    if check_replications < 1:
+        raise UserError("at least one fresh replication checks the fit",
+                        source="--check-replications")
+    if refits < 0 or (refits == 1):
+        raise UserError("0 (no intervals) or at least 2 refits", source="--refits")
+    base = scenario.to_dict()
+    space.check(base, scenario_source)
+    if scenario.population.from_file is not None:
+        # Read once here so that a missing or bad accounts file is one line before any
+        # trial runs (and nothing is written), not a failed first trial.
+        read_accounts(scenario.population.from_file)
+    unknown = [t for t in held_out if t not in targets.values]
+    if unknown:
+        raise UserError(f"'{unknown[0]}' is not a target of {targets_source} (it has "
+                        f"{', '.join(targets.names)})", source="--hold-out")
+    fitted = tuple(t for t in targets.names if t not in held_out
+                   and math.isfinite(targets.values[t]) and targets.counts[t] > 0)
+    if len(fitted) < len(space):
+        raise UserError(f"{len(fitted)} target(s) to fit {len(space)} parameter(s): fit at "
+                        "most as many parameters as targets", source=space.source)
+    n_sim = int(base["population"]["size"])
+    scale = math.sqrt(max(targets.accounts, 1) / (n_sim * replications))
+    weights = {}
+    for t in fitted:
+        se = targets.se[t]
+        floor = 0.5 / max(targets.counts[t], 1.0)  # half a unit of the count
+        se = se if math.isfinite(se) and se > floor else floor
+        weights[t] = se * math.sqrt(1.0 + scale**2)
+    spec = scenario.strategies[0]
+    fit_seeds = tuple(replication_seed(scenario.seed, r) for r in range(replications))
+    check = tuple(replication_seed(scenario.seed, replications + r)
+                  for r in range(check_replications))
+    return CalibrationPlan(
+        name=scenario.name, scenario_source=scenario_source, scenario=base, spec=spec,
+        space=space, targets=targets, targets_source=targets_source, fitted=fitted,
+        held_out=tuple(held_out), weights=weights, seeds=fit_seeds, check_seeds=check,
+        budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir)
+
+
+def distance(simulated: Mapping[str, float], observed: Mapping[str, float],
+             weights: Mapping[str, float]) -> float:
+    """Sum of squared standardised differences over the fitted targets (``weights``)."""
+    total = 0.0
+    for name, se in weights.items():
+        s = simulated.get(name, math.nan)
+        if s is None or not math.isfinite(s):
+            total += UNDEFINED_PENALTY
+            continue
+        total += ((s - observed[name]) / se) ** 2
+    return total
+
+
+# --------------------------------------------------------------------------- running
+
+
+class _KeepOpen:
+    """A backend that stays open across the many batches of a calibration (``run_cached``
+    closes the backend it is given when a batch is done)."""
+
+    def __init__(self, backend: Backend):
+        self.inner = backend
+        self.slots = backend.slots
+        restart = getattr(backend, "restart", None)
+        if restart is not None:
+            self.restart = restart
+
+    def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any:
+        return self.inner.submit(fn, task)
+
+    def wait_any(self, futures: Sequence[Any]) -> set[Any]:
+        return self.inner.wait_any(futures)
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            self.inner.close(cancel=True)
+
+
+class TrialFailed(UserError):
+    """A trial's cell failed: the calibration stops (a rerun retries it)."""
+
+
+@dataclass
+class Evaluator:
+    """Runs points of the space as cells and returns their mean simulated targets."""
+
+    plan: CalibrationPlan
+    cells_dir: Path
+    backend: _KeepOpen
+    computed: int = 0
+    reused: int = 0
+    _memo: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def task(self, point: Point, seed: int, replication: int) -> CellTask:
+        data = self.plan.space.apply(self.plan.scenario, point)
+        sc = scenario_from_dict(data, source=f"{self.plan.space.source} (trial)")
+        cell = {k: v for k, v in sc.to_dict().items() if k not in NOT_IN_CELL}
+        return CellTask.make(cell, self.plan.spec.model_dump(mode="json"), seed, replication,
+                             variant=dict(point), base_dir=self.plan.base_dir,
+                             extract=simulated_targets, extract_params=self.plan.extract_params)
+
+    def run(self, points: Sequence[Point], seeds: Sequence[int]) -> list[dict[str, Any]]:
+        """For each point: ``values`` (mean over the seeds) and ``se`` (of that mean)."""
+        tasks = [[self.task(p, s, r) for r, s in enumerate(seeds)] for p in points]
+        flat = [t for row in tasks for t in row]
+        todo = [t for t in flat if t.key not in self._memo]
+        if todo:
+            done = run_cached(todo, self.cells_dir, self.backend)
+            self.computed += done.computed
+            self.reused += done.reused
+            if done.failed:
+                first = done.failures[0]
+                raise TrialFailed(f"a trial's run failed ({first['error']}); rerun the same "
+                                  "command to retry (finished trials are reused)",
+                                  source=str(self.cells_dir / f"{first['key']}.json"))
+            self._memo.update(done.records)
+        out = []
+        for row in tasks:
+            recs = [self._memo[t.key]["values"] for t in row]
+            names = list(recs[0]["values"])
+            values, se = {}, {}
+            for n in names:
+                v = np.array([np.nan if r["values"].get(n) is None else r["values"][n]
+                              for r in recs], dtype=float)
+                s = np.array([np.nan if r["se"].get(n) is None else r["se"][n]
+                              for r in recs], dtype=float)
+                values[n] = float(np.mean(v)) if np.isfinite(v).all() else math.nan
+                se[n] = (float(math.sqrt(np.nansum(s**2)) / len(recs))
+                         if np.isfinite(s).any() else math.nan)
+            out.append({"values": values, "se": se})
+        return out
+
+
+def _sampler(plan: CalibrationPlan, seed: int, x0: Point | None = None,
+             sigma0: float | None = None, number: int = 0) -> Any:
+    """CMA-ES, with a random sampler for what CMA-ES cannot sample (a categorical
+    parameter) seeded by the trial's number, so that every ask is reproducible."""
+    import optuna
+
+    with warnings.catch_warnings():
+        # optuna 4.9 deprecated x0 and sigma0 (to be removed in 6.0) without a replacement
+        # for warm-starting at a given point; the warning is not the user's concern.
+        warnings.simplefilter("ignore", FutureWarning)
+        return optuna.samplers.CmaEsSampler(
+            x0=x0, sigma0=sigma0, seed=seed, popsize=popsize(len(plan.space)),
+            independent_sampler=optuna.samplers.RandomSampler(seed=seed + number),
+            warn_independent_sampling=False)
+
+
+def _start(plan: CalibrationPlan) -> Point:
+    """Where the search starts: the base scenario's values, inside the prior box."""
+    x0: Point = {}
+    for p in plan.space.parameters:
+        if p.categorical:
+            continue
+        value = _lookup(plan.scenario, p.path)
+        lo, hi = p.from_unit(0.0), p.from_unit(1.0)
+        x0[p.path] = min(max(float(value), lo), hi)
+        if p.spec.integer:
+            x0[p.path] = round(x0[p.path])
+    return x0
+
+
+def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator,
+            observed: Mapping[str, float], budget: int, seed: int, x0: Point | None,
+            sigma0: float | None, on_trial: Callable[[int], None] | None = None,
+            fingerprint: str | None = None) -> list[tuple[Point, float, dict[str, Any]]]:
+    """Run (or resume) the CMA-ES study ``name`` to ``budget`` complete trials; returns
+    every complete trial as (point, distance, simulated)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=storage, direction="minimize",
+                                load_if_exists=True, sampler=_sampler(plan, seed, x0, sigma0))
+    if fingerprint is not None and "fingerprint" not in study.user_attrs:
+        study.set_user_attr("fingerprint", fingerprint)  # what _check_study compares
+    distributions = plan.space.to_optuna()
+    size = popsize(len(plan.space))
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if len(complete) >= budget and not running:
+            break
+        if running:  # asked by a calibration that was stopped: finish them first
+            batch = [(t.number, dict(t.params)) for t in sorted(running, key=lambda t: t.number)]
+        elif not trials:
+            # The first trial is the start point alone: CMA-ES samples the space of the
+            # trials completed before it, and there is none yet.
+            study.enqueue_trial(dict(x0 or _start(plan)))
+            trial = study.ask(distributions)
+            batch = [(trial.number, dict(trial.params))]
+        else:
+            batch = []
+            for _ in range(min(size, budget - len(complete))):
+                # A fresh sampler for every ask: the sample depends only on the seed, the
+                # stored optimiser and the trial number, so a resumed run asks the same.
+                study.sampler = _sampler(plan, seed, x0, sigma0, len(trials) + len(batch))
+                trial = study.ask(distributions)
+                batch.append((trial.number, dict(trial.params)))
+        results = evaluator.run([p for _, p in batch], plan.seeds)
+        for (number, _), found in zip(batch, results, strict=True):
+            study.tell(number, distance(found["values"], observed, plan.weights))
+        if on_trial is not None:
+            on_trial(len(complete) + len(batch))
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    done.sort(key=lambda t: t.number)
+    points = [dict(t.params) for t in done]
+    sims = evaluator.run(points, plan.seeds)
+    return [(p, float(t.value), s)  # type: ignore[arg-type]
+            for p, t, s in zip(points, done, sims, strict=True)]
+
+
+def resampled_targets(plan: CalibrationPlan, b: int) -> dict[str, float]:
+    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed, se^2),
+    clipped to [0, 1] (every target is a share)."""
+    rng = np.random.default_rng([int(plan.scenario["seed"]), 7919, b])
+    out = dict(plan.targets.values)
+    for name in plan.fitted:
+        draw = plan.targets.values[name] + plan.weights[name] * rng.standard_normal()
+        out[name] = float(min(max(draw, 0.0), 1.0))
+    return out
+
+
+@dataclass
+class CalibrationResult:
+    """What a calibration found, and what it cost."""
+
+    estimate: Point
+    distance: float
+    trials: int
+    draws: list[Point]
+    estimates: pd.DataFrame
+    fit: pd.DataFrame
+    calibrated: dict[str, Any]
+    computed: int
+    reused: int
+    seconds_point: float
+    seconds_bootstrap: float
+    unidentified: list[str]
+    contact_flagged: list[str]
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    alpha = (1.0 - CONFIDENCE) / 2.0
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1.0 - alpha))
+
+
+def estimates_frame(plan: CalibrationPlan, estimate: Point, draws: Sequence[Point]
+                    ) -> pd.DataFrame:
+    """``param, estimate, low, high, prior_low, prior_high, identified, note``."""
+    rows = []
+    for p in plan.space.parameters:
+        lo_prior, hi_prior = p.from_unit(0.0), p.from_unit(1.0)
+        note = []
+        identified = True
+        if draws and not p.categorical:
+            values = np.array([float(d[p.path]) for d in draws])
+            low, high = _interval(values)
+            width = p.to_unit(high) - p.to_unit(low)
+            if width >= IDENTIFIED_SHARE:
+                identified = False
+                note.append(f"the interval spans {100 * width:.0f} % of the prior range")
+        else:
+            low = high = math.nan
+        if contact_only(p.path) and not plan.targets.has_contacts:
+            identified = False
+            note.append("only contacts data identify it, and the targets have none")
+        rows.append({"param": p.path, "estimate": estimate[p.path], "low": low, "high": high,
+                     "prior_low": lo_prior, "prior_high": hi_prior,
+                     "identified": identified, "note": "; ".join(note)})
+    return pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS))
+
+
+def fit_frame(plan: CalibrationPlan, check: Mapping[str, Any]) -> pd.DataFrame:
+    """``target, observed, se, simulated, z`` (and the two standard errors, held out)."""
+    rows = []
+    for name in plan.targets.names:
+        obs = plan.targets.values[name]
+        obs_se = plan.targets.se[name]
+        sim = check["values"].get(name, math.nan)
+        sim_se = check["se"].get(name, math.nan)
+        sim = math.nan if sim is None else sim
+        parts = [x for x in (obs_se, sim_se) if x is not None and math.isfinite(x)]
+        se = math.sqrt(sum(x * x for x in parts)) if parts else math.nan
+        z = (sim - obs) / se if se and math.isfinite(se) and se > 0 else math.nan
+        rows.append({"target": name, "observed": obs, "se": se, "simulated": sim, "z": z,
+                     "observed_se": obs_se, "simulated_se": sim_se,
+                     "held_out": name not in plan.fitted})
+    return pd.DataFrame(rows, columns=list(FIT_COLUMNS))
+
+
+def calibrated_scenario(plan: CalibrationPlan, estimate: Point) -> dict[str, Any]:
+    """The base scenario with the estimates written in, its one strategy kept."""
+    data = plan.space.apply(plan.scenario, estimate)
+    data["strategies"] = [plan.spec.model_dump(mode="json")]
+    sc = scenario_from_dict(data, source="calibrated scenario")
+    out = sc.to_dict()
+    out["description"] = (f"{sc.description} Calibrated to {plan.targets_source} "
+                          f"({len(plan.fitted)} targets).").strip()
+    return out
+
+
+def _storage(out_dir: Path) -> Any:
+    """The optuna storage of the folder's studies: ``out_dir/study.db`` (SQLite)."""
+    import optuna
+
+    return optuna.storages.RDBStorage(f"sqlite:///{(out_dir / STUDY_FILE).resolve()}")
+
+
+def _check_study(plan: CalibrationPlan, out_dir: Path) -> None:
+    """A folder whose study is another calibration problem's is refused: resuming it would
+    mix them. The problem's fingerprint is kept in the study itself (a user attribute set
+    before its first trial), so the check holds after a kill, before any output was put
+    in place."""
+    import optuna
+
+    if not (out_dir / STUDY_FILE).exists():
+        return
+    try:
+        storage = _storage(out_dir)
+        names = {s.study_name for s in storage.get_all_studies()}
+        study = (optuna.load_study(study_name=STUDY, storage=storage)
+                 if STUDY in names else None)
+    except Exception as exc:  # not an optuna database, or a damaged one
+        raise UserError(f"holds a {STUDY_FILE} that optuna cannot read ({type(exc).__name__}):"
+                        " choose another --out or remove the file",
+                        source=str(out_dir / STUDY_FILE)) from None
+    if study is None:
+        if names:
+            raise UserError(f"holds a {STUDY_FILE} that is not a calibration's: choose "
+                            "another --out or remove the file",
+                            source=str(out_dir / STUDY_FILE))
+        return
+    found = study.user_attrs.get("fingerprint")
+    if found is None and not study.get_trials(deepcopy=False):
+        return  # killed between creating the study and marking it
+    if found != plan.fingerprint():
+        raise UserError("holds a calibration of another scenario, parameter space, targets "
+                        "or seeds (resuming it would mix them): choose another --out or "
+                        "remove the folder", source=str(out_dir))
+
+
+def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        frame.to_csv(path, index=False)
+
+    return write
+
+
+def _text_writer(text: str) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_text(text, encoding="utf-8")
+
+    return write
+
+
+def run_calibration(plan: CalibrationPlan, out_dir: Path, backend: Backend, *,
+                    on_trial: Callable[[str, int, int], None] | None = None
+                    ) -> CalibrationResult:
+    """Fit, bootstrap, check on fresh seeds and write the outputs into ``out_dir``.
+
+    The folder is locked while the calibration runs (a second command on it is refused).
+    The study (``study.db``) and the cells are written as the fit goes, so that a killed
+    calibration resumes; the outputs (``OUTPUTS``) are staged and put in place together
+    once everything has run, so the folder holds either the previous complete
+    calibration or this one, never a half-written mix.
+    """
+    try:
+        with OutputFolder(out_dir) as folder:
+            _check_study(plan, out_dir)
+            return _run_calibration(plan, folder, backend, on_trial)
+    except BaseException:
+        backend.close(cancel=True)  # also when the folder was refused before any trial ran
+        raise
+
+
+def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backend,
+                     on_trial: Callable[[str, int, int], None] | None) -> CalibrationResult:
+    out_dir = folder.path
+    try:
+        (out_dir / "cells").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the cells folder ({exc.strerror})",
+                        source=str(out_dir / "cells")) from None
+    storage = _storage(out_dir)
+    keep = _KeepOpen(backend)
+    evaluator = Evaluator(plan, out_dir / "cells", keep)
+    seed = int(plan.scenario["seed"]) % (2**31 - 1)
+    started = time.perf_counter()
+    trials = _search(plan, storage, STUDY, evaluator, plan.targets.values, plan.budget,
+                     seed, _start(plan), None, fingerprint=plan.fingerprint(),
+                     on_trial=None if on_trial is None
+                     else (lambda k: on_trial("fit", k, plan.budget)))
+    best = min(trials, key=lambda t: t[1])
+    estimate = dict(best[0])
+    seconds_point = time.perf_counter() - started
+    started = time.perf_counter()
+    draws: list[Point] = []
+    for b in range(plan.refits):
+        observed = resampled_targets(plan, b)
+        scored = [(p, distance(s["values"], observed, plan.weights), s)
+                  for p, _, s in trials]
+        warm = min(scored, key=lambda t: t[1])
+        # The refit's study is named after the budget as well: a rerun with another
+        # --budget has other trials, so another warm start, and refits afresh.
+        found = (_search(plan, storage, f"refit-{plan.budget}-{b:03d}", evaluator, observed,
+                         plan.refit_budget, seed + 1 + b, dict(warm[0]), REFIT_SIGMA)
+                 if plan.refit_budget > 0 else [])
+        draws.append(dict(min([warm, *found], key=lambda t: t[1])[0]))
+        if on_trial is not None:
+            on_trial("bootstrap", b + 1, plan.refits)
+    seconds_bootstrap = time.perf_counter() - started
+    check = evaluator.run([estimate], plan.check_seeds)[0]
+    backend.close(cancel=False)
+    estimates = estimates_frame(plan, estimate, draws)
+    fit = fit_frame(plan, check)
+    calibrated = calibrated_scenario(plan, estimate)
+    draws_frame = pd.DataFrame([{"draw": i, **d} for i, d in enumerate(draws)],
+                               columns=["draw", *plan.space.paths])
+    folder.stage("calibration.resolved.yaml", _text_writer(
+        yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)))
+    folder.stage("targets.yaml", _text_writer(
+        yaml.safe_dump(plan.targets.to_dict(), sort_keys=False, allow_unicode=True)))
+    folder.stage("calibrated.yaml", _text_writer(
+        yaml.safe_dump(calibrated, sort_keys=False, allow_unicode=True)))
+    folder.stage("estimates.csv", _csv_writer(estimates))
+    folder.stage("fit.csv", _csv_writer(fit))
+    folder.stage("draws.csv", _csv_writer(draws_frame))
+    folder.commit("contactsim calibrate")
+    return CalibrationResult(
+        estimate=estimate, distance=float(best[1]), trials=len(trials), draws=draws,
+        estimates=estimates, fit=fit, calibrated=calibrated, computed=evaluator.computed,
+        reused=evaluator.reused, seconds_point=seconds_point,
+        seconds_bootstrap=seconds_bootstrap,
+        unidentified=[str(r.param) for r in estimates.itertuples() if not r.identified],
+        contact_flagged=[p.path for p in plan.space.parameters
+                         if contact_only(p.path) and not plan.targets.has_contacts])
