@@ -202,17 +202,25 @@ class Book:
     observable: Observable
     state: State
     segments: SegmentTable
+    #: When each account enters the strategy's view: its statement date.
+    opens_at: F64
 
     @property
     def n(self) -> int:
         return self.state.n
 
-    def open_mask(self, include_churned: bool = True) -> BOOL:
-        """Accounts still open to in-house contact: owing, not charged off, and (unless
-        ``include_churned``: the scenario stops contact after churn) not churned. A
-        churned customer still owes the debt."""
+    def open_mask(self, t: float, include_churned: bool = True) -> BOOL:
+        """Accounts open to in-house contact at time ``t``: statement issued by then,
+        owing, not charged off, and (unless ``include_churned``: the scenario stops
+        contact after churn) not churned. A churned customer still owes the debt.
+
+        An account whose statement is still ahead has no repayment state before it (its
+        state starts at the statement), so it is kept out: a contact would otherwise
+        move its intensity backwards in time.
+        """
         s = self.state
         mask = ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & (s.owed > 0)
+        mask &= self.opens_at <= t
         return mask if include_churned else mask & ~s.churned
 
     def dpd(self, t: float) -> F64:

@@ -38,7 +38,7 @@ from simulator.book import (
 )
 from simulator.compliance import ContactLog, Context, RulePack
 from simulator.compliance.audit import audit_contacts
-from simulator.errors import StrategyError
+from simulator.errors import StrategyError, UserError
 from simulator.kpis import RunFacts, compute_kpis
 from simulator.memory import release_free_memory
 from simulator.population import generate_book, initial_state
@@ -119,6 +119,9 @@ class Simulation:
         self.replication = replication
         self.horizon = scenario.horizon_days
         self._started = time.perf_counter()
+        if scenario.population.billing.enabled:
+            raise UserError("monthly statements are not implemented yet",
+                            field="population.billing.enabled")
         streams = Streams(seed)
         self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
         self.book: Book = generate_book(scenario, streams)

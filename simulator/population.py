@@ -158,8 +158,10 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
         do_not_contact=dnc, consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
     )
 
+    # The statement is issued statement_lead_days before the due date passes.
+    statement_date = observable.due_day + 1.0 - pop.statement_lead_days
     return Book(latent=latent, observable=observable, state=initial_state(observable),
-                segments=SegmentTable.from_scenario(scenario))
+                segments=SegmentTable.from_scenario(scenario), opens_at=statement_date)
 
 
 def initial_state(observable: Observable) -> State:

@@ -67,7 +67,7 @@ class _OpenAccounts:
 
     def __init__(self, book: Book, day: float, include_churned: bool = True):
         self.s, self.o, self.day = book.state, book.observable, day
-        self.idx = np.flatnonzero(book.open_mask(include_churned))
+        self.idx = np.flatnonzero(book.open_mask(day, include_churned))
 
     def take(self, column: np.ndarray) -> np.ndarray:
         # np.take gathers rows of a 2-D column several times faster than ``column[idx]``.
