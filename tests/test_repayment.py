@@ -704,6 +704,15 @@ def test_nothing_moves_an_account_backwards_in_time(monkeypatch: pytest.MonkeyPa
                                    "agents": {"count": 2}})
     run(scenario, strategy, seed=3)
     assert sum(checked) > 800  # the check ran on every account's events
+    # A living book: accounts current between statements are in the view (a contact
+    # finds nothing owed), new accounts enter it when they open, arrears start on day 0.
+    checked.clear()
+    scenario = scenario_from_dict({
+        "horizon_days": 70, "agents": {"count": 2},
+        "population": {"size": 800, "billing": {"enabled": True},
+                       "arrears": {"M1": 0.05, "M2": 0.05}, "inflow": {"rate_per_day": 0.01}}})
+    run(scenario, strategy, seed=3)
+    assert sum(checked) > 800
 
 
 def test_the_view_holds_an_account_only_once_its_statement_is_issued() -> None:

@@ -37,6 +37,7 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
         "summary": out_dir / "summary.csv",
         "daily": out_dir / "daily.parquet",
         "accounts": out_dir / "accounts.parquet",
+        "agents_daily": out_dir / "agents_daily.parquet",
         "scenario": out_dir / "scenario.resolved.yaml",
     }
     kpis = kpi_frame(results)
@@ -46,6 +47,8 @@ def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,
     atomic_write(paths["daily"], lambda p: daily.to_parquet(p, index=False))
     accounts = pd.concat([_with_ids(r.accounts, r) for r in results], ignore_index=True)
     atomic_write(paths["accounts"], lambda p: accounts.to_parquet(p, index=False))
+    agents = pd.concat([_with_ids(r.agents_daily, r) for r in results], ignore_index=True)
+    atomic_write(paths["agents_daily"], lambda p: agents.to_parquet(p, index=False))
     if events:
         paths["events"] = out_dir / "events.parquet"
         ev = pd.concat([_with_ids(r.events, r) for r in results], ignore_index=True)
