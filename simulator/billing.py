@@ -59,8 +59,10 @@ class BilledRepayment(RepaymentProcess):
         self.plan: Plan = book.plan
         rp = scenario.repayment
         # Days past due of the oldest unpaid statement at which something happens: it
-        # falls due (1), the bureau report, a new bucket, charge-off.
-        marks = {1, 31, 61, 91} | ({rp.bureau_report_dpd} if rp.bureau_report_dpd else set())
+        # falls due (1), 30 and 60 days past due (roll_30_60, and the cures from 30 or
+        # more days past due), the bureau report, a new bucket, charge-off.
+        marks = {1, 30, 31, 60, 61, 91} | ({rp.bureau_report_dpd} if rp.bureau_report_dpd
+                                           else set())
         self._marks = np.array([*sorted(d for d in marks if d < rp.charge_off_dpd),
                                 rp.charge_off_dpd], dtype=np.float64)
         self.warmup = scenario.metrics.warmup_days
@@ -233,6 +235,19 @@ class BilledRepayment(RepaymentProcess):
             report = (st == DELINQUENT) & (dpd_now == self.bureau_dpd)
             i = idx[report]
             s.excess[i] += seg.bureau_impulse[b.latent.segment[i]]
+        late = st == DELINQUENT
+        reach30 = late & (dpd_now >= 30) & ~bills.deep[idx]
+        if reach30.any():  # an episode reaches 30 days past due: will it reach 60?
+            i = idx[reach30]
+            bills.deep[i] = True
+            watch = bills.counted[i] & (t[reach30] + 30.0 <= self.horizon)
+            bills.watch60[i] = watch
+            bills.reach30_w[i] += watch
+        reach60 = late & (dpd_now >= 60) & bills.watch60[idx] & ~bills.deep60[idx]
+        if reach60.any():
+            i = idx[reach60]
+            bills.deep60[i] = True
+            bills.reach60_w[i] += 1
         charge = (st == DELINQUENT) & (dpd_now >= self.charge_off_dpd)
         s.t_boundary[idx] = np.where(charge, np.inf, self._next_boundary(idx, t))
         if charge.any():
@@ -436,8 +451,12 @@ class BilledRepayment(RepaymentProcess):
             eligible = bills.t_episode[i] - 1.0 + 30.0 <= self.horizon
             bills.cures_w[i] += counted
             bills.cures30_w[i] += counted & eligible & (since <= 30.0)
+            bills.t_cured_deep[i] = np.where(bills.deep[i], t, bills.t_cured_deep[i])
         bills.t_episode[i] = np.inf
         bills.counted[i] = False
+        bills.deep[i] = False
+        bills.deep60[i] = False
+        bills.watch60[i] = False
 
     def _record_paid(self, i: I64, t: F64, first: I64, end: I64) -> None:
         """The twin's record: statements ``first .. end - 1`` of accounts ``i`` were paid in

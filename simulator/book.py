@@ -169,6 +169,12 @@ class Bills:
     t_episode: F64 = field(init=False)  # when the current episode began (its due date passed)
     # Counted in the KPIs: episodes that began after the warm-up, statements due after it.
     counted: BOOL = field(init=False)  # the current episode counts
+    deep: BOOL = field(init=False)  # the current episode reached 30 days past due
+    deep60: BOOL = field(init=False)  # ... with room for 60 by the horizon, and reached it
+    watch60: BOOL = field(init=False)  # the current episode counts towards roll_30_60
+    reach30_w: NDArray[np.int16] = field(init=False)  # counted episodes reaching 30
+    reach60_w: NDArray[np.int16] = field(init=False)  # of which reaching 60
+    t_cured_deep: F64 = field(init=False)  # last cure of an episode that reached 30
     due_w: NDArray[np.int16] = field(init=False)  # statements that fell due
     missed_w: NDArray[np.int16] = field(init=False)  # of which unpaid
     episodes_w: NDArray[np.int16] = field(init=False)
@@ -192,6 +198,12 @@ class Bills:
         self.t_statement = np.full(n, np.inf)
         self.t_episode = np.full(n, np.inf)
         self.counted = np.zeros(n, dtype=bool)
+        self.deep = np.zeros(n, dtype=bool)
+        self.deep60 = np.zeros(n, dtype=bool)
+        self.watch60 = np.zeros(n, dtype=bool)
+        self.reach30_w = np.zeros(n, dtype=np.int16)
+        self.reach60_w = np.zeros(n, dtype=np.int16)
+        self.t_cured_deep = np.full(n, np.inf)
         self.amount_n = np.zeros((n, w))
         self.collected_n = np.zeros((n, w))
 

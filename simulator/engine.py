@@ -74,7 +74,7 @@ LIVING_ACCOUNT_COLUMNS = (
     "opened", "statements", "statements_billed", "statements_due", "statements_missed",
     "missed_payments", "amount_past_due_end", "late_fees", "delinquencies", "episodes",
     "cures", "amount_delinquent_counted", "collected_counted", "amount_delinquent_counted_30",
-    "collected_counted_30", "balance_start_counted", "wasted_contacts")
+    "collected_counted_30", "balance_start_counted", "t_cured_from_30", "wasted_contacts")
 
 
 @dataclass
@@ -675,6 +675,7 @@ class Simulation:
             "balance_start_counted": facts.month_ends.balance_start
             if facts.month_ends is not None and facts.month_ends.balance_start is not None
             else np.full(self.book.n, np.nan),
+            "t_cured_from_30": bills.t_cured_deep,
             "wasted_contacts": wasted_by_account(facts),
         }
         assert tuple(columns) == LIVING_ACCOUNT_COLUMNS

@@ -67,7 +67,8 @@ KPI_DEFINITIONS: dict[str, str] = {
     "roll_m2_m3_balance": "a living book: roll_m2_m3 by balance",
     "roll_m3_m4_balance": "a living book: roll_m3_m4 by balance",
     "roll_30_60": "share of accounts reaching 30 days past due that reach 60 (a living book: "
-                  "30-59 days past due at a month-end, 60-89 at the next)",
+                  "of the episodes begun after the warm-up that reach 30 days past due with "
+                  "30 days left before the horizon)",
     "charge_off_rate": "share of accounts written off (a living book: after the warm-up)",
     "loss_rate": "balance written off / book balance at the start (gross of what the "
                  "agency recovers; a living book: after the warm-up / balance_start)",
@@ -214,7 +215,6 @@ ROLL_BANDS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "m1_m2": ((1, 30), (31, 60)),
     "m2_m3": ((31, 60), (61, 90)),
     "m3_m4": ((61, 90), (91, math.inf)),
-    "30_60": ((30, 59), (60, 89)),
 }
 
 

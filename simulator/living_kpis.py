@@ -126,7 +126,7 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     for name in ("m1_m2", "m2_m3", "m3_m4"):
         k[f"roll_{name}"] = me.rate(name)
         k[f"roll_{name}_balance"] = me.rate(name, by_balance=True)
-    k["roll_30_60"] = me.rate("30_60")
+    k["roll_30_60"] = _ratio(float(bills.reach60_w.sum()), float(bills.reach30_w.sum()))
     k["charge_off_rate"] = _ratio(float(charged.sum()), n)
     k["loss_rate"] = _ratio(written_off, balance_start)
     k["written_off"] = written_off

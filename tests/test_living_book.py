@@ -1,4 +1,4 @@
-"""The living book (docs/model.md sections 2.5-2.7): monthly statements paid oldest first,
+"""The living book (docs/model.md sections 2.5, 2.6 and 2.7): monthly statements paid oldest first,
 accounts in arrears on day 0, new accounts opening, and what a strategy sees.
 
 Deterministic checks drive the repayment process directly (no payment at all, or a
