@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from analysis.factors import short_name
 from analysis.plotting import (
     money_axis,
     new_figure,
@@ -29,6 +30,7 @@ from analysis.plotting import (
 )
 from analysis.stats import mean_ci, summarise_by
 from analysis.tradeoff import format_factor_value
+from simulator.kpis import NON_NEGATIVE
 
 # --------------------------------------------------------------------------- Kaplan-Meier
 
@@ -265,7 +267,8 @@ def balance_by_bucket(daily: pd.DataFrame, states: Sequence[str] = OPEN_STATES[1
     """Mean amount owed per strategy, state and day, with its interval over replications."""
     d = daily[daily["state"].astype(str).isin(states)].copy()
     d["state"] = d["state"].astype(str)
-    return summarise_by(d, ["strategy", "state", "day"], ["amount_owed"], confidence)
+    return summarise_by(d, ["strategy", "state", "day"], ["amount_owed"], confidence,
+                        ranges={"amount_owed": NON_NEGATIVE})
 
 
 def balance_figure(daily: pd.DataFrame, currency: str = "money",
@@ -288,8 +291,7 @@ def balance_figure(daily: pd.DataFrame, currency: str = "money",
             i = OPEN_STATES.index(state)
             ax.plot(s["day"], s["amount_owed"], color=colours[state], label=STATE_LABELS[i])
             if reps > 1:
-                ax.fill_between(s["day"], s["amount_owed_low"].clip(lower=0),
-                                s["amount_owed_high"],
+                ax.fill_between(s["day"], s["amount_owed_low"], s["amount_owed_high"],
                                 color=colours[state], alpha=0.25, linewidth=0)
         ax.set_title(str(strategy), fontsize=10)
         ax.set_xlabel("day of the run")
@@ -377,7 +379,9 @@ def utilisation_by_hour(events: pd.DataFrame, agents: Mapping[str, Any], horizon
     per_rep = pd.DataFrame(rows)
     out = []
     for (strategy, h), g in per_rep.groupby(["strategy", "hour"], sort=False):
-        m, lo, hi = mean_ci(g["utilisation"].to_numpy(), confidence)
+        # Not capped at 1: a call running past a shift's end is busy time in an hour
+        # that may have fewer staffed minutes than that.
+        m, lo, hi = mean_ci(g["utilisation"].to_numpy(), confidence, NON_NEGATIVE)
         out.append({"strategy": strategy, "hour": h, "utilisation": m, "ci_low": lo,
                     "ci_high": hi, "busy_minutes": g["busy_minutes"].mean(),
                     "staffed_minutes": staffed[h], "n": len(g)})
@@ -402,7 +406,7 @@ def utilisation_figure(events: pd.DataFrame, agents: Mapping[str, Any], horizon:
         ax.plot(x, u["utilisation"], "-o", markersize=4, color=colours[strategy],
                 label=strategy)
         if u["ci_low"].notna().any():
-            ax.fill_between(x, u["ci_low"].clip(lower=0), u["ci_high"].clip(upper=1),
+            ax.fill_between(x, u["ci_low"], u["ci_high"],
                             color=colours[strategy], alpha=0.2, linewidth=0)
     ax.set_xlim(0, 24)
     ax.set_xticks(range(0, 25, 2))
@@ -448,10 +452,11 @@ def cost_by_channel(kpis: pd.DataFrame, by: Sequence[str] = ("strategy",),
 
 
 def cost_figure(kpis: pd.DataFrame, currency: str = "money", by: Sequence[str] = ("strategy",),
-                confidence: float = 0.95) -> Figure:
+                confidence: float = 0.95, labels: Mapping[str, str] | None = None) -> Figure:
     """Grouped bars: contact cost of each channel per strategy (or strategy x factors).
 
-    Channels no strategy used and strategies without any cost are left out.
+    Channels no strategy used and strategies without any cost are left out. The legend
+    sits below the axes, never over the bars; ``labels`` names factors readably.
     """
     cost = cost_by_channel(kpis, by, confidence)
     cost["group"] = [", ".join(format_factor_value(v) for v in vals if not _missing(v))
@@ -461,7 +466,8 @@ def cost_figure(kpis: pd.DataFrame, currency: str = "money", by: Sequence[str] =
     used = cost.groupby("channel", sort=False)["cost"].sum()
     channels = [c for c in used.index if used[c] > 0]
     colours = strategy_colours(cost["group"])
-    fig = new_figure(max(8.0, 1.6 * len(channels) + 4), 5)
+    legend_rows = math.ceil(len(groups) / 3) if groups else 0
+    fig = new_figure(max(8.0, 1.6 * len(channels) + 4), 5 + 0.25 * legend_rows)
     ax = fig.subplots()
     width = 0.8 / max(len(groups), 1)
     reps = int(cost["n"].max()) if len(cost) else 0
@@ -469,8 +475,7 @@ def cost_figure(kpis: pd.DataFrame, currency: str = "money", by: Sequence[str] =
         c = cost[cost["group"] == g].set_index("channel").loc[channels]
         err = None
         if reps > 1:
-            err = np.vstack([np.nan_to_num((c["cost"] - c["ci_low"].clip(lower=0)).to_numpy(
-                dtype=float)),
+            err = np.vstack([np.nan_to_num((c["cost"] - c["ci_low"]).to_numpy(dtype=float)),
                              np.nan_to_num((c["ci_high"] - c["cost"]).to_numpy(dtype=float))])
         ax.bar(np.arange(len(channels)) + (i - (len(groups) - 1) / 2) * width, c["cost"],
                width, yerr=err, capsize=3, color=colours[g], label=g)
@@ -480,7 +485,9 @@ def cost_figure(kpis: pd.DataFrame, currency: str = "money", by: Sequence[str] =
     money_axis(ax, "y")
     style_axes(ax)
     if groups:
-        ax.legend(title=", ".join(by))
+        names = [b if b == "strategy" else short_name((labels or {}).get(b, b)) for b in by]
+        fig.legend(loc="outside lower center", ncols=min(len(groups), 3), frameon=False,
+                   title=", ".join(names))
     else:
         ax.text(0.5, 0.5, "no contact cost in any strategy", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")

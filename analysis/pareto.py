@@ -7,13 +7,14 @@ non-dominated rows are worth choosing between; which one is a business decision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
+from analysis.factors import short_name
 from analysis.folder import sweep_factors
 from analysis.plotting import kpi_axis, new_figure, strategy_colours, style_axes
 from analysis.tradeoff import format_factor_value, tradeoff_points
@@ -68,7 +69,7 @@ def _point_label(row: pd.Series, factors: Sequence[str]) -> str:
 
 
 def pareto_figure(kpis: pd.DataFrame, currency: str = "money", confidence: float = 0.95,
-                  title: str | None = None) -> Figure:
+                  title: str | None = None, labels: Mapping[str, str] | None = None) -> Figure:
     """The frontier of (recovery up, churn down, cost down) over strategy x factor values.
 
     Means over replications; frontier points solid and labelled, dominated ones faded.
@@ -91,9 +92,12 @@ def pareto_figure(kpis: pd.DataFrame, currency: str = "money", confidence: float
             ax.scatter(rows[x][sel], rows["recovery_rate"][sel], color=c, s=55,
                        edgecolors="black", linewidths=0.7, label=str(strategy), zorder=3)
             if sel.sum() <= 15:
-                for _, r in rows[sel].iterrows():
+                for i, (_, r) in enumerate(rows[sel].iterrows()):
                     ax.annotate(_point_label(r, factors), (r[x], r["recovery_rate"]),
-                                textcoords="offset points", xytext=(5, 4), fontsize=7)
+                                textcoords="offset points",
+                                xytext=((6, 5), (6, -11))[i % 2], fontsize=7,
+                                bbox={"boxstyle": "round,pad=0.1", "fc": "white",
+                                      "ec": "none", "alpha": 0.7})
         # The two-objective frontier of this panel as a staircase.
         two = pts[pareto_flags(pts, MAXIMISE, (x,))].sort_values(x)
         ax.step(two[x], two["recovery_rate"], where="post", linestyle="--", color="0.35",
@@ -104,16 +108,19 @@ def pareto_figure(kpis: pd.DataFrame, currency: str = "money", confidence: float
         style_axes(ax)
     axes[0].set_title("Recovery against churn")
     axes[1].set_title("Recovery against contact cost")
-    what = f"strategies x {', '.join(factors)}" if factors else "strategies"
+    names = [short_name((labels or {}).get(f, f)) for f in factors]
+    what = f"strategies x {', '.join(names)}" if factors else "strategies"
     fig.suptitle(title or f"Pareto frontier over {what}: max recovery, min churn, min cost\n"
                           f"(solid: not dominated on all three; faded: dominated; "
-                          f"{int(on.sum())} of {len(pts)} on the frontier)", fontsize=12)
+                          f"{int(on.sum())} of {len(pts)} on the frontier"
+                          + (f"; labels: {', '.join(names)}" if names else "") + ")",
+                 fontsize=12)
     # One legend entry per strategy, even if a strategy has no frontier point.
     handles = [axes[0].scatter([], [], color=colours[s], s=55, edgecolors="black",
                                linewidths=0.7) for s in colours]
-    labels = list(colours)
+    entries = list(colours)
     line = [h for h, lab in zip(*axes[0].get_legend_handles_labels(), strict=True)
             if lab == "frontier of this panel"]
-    fig.legend(handles + line, labels + ["two-objective frontier of the panel"][: len(line)],
-               loc="outside lower center", ncols=min(len(labels) + 1, 5), frameon=False)
+    fig.legend(handles + line, entries + ["two-objective frontier of the panel"][: len(line)],
+               loc="outside lower center", ncols=min(len(entries) + 1, 5), frameon=False)
     return fig

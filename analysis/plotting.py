@@ -16,7 +16,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import Formatter, FuncFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
+
+from simulator.kpis import KPI_RANGES, SHARE
 
 #: KPI -> axis label, with units (``{currency}`` is filled in).
 KPI_LABELS: dict[str, str] = {
@@ -29,30 +31,8 @@ KPI_LABELS: dict[str, str] = {
     "complaints_per_1000": "complaints per 1000 accounts",
 }
 
-#: KPIs that are shares, shown in percent.
-SHARE_KPIS = frozenset({
-    "recovery_rate", "recovery_rate_30", "recovery_rate_60", "recovery_rate_90", "cure_rate",
-    "cure_rate_30", "churn_rate", "charge_off_rate", "loss_rate", "delinquency_rate",
-    "agent_utilisation", "rpc_rate", "promise_kept_rate", "roll_m1_m2", "roll_m2_m3",
-    "roll_m3_m4", "roll_30_60",
-})
-
-
-#: KPIs that cannot be negative (besides the shares), in money or counts.
-NONNEGATIVE_KPIS = frozenset({
-    "contact_cost", "cash_collected", "collected", "clv_lost", "agency_commission",
-    "staffing_cost", "complaints_per_1000", "contacts_per_account", "cost_per_collected",
-})
-
-
-def feasible_range(kpi: str) -> tuple[float, float]:
-    """The values ``kpi`` can take, to clip intervals drawn on a figure (a t-interval on
-    few replications can reach past them)."""
-    if kpi in SHARE_KPIS:
-        return 0.0, 1.0
-    if kpi in NONNEGATIVE_KPIS or kpi.startswith(("cost_", "contacts_")):
-        return 0.0, float("inf")
-    return float("-inf"), float("inf")
+#: KPIs that are shares, shown in percent: those whose range is [0, 1].
+SHARE_KPIS = frozenset(k for k, r in KPI_RANGES.items() if r == SHARE)
 
 
 def kpi_label(kpi: str, currency: str = "money") -> str:
@@ -103,9 +83,13 @@ def percent_axis(ax: Axes, axis: str = "y") -> None:
 
 
 def money_axis(ax: Axes, axis: str = "y") -> None:
-    """Thousands separators on ``axis``."""
+    """Thousands separators on ``axis``; on x, few enough ticks that amounts in the
+    millions do not run into each other."""
     fmt = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(fmt)
+    if axis == "x":
+        target.set_major_locator(MaxNLocator(nbins=5))
 
 
 def kpi_axis(ax: Axes, kpi: str, axis: str, currency: str = "money") -> None:

@@ -1,9 +1,13 @@
-"""One self-contained HTML report of a run, a comparison or a sweep folder.
+"""One self-contained HTML report of a run, a comparison, a sweep, a robustness or a
+power folder.
 
-The report holds the KPI table with 95 % intervals, every figure the folder's files
-allow (PNG embedded as base64 ``data:`` URIs) and the resolved scenario, with no
-external asset, so it can be mailed or archived as one file. A figure that cannot be
-drawn is replaced by a note saying why, instead of failing the whole report.
+The report holds the overrides the run applied (``run.yaml``), a comparison's headline
+(who leads on net value, by how much, with paired intervals, and a net-value figure), the
+KPI table with 95 % intervals inside each KPI's range, every figure the folder's files
+allow (PNG embedded as base64 ``data:`` URIs; also as SVG or PDF files beside the report
+on request) and the resolved scenario, with no external asset, so it can be mailed or
+archived as one file. A figure that cannot be drawn is replaced by a note saying why,
+instead of failing the whole report.
 """
 
 from __future__ import annotations
@@ -28,12 +32,24 @@ from analysis.curves import (
     utilisation_figure,
 )
 from analysis.differences import differences_figure, has_differences
+from analysis.factors import factor_labels
 from analysis.folder import ResultsFolder, open_folder
+from analysis.headline import headline_html, net_value_figure, net_value_lead
 from analysis.pareto import pareto_figure, pareto_flags
-from analysis.plotting import png_bytes
+from analysis.plotting import png_bytes, save_figure
+from analysis.power import power_figure, power_section_html, read_power
+from analysis.robust import (
+    influential,
+    probability_best_figure,
+    regret_figure,
+    robust_tables_html,
+    winner_map_figure,
+)
 from analysis.stats import summarise_by
 from analysis.tradeoff import format_factor_value, order_values, tradeoff_figure
 from simulator.errors import UserError
+from simulator.experiments.compare import rough_note
+from simulator.experiments.outputs import atomic_write
 from simulator.formatting import format_interval, format_number, format_value
 from simulator.kpis import TABLE_KPIS
 
@@ -53,6 +69,10 @@ MAX_TRADEOFF_FACTORS = 4
 MAX_SWEEP_ROWS = 300
 #: Most bar groups of a sweep's cost-by-channel figure.
 MAX_COST_GROUPS = 12
+#: Key of the compare report's net-value figure, shown with the headline.
+NET_VALUE_FIGURE = "net-value"
+#: Vector formats ``contactsim report --figures`` can also write each figure in.
+FIGURE_FORMATS: tuple[str, ...] = ("svg", "pdf")
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ class ReportFigure:
     caption: str
     png: bytes | None = None
     error: str | None = None
+    files: tuple[Path, ...] = ()
 
 
 # --------------------------------------------------------------------------- figures
@@ -72,19 +93,37 @@ class ReportFigure:
 def _figure_plan(folder: ResultsFolder,
                  confidence: float) -> list[tuple[str, str, str, Callable[[], Figure]]]:
     """(key, title, caption, draw) of every figure the folder's files allow."""
+    if folder.kind == "robust":
+        return _robust_figure_plan(folder)
+    if folder.kind == "power":
+        return _power_figure_plan(folder)
     cur = folder.currency
     kpis = folder.kpis
     sc = folder.scenario
     horizon = float(sc.get("horizon_days") or 0.0)
     plan: list[tuple[str, str, str, Callable[[], Figure]]] = []
     factors = folder.factors
+    labels = factor_labels(factors, folder.scenario)
+    scatter = folder.design == "latin_hypercube"
+    if folder.kind == "compare" and net_value_lead(kpis, confidence) is not None:
+        plan.append((
+            NET_VALUE_FIGURE, "Net value",
+            "Net value of each strategy with its 95 % interval over replications (left), and "
+            "each strategy's paired difference to the leader on the same seeds (right): the "
+            "arms' intervals overlap much more than their paired differences vary.",
+            lambda: net_value_figure(kpis, cur, confidence)))
     if factors:
         for f in factors[:MAX_TRADEOFF_FACTORS]:
+            name = labels[f]
+            how = ("each point one sampled cell of the Latin hypercube, coloured by the "
+                   "factor's value" if scatter else
+                   "each line one strategy (other factors fixed)")
             plan.append((
-                f"tradeoff-{f}", f"Trade-off as {f} varies",
-                f"Recovery rate against churn rate and contact cost, each line one strategy "
-                f"(other factors fixed) as {f} varies; 95 % CI crosses over replications.",
-                functools.partial(tradeoff_figure, kpis, f, cur, confidence)))
+                f"tradeoff-{f}", f"Trade-off as {name} varies",
+                f"Recovery rate against churn rate and contact cost, {how} as {name} "
+                "varies; 95 % interval crosses over replications.",
+                functools.partial(tradeoff_figure, kpis, f, cur, confidence,
+                                  labels=labels, scatter=scatter)))
     else:
         plan.append((
             "tradeoff", "Trade-off between strategies",
@@ -95,7 +134,7 @@ def _figure_plan(folder: ResultsFolder,
         "pareto", "Pareto frontier",
         "Strategies (and factor values) that no other beats on recovery, churn and contact "
         "cost at once; dominated points faded.",
-        lambda: pareto_figure(kpis, cur, confidence)))
+        lambda: pareto_figure(kpis, cur, confidence, labels=labels)))
     if folder.kind == "compare" and has_differences(folder.comparison):
         comparison = folder.comparison
         assert comparison is not None
@@ -139,21 +178,85 @@ def _figure_plan(folder: ResultsFolder,
             "cost", "Cost by channel",
             "Contact cost of each channel (agent calls at their agent time and the staffed-hour "
             "rate); 95 % CI bars over replications.",
-            lambda: cost_figure(kpis, cur, ("strategy", *factors), confidence)))
+            lambda: cost_figure(kpis, cur, ("strategy", *factors), confidence,
+                                labels=labels)))
     return plan
 
 
-def report_figures(folder: ResultsFolder, confidence: float = 0.95) -> list[ReportFigure]:
-    """Draw every figure the folder allows, as PNG."""
+def _robust_figure_plan(folder: ResultsFolder
+                        ) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    """The figures of a robustness folder: P(best), regret, and who wins where."""
+    rank = folder.table("ranking.csv")
+    objective = str(folder.scenario.get("objective", "net_value:max"))
+    kpi, _, direction = objective.partition(":")
+    cur = folder.currency
+    params = folder.scenario.get("parameters") or {}
+    paths = [str(p) for p in params] if isinstance(params, dict) else []
+    labels = {p: str((params.get(p) or {}).get("label") or p) for p in paths}
+    plan: list[tuple[str, str, str, Callable[[], Figure]]] = [
+        ("p-best", "Probability of being best",
+         f"Share of the plausible worlds (draws) in which each strategy has the best "
+         f"{kpi}, ties shared; bars: 95 % bootstrap interval over draws.",
+         lambda: probability_best_figure(rank)),
+        ("regret", "Regret",
+         f"The {kpi} lost by choosing each strategy, against the best strategy of each "
+         "draw: the mean with its 95 % bootstrap interval over draws, the 95th percentile "
+         "and the worst case.",
+         lambda: regret_figure(rank, kpi, cur)),
+    ]
+    if paths and folder.has("results.csv"):
+        results = folder.table("results.csv")
+        sens = folder.table("sensitivity.csv") if folder.has("sensitivity.csv") else None
+        where = folder.table("where.csv") if folder.has("where.csv") else None
+        shown = influential(sens, paths) if sens is not None else paths[:2]
+        plan.append((
+            "winner-map", "Who wins where",
+            "Each draw at its values of the "
+            + ("two most influential parameters" if len(shown) > 1 else "uncertain parameter")
+            + ", coloured by the strategy with the best objective; dashed: the bounds of the "
+            "first PRIM box of the runner-up's wins on these two parameters (it may bound "
+            "others too; where.csv lists them).",
+            lambda: winner_map_figure(results, shown, labels, kpi, direction, where,
+                                      order=rank.sort_values("rank")["strategy"].tolist())))
+    return plan
+
+
+def figure_path(report: Path, key: str, fmt: str) -> Path:
+    """Where ``--figures FMT`` writes the figure ``key``: beside the report,
+    ``<report stem>-<key>.<fmt>`` (a factor's dots become underscores)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
+    return report.with_name(f"{report.stem}-{safe}.{fmt}")
+
+
+def report_figures(folder: ResultsFolder, confidence: float = 0.95,
+                   formats: Sequence[str] = (), report: Path | None = None
+                   ) -> list[ReportFigure]:
+    """Draw every figure the folder allows, as PNG; with ``formats`` (``FIGURE_FORMATS``)
+    also write each one beside ``report`` in those formats (``figure_path``)."""
+    unknown = [f for f in formats if f not in FIGURE_FORMATS]
+    if unknown:
+        raise UserError(f"unknown figure format '{unknown[0]}' (expected one of "
+                        f"{', '.join(FIGURE_FORMATS)})", source="--figures")
+    if formats and report is None:
+        raise ValueError("writing figure files needs the report's path")
     out = []
     for key, title, caption, draw in _figure_plan(folder, confidence):
         try:
-            png = png_bytes(draw())
+            fig = draw()
+            png = png_bytes(fig)
         except Exception as exc:  # one bad figure must not cost the whole report
             out.append(ReportFigure(key, title, caption,
                                     error=f"{type(exc).__name__}: {exc}"))
             continue
-        out.append(ReportFigure(key, title, caption, png=png))
+        files = []
+        for fmt in formats:
+            assert report is not None
+            target = figure_path(report, key, fmt)
+            try:
+                files.append(save_figure(fig, target))
+            except OSError as exc:
+                raise UserError(f"cannot write ({exc.strerror})", source=str(target)) from None
+        out.append(ReportFigure(key, title, caption, png=png, files=tuple(files)))
     return out
 
 
@@ -227,9 +330,14 @@ def kpi_table_html(folder: ResultsFolder, confidence: float = 0.95) -> str:
                 css = " ns" if not (lo > 0 or hi < 0) else ""
             cells.append(_cell(float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]),
                                kind, extra, css))
-        body.append(f'<tr><th scope="row">{html.escape(label.strip())}</th>{"".join(cells)}</tr>')
-    note = (f"Mean over {reps} replications and its {confidence:.0%} t-interval in brackets."
-            if reps > 1 else "One replication: no interval.")
+        name = label.strip() + (f" ({folder.currency})" if kind == "money" else "")
+        body.append(f'<tr><th scope="row">{html.escape(name)}</th>{"".join(cells)}</tr>')
+    note = (f"Mean over {reps} replications and its {confidence:.0%} interval in brackets: "
+            "the t-interval, kept inside what the KPI can take (a rate in [0, 100] %, a "
+            "count or an amount at or above 0)." if reps > 1 else "One replication: no interval.")
+    rough = rough_note(reps) if reps > 1 else ""
+    if rough:
+        note += f" <b>{html.escape(rough)}</b>"
     if diffs:
         note += (f" Δ: paired difference against {html.escape(strategies[0])} on the same "
                  "seeds, with its own interval; grey when the interval contains zero.")
@@ -260,9 +368,12 @@ def _sweep_table_html(folder: ResultsFolder, confidence: float) -> str:
     objectives = {"recovery_rate", "churn_rate", "contact_cost"}
     frontier = (pareto_flags(pts) if objectives <= set(pts.columns)
                 else [False] * len(pts))
-    head = "".join(f"<th>{html.escape(f)}</th>" for f in factors)
-    head += "<th>strategy</th><th>n</th>" + "".join(f"<th>{html.escape(lab)}</th>"
-                                                    for _, lab, _ in shown)
+    labels = factor_labels(factors, folder.scenario)
+    head = "".join(f'<th title="{html.escape(f)}">{html.escape(labels[f])}</th>'
+                   for f in factors)
+    head += "<th>strategy</th><th>n</th>" + "".join(
+        f"<th>{html.escape(lab)}{f' ({html.escape(folder.currency)})' if kind == 'money' else ''}"
+        "</th>" for _, lab, kind in shown)
     body = []
     for (_, r), star in list(zip(pts.iterrows(), frontier, strict=True))[:MAX_SWEEP_ROWS]:
         cells = "".join(f"<td>{html.escape(format_factor_value(r[f]))}</td>" for f in factors)
@@ -272,8 +383,12 @@ def _sweep_table_html(folder: ResultsFolder, confidence: float) -> str:
                          for k, _, kind in shown)
         body.append(f"<tr>{cells}</tr>")
     note = (f"One row per factor values and strategy: mean over its replications (n) and the "
-            f"{confidence:.0%} t-interval. ★: on the Pareto frontier (max recovery, min "
-            "churn, min contact cost).")
+            f"{confidence:.0%} t-interval, kept inside what the KPI can take. ★: on the Pareto "
+            "frontier (max recovery, min churn, min contact cost).")
+    reps = int(pts["n"].min()) if len(pts) else 0
+    rough = rough_note(reps) if reps > 1 else ""
+    if rough:
+        note += f" <b>{html.escape(rough)}</b>"
     if len(pts) > MAX_SWEEP_ROWS:
         note += f" First {MAX_SWEEP_ROWS} of {len(pts)} rows shown (all are in kpis.csv)."
     return (f'<table class="kpi sweep"><thead><tr>{head}</tr></thead>'
@@ -294,8 +409,12 @@ table.kpi thead th{background:#f4f6f8;max-width:11rem;overflow-wrap:anywhere}
 table.kpi td{white-space:nowrap}table.kpi tbody tr:nth-child(even){background:#fafafa}
 .ci{color:#666;font-size:.78rem}.d{color:#1f5f99;font-size:.78rem}.d.ns{color:#999}
 .star{color:#c77700}.note{color:#555;font-size:.85rem}
+.headline{font-size:1.05rem;background:#f4f8fc;border-left:4px solid #1f5f99;
+padding:.6rem .9rem}.overrides{background:#fff8e5;border-left:4px solid #e0a800;
+padding:.4rem .8rem;font-size:.9rem}code{font-size:.85em}
 figure{margin:1.5rem 0;padding:0}figure img{max-width:100%;height:auto;
 border:1px solid #eee}figcaption{color:#444;font-size:.88rem;margin-top:.3rem}
+.headline{font-size:1.1rem}
 .missing{background:#fff4e5;border:1px solid #f0c36d;padding:.6rem;font-size:.9rem}
 pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:.8rem;overflow:auto;
 font-size:.78rem;max-height:40rem}
@@ -308,10 +427,43 @@ def _version() -> str:
         return "(not installed)"
 
 
-_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep"}
+_KIND_TEXT = {"run": "a run", "compare": "a comparison", "sweep": "a sweep",
+              "robust": "a robustness analysis", "power": "a power analysis"}
+
+
+def _robust_meta(folder: ResultsFolder) -> str:
+    r = folder.scenario
+    sc = r.get("scenario") if isinstance(r.get("scenario"), dict) else {}
+    design = r.get("design") if isinstance(r.get("design"), dict) else {}
+    parts = [f"Report of {_KIND_TEXT['robust']}", f"folder {folder.path.resolve()}",
+             f"objective {r.get('objective', '?')}",
+             f"{len(r.get('strategies') or [])} strategies",
+             f"{design.get('draws', '?')} draws ({design.get('kind', '?')})",
+             f"{r.get('replications', '?')} replication(s) per draw on common seeds"]
+    pop = sc.get("population") if isinstance(sc, dict) else None
+    if isinstance(pop, dict) and "size" in pop:
+        parts.append(f"{int(pop['size']):,} accounts")
+    if isinstance(sc, dict) and "horizon_days" in sc:
+        parts.append(f"{float(sc['horizon_days']):g} days")
+    parts.append(f"contactsim {_version()}")
+    return " · ".join(html.escape(p) for p in parts)
+
+
+def _power_meta(folder: ResultsFolder) -> str:
+    _, summary = read_power(folder.path)
+    design = summary["design"]
+    parts = [f"Report of {_KIND_TEXT['power']}", f"folder {folder.path.resolve()}",
+             f"whole book {int(design['book_size']):,} accounts",
+             f"sizes {', '.join(f'{int(s):,}' for s in design['sizes'])}",
+             f"contactsim {_version()}"]
+    return " · ".join(html.escape(p) for p in parts)
 
 
 def _meta(folder: ResultsFolder) -> str:
+    if folder.kind == "robust":
+        return _robust_meta(folder)
+    if folder.kind == "power":
+        return _power_meta(folder)
     kpis = folder.kpis
     sc = folder.scenario.get("scenario", folder.scenario) if folder.kind == "sweep" \
         else folder.scenario
@@ -321,7 +473,10 @@ def _meta(folder: ResultsFolder) -> str:
     strategies = list(dict.fromkeys(kpis["strategy"]))
     parts.append(f"{len(strategies)} strateg{'y' if len(strategies) == 1 else 'ies'}")
     if folder.factors:
-        parts.append(f"factors {', '.join(folder.factors)}")
+        labels = factor_labels(folder.factors, folder.scenario)
+        parts.append(f"factors {'; '.join(labels[f] for f in folder.factors)}")
+        if folder.design != "none":
+            parts.append(f"design {folder.design.replace('_', ' ')}")
     reps = kpis.groupby(["strategy", *folder.factors]).size()
     parts.append(f"{int(reps.max())} replication{'s' if reps.max() > 1 else ''}")
     pop = sc.get("population")
@@ -334,6 +489,23 @@ def _meta(folder: ResultsFolder) -> str:
         parts.append(f"pack {comp['pack']}")
     parts.append(f"contactsim {_version()}")
     return " · ".join(html.escape(p) for p in parts)
+
+
+def _overrides_html(folder: ResultsFolder, described: bool) -> str:
+    """The overrides applied to the scenario file, shown under its description."""
+    given = folder.overrides
+    if not given:
+        return ""
+    what = ("Set in every variant of the sweep" if folder.kind == "sweep"
+            else "Overrides applied to the scenario file")
+    source = folder.run_info.get("scenario_file")
+    if source and folder.kind != "sweep":
+        what += f" {html.escape(str(source))}"
+    items = ", ".join(f"<code>{html.escape(o)}</code>" for o in given)
+    caveat = (" The description above is the file's own text: where it disagrees with these, "
+              "the run followed these (the resolved scenario below has every value used)."
+              if described else "")
+    return f'<p class="overrides">{what}: {items}.{caveat}</p>'
 
 
 def _figure_html(fig: ReportFigure) -> str:
@@ -357,15 +529,26 @@ def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None 
                 else '<p class="note">No resolved scenario in the folder.</p>')
     description = folder.scenario.get("description")
     desc = f"<p>{html.escape(str(description))}</p>" if description else ""
+    desc += _overrides_html(folder, bool(description))
+    lead = net_value_lead(folder.kpis, confidence) if folder.kind == "compare" else None
+    # The net-value figure opens the report with the headline, not among the figures.
+    top = [f for f in figs if f.key == NET_VALUE_FIGURE]
+    figs = [f for f in figs if f.key != NET_VALUE_FIGURE]
+    headline = (f'<section id="headline"><h2>Headline</h2>'
+                f"{headline_html(lead, folder.currency, confidence)}"
+                f"{''.join(_figure_html(f) for f in top)}</section>"
+                if lead is not None else "")
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<header><h1>{html.escape(title)}</h1><p class=\"meta\">{_meta(folder)}</p>{desc}",
-        '<nav><a href="#kpis">KPIs</a><a href="#figures">Figures</a>'
+        '<nav>' + ('<a href="#headline">Headline</a>' if headline else "")
+        + '<a href="#kpis">KPIs</a><a href="#figures">Figures</a>'
         '<a href="#scenario">Scenario</a></nav></header>',
-        f'<section id="kpis"><h2>KPIs</h2>{kpi_table_html(folder, confidence)}</section>',
+        headline,
+        _first_section(folder, confidence),
         '<section id="figures"><h2>Figures</h2>',
         *(_figure_html(f) for f in figs),
         "</section>",
@@ -375,9 +558,42 @@ def render_report(folder: ResultsFolder, figures: Sequence[ReportFigure] | None 
     ])
 
 
-def write_report(folder_path: Path, out: Path | None = None,
-                 confidence: float = 0.95) -> tuple[Path, list[ReportFigure]]:
-    """Write the report of the folder (default ``<folder>/report.html``).
+def _power_figure_plan(folder: ResultsFolder
+                       ) -> list[tuple[str, str, str, Callable[[], Figure]]]:
+    """The power curve of every outcome of a power folder."""
+    table, summary = read_power(folder.path)
+    caption = ("Share of simulated trials rejecting at alpha, with its 95 % Wilson "
+               "interval, at each trial size; dashed: the closed form (NormalIndPower) "
+               "with the whole-book within-trial effect; dotted: the 80 % line (with "
+               "--null: alpha).")
+    return [(f"power-{metric}", f"Power curve: {metric}", caption,
+             lambda metric=metric: power_figure(table, summary, metric))
+            for metric in summary["metrics"]]
+
+
+def _first_section(folder: ResultsFolder, confidence: float) -> str:
+    """The KPI table; for a robustness folder its answer tables, for a power folder the
+    power of the trial."""
+    if folder.kind == "power":
+        table, summary = read_power(folder.path)
+        return (f'<section id="kpis"><h2>Power of the trial</h2>'
+                f"{power_section_html(table, summary)}</section>")
+    if folder.kind != "robust":
+        return (f'<section id="kpis"><h2>KPIs</h2>{kpi_table_html(folder, confidence)}'
+                "</section>")
+    where = folder.table("where.csv") if folder.has("where.csv") else pd.DataFrame(
+        columns=["box"])
+    tables = robust_tables_html(
+        folder.table("ranking.csv"), folder.table("pairwise.csv"),
+        folder.table("sensitivity.csv"), where,
+        str(folder.scenario.get("objective", "")))
+    return f'<section id="kpis"><h2>Does the ranking survive?</h2>{tables}</section>'
+
+
+def write_report(folder_path: Path, out: Path | None = None, confidence: float = 0.95,
+                 formats: Sequence[str] = ()) -> tuple[Path, list[ReportFigure]]:
+    """Write the report of the folder (default ``<folder>/report.html``), and each figure
+    in ``formats`` (``svg``, ``pdf``) beside it.
 
     Returns the path written and the figures (those with ``error`` were not drawn).
     """
@@ -385,13 +601,8 @@ def write_report(folder_path: Path, out: Path | None = None,
     target = out if out is not None else folder_path / "report.html"
     if not target.parent.is_dir():
         raise UserError("the folder of the report does not exist", source=str(target))
-    figures = report_figures(folder, confidence)
+    figures = report_figures(folder, confidence, formats, target)
     page = render_report(folder, figures, confidence)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write ({exc.strerror})", source=str(target)) from None
+    # A unique temporary file, then a rename: two reports never share a temporary file.
+    atomic_write(target, lambda p: p.write_text(page, encoding="utf-8"))
     return target, figures

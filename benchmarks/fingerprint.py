@@ -40,10 +40,17 @@ STORED = Path(__file__).resolve().parent / "fingerprints.csv"
 PACKS = ("cn-2026", "us-reg-f", "au-accc", "none")
 
 
+def _dtype_name(dtype: object) -> str:
+    """A dtype's name, text columns named alike under pandas 2 (``object``) and pandas 3
+    (its default ``str`` dtype), whose values hash the same: the fingerprint is of the
+    numbers, not of the pandas version."""
+    return "object" if isinstance(dtype, pd.StringDtype) else str(dtype)
+
+
 def frame_hash(frame: pd.DataFrame) -> str:
     """SHA-256 of a frame's column names, dtypes and every value, row by row."""
     h = hashlib.sha256()
-    h.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(repr([(c, _dtype_name(t)) for c, t in frame.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return h.hexdigest()[:16]
 

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Collection, Generator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,77 @@ class _StrategyTimeout(BaseException):
 
     A BaseException, so that strategy code catching ``Exception`` cannot swallow it.
     """
+
+
+#: A hook around every call of a strategy's code: ``watch(day, what)`` returns a context
+#: manager entered just before the call and left just after it (``what`` is the call as
+#: errors name it: ``"decide()"``, ``"its constructor"``). The experiments layer uses it
+#: to put a deadline on each call from outside the process (``supervised.py``); the
+#: model knows nothing of processes.
+StrategyWatch = Callable[[int, str], AbstractContextManager[object]]
+
+#: The ``method`` of ``call_strategy`` for building the strategy (module and constructor).
+CONSTRUCTOR = "__init__"
+
+
+def call_strategy(source: str, limit: float, day: int, method: str, call: Callable[..., Any],
+                  *args: Any, watch: StrategyWatch | None = None) -> Any:
+    """Call strategy code under the time limit; any failure is a StrategyError naming
+    ``source``, the day and the call.
+
+    Every exception is caught, ``SystemExit`` and other ``BaseException`` subclasses
+    too: a plug-in's ``sys.exit()`` must fail the run with a message, not end the process
+    (or a sweep worker) silently. ``KeyboardInterrupt`` alone goes through: in
+    contactsim's own process it is the user's Ctrl-C (a supervised child, which no
+    terminal interrupts, names the strategy for it). The limit is a real-time timer, so
+    it works in a process's main thread only, and strategy code that swallows the
+    timeout or ignores the signal escapes it: a supervised run also has a deadline
+    enforced from outside (``watch``).
+    """
+    what = "its constructor" if method == CONSTRUCTOR else f"{method}()"
+    timed = threading.current_thread() is threading.main_thread()
+    running = True
+
+    def expire(signum: int, frame: object) -> None:
+        if running:  # a late signal, once the call is over, is ignored
+            raise _StrategyTimeout
+
+    # The watch is entered before the timer starts and left after it stops, so that no
+    # timeout interrupts the watch itself.
+    with watch(day, what) if watch is not None else nullcontext():
+        previous: Any = None
+        try:
+            if timed:  # a real-time timer works only in a main thread (CLI, process pool)
+                previous = signal.signal(signal.SIGALRM, expire)
+                # The interval re-fires the timeout should the strategy swallow the first.
+                signal.setitimer(signal.ITIMER_REAL, limit, max(limit, 0.05))
+            result = call(*args)
+            running = False
+            return result
+        except _StrategyTimeout:
+            running = False
+            raise StrategyError(f"on day {day}: {what} took longer than {limit:g} s "
+                                "(decision.timeout_seconds)", source=source) from None
+        except StrategyError as exc:
+            running = False
+            if exc.source is None:  # raised by strategy code (an arm of a composite)
+                detail = exc.detail if exc.detail.startswith("on day ") else (
+                    f"on day {day}: {exc.detail}")
+                raise StrategyError(detail, source=source, field=exc.field) from None
+            raise
+        except KeyboardInterrupt:
+            running = False
+            raise
+        except BaseException as exc:
+            running = False
+            raise StrategyError(f"on day {day}: {what} raised {type(exc).__name__}: "
+                                f"{exc}", source=source) from exc
+        finally:
+            running = False
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                if previous is not None:
+                    signal.signal(signal.SIGALRM, previous)
 
 
 DAILY_STATES = ("M0", "M1", "M2", "M3", "M4", "paid_on_time", "cured", "charged_off")
@@ -148,15 +220,17 @@ class Simulation:
     """The state of one run while it runs."""
 
     def __init__(self, scenario: Scenario, spec: StrategySpec, seed: int, replication: int = 0,
-                 base_dir: Path | None = None):
+                 base_dir: Path | None = None, watch: StrategyWatch | None = None):
         self.scenario = scenario
         self.spec = spec
         self.seed = seed
         self.replication = replication
         self.horizon = scenario.horizon_days
+        self.watch = watch
         self._started = time.perf_counter()
         streams = Streams(seed)
-        self.strategy: Strategy = build_strategy(spec, streams.generator("strategy"), base_dir)
+        self.strategy: Strategy = self._call_strategy(
+            0, CONSTRUCTOR, build_strategy, spec, streams.generator("strategy"), base_dir)
         self.book: Book = generate_book(scenario, streams)
         self.twin_paid_time = (None if spec.use == "no_contact"
                                else no_contact_paid_times(self.book, scenario, streams))
@@ -308,46 +382,10 @@ class Simulation:
 
     def _call_strategy(self, day: int, method: str, call: Callable[..., Any],
                        *args: Any) -> Any:
-        """Call a strategy method under the time limit; any failure is a StrategyError.
-
-        ``SystemExit`` is caught too: a plug-in's ``sys.exit()`` must fail the run with a
-        message, not end the process (or a sweep worker) silently.
-        """
-        source = f"strategy '{self.spec.name}'"
-        limit = self.scenario.decision.timeout_seconds
-        timed = threading.current_thread() is threading.main_thread()
-        running = True
-
-        def expire(signum: int, frame: object) -> None:
-            if running:  # a late signal, once the call is over, is ignored
-                raise _StrategyTimeout
-
-        previous: Any = None
-        try:
-            if timed:  # a real-time timer works only in a main thread (CLI, process pool)
-                previous = signal.signal(signal.SIGALRM, expire)
-                # The interval re-fires the timeout should the strategy swallow the first.
-                signal.setitimer(signal.ITIMER_REAL, limit, max(limit, 0.05))
-            result = call(*args)
-            running = False
-            return result
-        except _StrategyTimeout:
-            running = False
-            raise StrategyError(f"on day {day}: {method}() took longer than {limit:g} s "
-                                "(decision.timeout_seconds)", source=source) from None
-        except StrategyError:
-            running = False
-            raise
-        except (Exception, SystemExit) as exc:
-            running = False
-            raise StrategyError(f"on day {day}: {method}() raised {type(exc).__name__}: "
-                                f"{exc}", source=source) from exc
-        finally:
-            running = False
-            if timed:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                if previous is not None:
-                    signal.signal(signal.SIGALRM, previous)
+        """Call a strategy method under the time limit (``call_strategy``)."""
+        return call_strategy(f"strategy '{self.spec.name}'",
+                             self.scenario.decision.timeout_seconds, day, method, call, *args,
+                             watch=self.watch)
 
     def _dispatch(self, day: int, req: Requests) -> Generator[simpy.Event, Any, None]:
         """Release the day's requests at their hours, in (time, channel, priority) order."""
@@ -683,8 +721,13 @@ class Simulation:
 
 
 def run(scenario: Scenario, spec: StrategySpec | str, seed: int, replication: int = 0,
-        base_dir: Path | None = None) -> Results:
-    """Run one strategy arm on one seed."""
+        base_dir: Path | None = None, watch: StrategyWatch | None = None) -> Results:
+    """Run one strategy arm on one seed.
+
+    ``base_dir`` resolves a relative ``file.py:Class`` reference (None: the working
+    folder); ``watch`` is a hook around every call of the strategy's code (see
+    ``StrategyWatch``).
+    """
     if isinstance(spec, str):
         spec = StrategySpec(use=spec)
-    return Simulation(scenario, spec, seed, replication, base_dir).run()
+    return Simulation(scenario, spec, seed, replication, base_dir, watch).run()

@@ -31,3 +31,7 @@ class ScenarioError(UserError):
 
 class StrategyError(UserError):
     """A strategy that cannot be loaded, or that returned invalid requests."""
+
+
+class ResourceError(UserError):
+    """What was asked needs more of the machine (memory, cells) than it has or allows."""

@@ -18,6 +18,7 @@ and ``written_off`` must not be added up.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,6 +168,33 @@ KPI_RANGES: dict[str, KpiRange] = {
     "net_value": UNBOUNDED,
 }
 
+#: Ratio KPIs and the KPI whose value 0 makes the ratio undefined (NaN: no
+#: denominator, as ``rpc_rate`` without agent calls); None where the denominator is not
+#: itself a KPI (accounts eligible by the horizon, staffed hours, the book's balance).
+#: Every other KPI is always a finite number. A new ratio KPI gets an entry here.
+RATIO_DENOMINATORS: dict[str, str | None] = {
+    "delinquency_rate": "accounts",
+    "recovery_rate": "amount_delinquent",
+    "recovery_rate_30": None,
+    "recovery_rate_60": None,
+    "recovery_rate_90": None,
+    "cure_rate": "delinquency_rate",
+    "cure_rate_30": None,
+    "roll_m1_m2": None,
+    "roll_m2_m3": None,
+    "roll_m3_m4": None,
+    "roll_30_60": None,
+    "charge_off_rate": "accounts",
+    "loss_rate": None,
+    "cost_per_collected": "collected",
+    "agent_utilisation": None,
+    "churn_rate": "accounts",
+    "complaints_per_1000": "accounts",
+    "contacts_per_account": "accounts",
+    "rpc_rate": "contacts_agent_call",
+    "promise_kept_rate": "promises_kept",
+}
+
 #: Families of KPIs named after a channel or a rule, and their range.
 _KPI_FAMILIES: tuple[tuple[str, KpiRange], ...] = (
     ("cost_", NON_NEGATIVE), ("contacts_", NON_NEGATIVE), ("blocked_", NON_NEGATIVE))
@@ -180,6 +208,33 @@ def kpi_range(name: str) -> KpiRange | None:
     for prefix, family in _KPI_FAMILIES:
         if name.startswith(prefix) and len(name) > len(prefix):
             return family
+    return None
+
+
+def kpi_problem(kpis: Mapping[str, float | None]) -> str | None:
+    """What makes ``kpis`` (one run's, as stored: None or NaN for an undefined ratio)
+    impossible, or None: every KPI of ``KPI_DEFINITIONS`` and every channel's cost and
+    contacts present, no unknown name, each value inside its range (``kpi_range``), and
+    undefined only for a ratio whose denominator is 0 (``RATIO_DENOMINATORS``)."""
+    required = [*KPI_DEFINITIONS, *(f"{p}{c}" for c in CHANNELS for p in ("cost_", "contacts_"))]
+    missing = [k for k in required if k not in kpis]
+    if missing:
+        return f"missing KPI(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+    for name, value in kpis.items():
+        found = kpi_range(name)
+        if found is None:
+            return f"unknown KPI {name!r}"
+        if isinstance(value, bool) or not (value is None or isinstance(value, int | float)):
+            return f"{name} is not a number ({value!r})"
+        if value is None or math.isnan(value):
+            if name not in RATIO_DENOMINATORS:
+                return f"{name} is undefined, but it is not a ratio"
+            denominator = RATIO_DENOMINATORS[name]
+            if denominator is not None and kpis.get(denominator) != 0:
+                return (f"{name} is undefined, but its denominator {denominator} is "
+                        f"{kpis.get(denominator)!r}, not 0")
+        elif not found.contains(float(value)):
+            return f"{name} = {value!r} lies outside [{found.low:g}, {found.high:g}]"
     return None
 
 

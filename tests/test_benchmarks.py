@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,3 +55,50 @@ def test_decide_speed_times_every_builtin() -> None:
 
     for name in BUILTINS:
         assert name in out, out
+
+
+def test_robust_acceptance_prints_its_figures() -> None:
+    out = bench("robust_acceptance.py", "--parts", "known", "speed", "--population", "300",
+                "--draws", "8", "--grid", "5", "--speed-draws", "2",
+                "--speed-population", "300")
+    assert "P(calls beats no_contact) = " in out and "grid flip point" in out
+    assert "384" not in out and "6 cells at 300 accounts on 2 workers" in out
+    assert "CPU time of the command and its workers" in out
+    assert "summary: known " in out
+
+
+@pytest.mark.slow
+def test_power_type1_prints_the_type1_error_and_the_formula_check() -> None:
+    out = bench("power_type1.py", "--repetitions", "4", "--type1-size", "100", "--sizes",
+                "100", "--power-repetitions", "4", "--book-size", "300",
+                "--effect-repetitions", "2", "--look", "35")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["part"] for r in rows] == ["type1", "power"]
+    assert rows[0]["repetitions"] == 4 and 0.0 <= rows[0]["type1"] <= 1.0
+    assert rows[1]["size"] == 100 and 0.0 <= rows[1]["formula"] <= 1.0
+    assert "type-I error" in out and "NormalIndPower" in out and "1 - rho^2" in out
+
+
+def test_supervised_overhead_prints_its_figures() -> None:
+    out = bench("supervised_overhead.py", "--sizes", "300", "--repeat", "1", "--horizon", "10")
+    assert "zygote forked from this process: first child after" in out, out
+    assert "zygote a fresh interpreter (subprocess): first child after" in out, out
+    last = out.splitlines()[-1].split()
+    assert last[0] == "300" and last[-1] == "yes", out  # supervised results identical
+
+
+def test_memory_fit_measures_and_fits() -> None:
+    out = bench("memory_fit.py", "--sizes", "2000", "4000", "--horizons", "30")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000, 4000]
+    assert all(r["peak_kib"] >= r["idle_kib"] > 0 and r["stored_estimate_bytes"] > 0
+               for r in rows)
+    assert "fit: need =" in out and "stored estimate:" in out
+
+
+def test_user_command_memory_times_the_command() -> None:
+    out = bench("user_command_memory.py", "--sizes", "2000")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000]
+    assert rows[0]["wall"] > 0 and rows[0]["peak_kib"] > 0 and rows[0]["written_bytes"] > 0
+    assert rows[0]["command"].startswith("contactsim run ")

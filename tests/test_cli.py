@@ -76,6 +76,8 @@ def test_seed_changes_results(small: Path, tmp_path: Path) -> None:
         ("agents: {count: -1}\n", [], "agents.count"),
         ("population: {size: many}\n", [], "population.size"),
         ("strategies: [{use: no_contact}]\n", ["--set", "agents.count=lots"], "agents.count"),
+        ("strategies: [{use: no_contact}]\n", ["--set", "agnets.count=3"],
+         "agnets: unknown field"),
         ("strategies: [{use: nope}]\n", [], "unknown strategy"),
     ],
 )
@@ -89,7 +91,10 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path: Path, content: str, args: 
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr
     assert expected in lines[0]
-    assert str(p) in lines[0] or "strategy" in lines[0]
+    if args:  # a mistake in an override names the option and what it set, not the file
+        assert f"error: --set {args[1]}: " in lines[0] and str(p) not in lines[0]
+    else:
+        assert str(p) in lines[0] or "strategy" in lines[0]
 
 
 def test_missing_scenario_file(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ process, which in a sweep breaks the worker pool.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -24,7 +25,7 @@ import pytest
 from simulator.engine import run
 from simulator.errors import StrategyError, UserError
 from simulator.experiments.backends import LocalPool
-from simulator.experiments.cells import CellTask
+from simulator.experiments.cells import CellTask, run_cell
 from simulator.experiments.sweep import load_sweep, run_sweep
 from simulator.scenario import Scenario, StrategySpec, load_scenario
 
@@ -136,6 +137,26 @@ class UnknownChannel(Faulty):
 class NumericChannel(Faulty):
     def fault(self, accounts):
         return frame(accounts.index[:2], channel=3)
+
+
+class StringIds(Faulty):
+    def fault(self, accounts):
+        return frame([str(i) for i in accounts.index[:2]])
+
+
+class HourString(Faulty):
+    def fault(self, accounts):
+        return frame(accounts.index[:2], hour="10")
+
+
+class HourBool(Faulty):
+    def fault(self, accounts):
+        return frame(accounts.index[:2], hour=True)
+
+
+class PriorityString(Faulty):
+    def fault(self, accounts):
+        return frame(accounts.index[:2], priority=["1", "2"])
 
 
 class Hour24(Faulty):
@@ -295,6 +316,11 @@ FAULTS: list[tuple[str, str, str | None]] = [
     ("HourInf", "hour must be a number with 0 <= hour < 24", "inf"),
     ("HourText", "hour must be a number with 0 <= hour < 24", "'ten'"),
     ("PriorityNaN", "priority must be a finite number", "nan"),
+    # Wrong types are not converted: text that reads as a number is still text.
+    ("StringIds", "account_id must be whole numbers", "'account_id': '"),
+    ("HourString", "hour must be a number with 0 <= hour < 24", "'hour': '10'"),
+    ("HourBool", "hour must be a number with 0 <= hour < 24", "'hour': True"),
+    ("PriorityString", "priority must be a finite number", "'priority': '1'"),
     ("Duplicates", "duplicate requests", None),
     ("Slow", "decide() took longer than 1 s", None),
 ]
@@ -337,6 +363,29 @@ def test_faulty_view_columns_stop_the_run_with_one_line(cls: str, says: str,
     assert len(message.splitlines()) == 1, message
     assert message.startswith(f"strategy '{cls.lower()}': "), message
     assert says in message, message
+
+
+@pytest.mark.parametrize(("cls", "says"), [
+    ("Raises", "decide() raised RuntimeError: forgot to handle an empty segment"),
+    ("Hour24", "hour must be a number with 0 <= hour < 24; first offending rows: [{"),
+    ("UnknownIds", "account_id not among this arm's open accounts; first offending rows"),
+    ("RaisesInLearn", "learn() raised KeyError: 'promise_amount'"),
+    ("ColumnsRaise", "view_columns() raised KeyError: 'no such feature list'"),
+])
+def test_a_faulty_arm_of_champion_challenger_is_named(cls: str, says: str,
+                                                      scenario: Scenario,
+                                                      folder: Path) -> None:
+    """The error names the container (by its label) and the arm (by its own)."""
+    spec = StrategySpec(use="champion_challenger", label="split", params={"arms": [
+        {"use": "no_contact", "share": 0.5, "label": "champion"},
+        {"use": f"faulty.py:{cls}", "share": 0.5, "label": "challenger"}]})
+    with pytest.raises(StrategyError) as err:
+        run(scenario, spec, seed=1, base_dir=folder)
+    day = 0 if cls.startswith("Columns") else FAULT_DAY
+    message = str(err.value)
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith(f"strategy 'split': on day {day}: arm 'challenger': {says}"), (
+        message)
 
 
 def test_a_constructor_that_raises_names_the_strategy(scenario: Scenario,
@@ -432,19 +481,21 @@ def test_cli_run_with_a_faulty_strategy_exits_2_in_one_line(
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_cli_run_with_a_worker_killed_by_a_strategy_exits_2_in_one_line(
+def test_cli_run_with_a_strategy_that_ends_its_process_exits_2_in_one_line(
         folder: Path, workers: str) -> None:
-    # With one worker too: plug-in code runs in a child process, never in contactsim's own.
+    # With one worker too: plug-in code runs in a supervised child, never in contactsim's
+    # own process, and the supervisor names the strategy, the day and how it ended.
     r = contactsim(["run", "faulty.yaml", "-s", "faulty.py:Dies", "-s", "no_contact", "-w",
                     workers, "--out", "out_dies", "-q"], cwd=folder)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 2 and len(lines) == 1, (r.returncode, r.stderr)
-    assert lines[0].startswith("error: --strategy: a worker process died"), lines[0]
+    assert lines[0] == (f"error: strategy '{folder / 'faulty.py'}:Dies': on day {FAULT_DAY}: "
+                        "decide() ended its process (exit code 9)"), lines[0]
     assert not (folder / "out_dies").exists()
 
 
-def test_a_plugin_arm_of_a_built_in_also_runs_in_a_worker(folder: Path) -> None:
+def test_a_plugin_arm_of_a_built_in_also_runs_in_a_supervised_child(folder: Path) -> None:
     # champion_challenger is built in, but one of its arms is plug-in code.
     (folder / "split.yaml").write_text(SCENARIO.replace(
         "strategies: [{use: no_contact}]",
@@ -454,7 +505,8 @@ def test_a_plugin_arm_of_a_built_in_also_runs_in_a_worker(folder: Path) -> None:
     r = contactsim(["run", "split.yaml", "-w", "1", "--out", "out_split", "-q"], cwd=folder)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1, (r.returncode, r.stderr)
-    assert lines[0].startswith("error: split.yaml: a worker process died"), lines[0]
+    assert lines[0] == (f"error: strategy 'champion_challenger': on day {FAULT_DAY}: decide() "
+                        "ended its process (exit code 9)"), lines[0]
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -538,40 +590,80 @@ def test_sys_exit_in_a_pool_worker_is_a_failed_cell(folder: Path, tmp_path: Path
     assert (report.failed, report.computed) == (1, 1)
 
 
-def test_a_worker_killed_by_a_strategy_fails_only_its_cell(folder: Path,
-                                                          tmp_path: Path) -> None:
+ENDED = (f"StrategyError: strategy 'dies': on day {FAULT_DAY}: decide() ended its process "
+         "(exit code 9)")
+
+
+def test_a_strategy_that_ends_its_process_fails_only_its_cell(folder: Path,
+                                                              tmp_path: Path) -> None:
     plan = load_sweep(write_sweep(folder, "dies", ["Dies"], replications=2))
     report = run_sweep(plan, tmp_path / "out", LocalPool(1))
     assert report.computed == 2, [f["error"] for f in report.failures]
     assert [(f["strategy"], f["replication"]) for f in report.failures] == [("dies", 0),
                                                                             ("dies", 1)]
-    assert {f["error"] for f in report.failures} == {"worker process died (exit code 9)"}
+    assert {f["error"] for f in report.failures} == {ENDED}
     records = cell_records(tmp_path / "out")
     assert sorted((r["strategy"], r["status"]) for r in records) == [
         ("dies", "failed"), ("dies", "failed"), ("no_contact", "ok"), ("no_contact", "ok")]
 
 
-def test_with_several_workers_only_the_killer_cells_fail(folder: Path,
-                                                         tmp_path: Path) -> None:
-    """Healthy cells in flight on the pool a strategy broke are rerun, not failed; the
-    KPIs are those of a sweep without the faulty strategy."""
-    killed = load_sweep(write_sweep(folder, "dies2", ["Raises", "Dies"], replications=3))
-    report = run_sweep(killed, tmp_path / "killed", LocalPool(2))
+def run_or_die(task: CellTask) -> dict[str, Any]:
+    """``run_cell``, except that a cell of the arm labelled ``doomed`` kills its worker
+    (as the out-of-memory killer would: plug-in code cannot, it runs in a child)."""
+    if task.spec.get("label") == "doomed":
+        os._exit(9)
+    return run_cell(task)
+
+
+class KillingPool(LocalPool):
+    """A local pool whose workers die on the cells of the arm labelled ``doomed``."""
+
+    def submit(self, fn: Any, task: CellTask) -> Any:
+        return super().submit(run_or_die, task)
+
+
+def write_doomed_sweep(folder: Path, name: str, replications: int,
+                       raises: bool = True) -> Path:
+    arms = "{use: 'faulty.py:Raises', label: raises}, " if raises else ""
+    path = folder / f"{name}.yaml"
+    path.write_text(f"base: faulty.yaml\nstrategies: [{arms}{{use: no_contact, label: doomed}}, "
+                    f"{{use: no_contact}}]\nreplications: {replications}\n", encoding="utf-8")
+    return path
+
+
+def test_with_several_workers_only_the_cells_of_a_killed_worker_fail(
+        folder: Path, tmp_path: Path) -> None:
+    """A worker that dies breaks the local pool and every cell in flight: the healthy ones
+    are rerun, not failed, and the KPIs are those of a sweep without the doomed arm."""
+    killed = load_sweep(write_doomed_sweep(folder, "doomed", replications=3))
+    report = run_sweep(killed, tmp_path / "killed", KillingPool(2))
     assert (report.computed, report.failed) == (3, 6), report.failures
     errors = {(f["strategy"], f["error"].split(":")[0]) for f in report.failures}
     assert errors == {("raises", "StrategyError"),
-                      ("dies", "worker process died (exit code 9)")}
+                      ("doomed", "worker process died (exit code 9)")}
     clean = run_sweep(load_sweep(write_sweep(folder, "clean", [], replications=3)),
                       tmp_path / "clean", InProcess())
     assert report.kpis is not None and clean.kpis is not None
     pd.testing.assert_frame_equal(report.kpis, clean.kpis)
 
 
+def test_with_several_workers_a_strategy_that_ends_its_process_fails_only_its_cells(
+        folder: Path, tmp_path: Path) -> None:
+    plan = load_sweep(write_sweep(folder, "dies2", ["Raises", "Dies"], replications=3))
+    report = run_sweep(plan, tmp_path / "out", LocalPool(2))
+    assert (report.computed, report.failed) == (3, 6), report.failures
+    assert {f["error"] for f in report.failures if f["strategy"] == "dies"} == {ENDED}
+
+
 def test_fail_fast_stops_at_a_killed_worker(folder: Path, tmp_path: Path) -> None:
-    plan = load_sweep(write_sweep(folder, "diesfast", ["Dies"], replications=2))
-    report = run_sweep(plan, tmp_path / "out", LocalPool(2), fail_fast=True)
+    plan = load_sweep(write_doomed_sweep(folder, "doomedfast", replications=2, raises=False))
+    report = run_sweep(plan, tmp_path / "out", KillingPool(2), fail_fast=True)
     assert report.stopped and report.failed == 1 and report.computed == 0
     assert report.failures[0]["error"] == "worker process died (exit code 9)"
+    plan = load_sweep(write_sweep(folder, "diesfast", ["Dies"], replications=2))
+    report = run_sweep(plan, tmp_path / "out2", LocalPool(2), fail_fast=True)
+    assert report.stopped and report.failed == 1 and report.computed == 0
+    assert report.failures[0]["error"] == ENDED
 
 
 def test_cli_sweep_with_faulty_cells_exits_1_and_keeps_the_good_ones(

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from simulator.engine import run
-from simulator.kpis import KPI_DEFINITIONS, KPI_RANGES, kpi_range
+from simulator.kpis import KPI_DEFINITIONS, KPI_RANGES, kpi_problem, kpi_range
 from simulator.scenario import scenario_from_dict
 
 SMALL = {"population": {"size": 1500}, "horizon_days": 90, "agents": {"count": 2},
@@ -29,3 +29,19 @@ def test_every_kpi_of_a_run_lies_in_its_range(strategy: str) -> None:
         assert found is not None, f"{name} has no declared range"
         # NaN is an undefined ratio (no denominator), e.g. rpc_rate without agent calls.
         assert math.isnan(value) or found.contains(value), (name, value, found)
+
+
+@pytest.mark.parametrize("strategy", ["no_contact", "fixed_cadence", "bandit",
+                                      "champion_challenger"])
+def test_every_run_passes_the_cell_validation(strategy: str) -> None:
+    """Cached cells are reused only if ``kpi_problem`` finds nothing: a run's own KPIs
+    must always pass (a new ratio KPI that can be undefined needs an entry in
+    ``RATIO_DENOMINATORS``, or its cells would be recomputed every time)."""
+    sc = scenario_from_dict(SMALL)
+    kpis = run(sc, strategy, seed=3).kpis
+    assert kpi_problem(kpis) is None
+    stored = {k: None if math.isnan(v) else v for k, v in kpis.items()}  # as in a cell file
+    assert kpi_problem(stored) is None
+    assert kpi_problem({**stored, "recovery_rate": 7.5}) is not None
+    assert kpi_problem({**stored, "violations": None}) is not None
+    assert kpi_problem({"accounts": 1500.0}) is not None

@@ -171,7 +171,7 @@ COUNTS = ("accounts", "churned", "complaints", "contacts", "wasted_contacts", "r
 AMOUNTS = ("amount_delinquent", "collected", "cash_collected", "contact_cost",
            "cost_per_collected", "staffing_cost", "agency_commission", "clv_lost",
            "complaints_per_1000", "contacts_per_account", "wasted_contact_cost",
-           "written_off", "agency_collected", "paid_before_start")
+           "written_off", "agency_collected", "paid_before_start", "balance_left")
 
 
 def contacts_that_should_not_exist(res: Results, scenario: Scenario) -> dict[str, int]:
@@ -379,8 +379,12 @@ def check_run(res: Results, scenario: Scenario) -> None:
     assert k["right_party_contacts"] <= k["contacts_agent_call"]
     assert k["promises_kept"] <= k["promises_made"]
     assert k["churned"] <= k["accounts"]
-    assert math.isclose(k["net_value"], k["cash_collected"] - k["contact_cost"]
-                        - k["agency_commission"] - k["clv_lost"], rel_tol=1e-9, abs_tol=1e-6)
+    assert math.isclose(k["net_value"], k["cash_collected"] + k["balance_left"]
+                        - k["contact_cost"] - k["agency_commission"] - k["clv_lost"],
+                        rel_tol=1e-9, abs_tol=1e-6)
+    # The balance left is the in-house balance at the horizon, account by account.
+    assert math.isclose(k["balance_left"], float(res.accounts["balance_end"].sum()),
+                        rel_tol=1e-9, abs_tol=1e-6)
 
     # Costs are never negative, contact by contact.
     assert (contacts["amount"].to_numpy() >= 0).all()

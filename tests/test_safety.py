@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from simulator.engine import run
 from simulator.errors import ScenarioError, UserError
 from simulator.experiments.cells import CELL_FIELDS, CellTask, cell_key, simulator_version
-from simulator.experiments.outputs import write_outputs
+from simulator.experiments.outputs import RECORD, write_outputs
 from simulator.experiments.sweep import load_sweep, run_sweep
 from simulator.scenario import load_scenario, scenario_from_dict
 from simulator.strategies import build_strategy
@@ -169,7 +169,7 @@ def test_hostile_labels_never_steer_where_results_go(tmp_path: Path) -> None:
     written = files_under(tmp_path) - before
     assert written == {str((out / name).relative_to(tmp_path)) for name in (
         "kpis.csv", "summary.csv", "daily.parquet", "accounts.parquet", "events.parquet",
-        "agents_daily.parquet", "scenario.resolved.yaml")}
+        "agents_daily.parquet", "scenario.resolved.yaml", RECORD)}
     assert {p.parent for p in paths.values()} == {out}
     assert not Path("/tmp/contactsim-evil").exists()
     daily = pd.read_parquet(out / "daily.parquet")
@@ -189,7 +189,7 @@ def test_hostile_labels_never_steer_a_sweep(tmp_path: Path) -> None:
     assert report.computed == 8 and report.failed == 0
     assert files_under(tmp_path) == {
         "tiny.yaml", "sweep.yaml", "work/out/kpis.csv", "work/out/sweep.resolved.yaml",
-        *(f"work/out/cells/{c.key}.json" for c in plan.unique_cells())}
+        f"work/out/{RECORD}", *(f"work/out/cells/{c.key}.json" for c in plan.unique_cells())}
     assert all(len(c.key) == 64 and set(c.key) <= set("0123456789abcdef")
                for c in plan.unique_cells())
     assert not Path("/tmp/contactsim-evil").exists()
@@ -213,24 +213,27 @@ def test_a_scenario_name_never_steers_the_default_output_folder(
     written = files_under(tmp_path) - {"work/deep/tiny.yaml"}
     folders = {Path(f).parent for f in written}
     assert len(folders) == 1 and folders.pop().parent == Path("work/deep/out"), written
+    assert all(not Path(f).name.startswith(".") or Path(f).name == RECORD for f in written)
     assert not Path("/tmp/contactsim-evil-name").exists()
 
 
 def test_a_planted_link_never_redirects_a_write(tmp_path: Path) -> None:
-    """A symbolic link in place of an output or its temporary file is replaced, not
-    followed: the file it points to is left alone."""
+    """A symbolic link in place of an output or a temporary file is replaced or
+    removed, not followed: the file it points to is left alone. (Temporary names are
+    unique and created exclusively, so a link cannot be planted where one will be.)"""
     precious = tmp_path / "precious.txt"
     precious.write_text("precious", encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()
-    (out / ".kpis.csv.tmp").symlink_to(precious)
+    planted = out / ".kpis.csv.contactsim-abc123.tmp"  # like one a killed run left
+    planted.symlink_to(precious)
     (out / "summary.csv").symlink_to(precious)
     sc = scenario_from_dict(TINY)
     write_outputs([run(sc, sc.strategies[0], seed=1)], sc, out)
     assert precious.read_text(encoding="utf-8") == "precious"
     for name in ("kpis.csv", "summary.csv"):
         assert (out / name).is_file() and not (out / name).is_symlink()
-    assert not (out / ".kpis.csv.tmp").exists()
+    assert not planted.is_symlink() and not planted.exists()
 
 
 def test_an_unwritable_output_folder_is_a_one_line_error(tmp_path: Path) -> None:
@@ -250,14 +253,16 @@ def test_an_unwritable_output_folder_is_a_one_line_error(tmp_path: Path) -> None
 def test_a_rerun_leaves_no_file_of_the_previous_run(tmp_path: Path) -> None:
     """Optional outputs an earlier run wrote (the event log, KPIs by arm) are removed when
     this run does not write them, so the folder holds one run only."""
-    sc = scenario_from_dict(TINY)
-    results = [run(sc, sc.strategies[0], seed=1)]
+    split = scenario_from_dict({**TINY, "strategies": [{
+        "use": "champion_challenger", "label": "cc", "params": {"arms": [
+            {"use": "fixed_cadence", "label": "champion", "share": 0.5},
+            {"use": "no_contact", "label": "challenger", "share": 0.5}]}}]})
     out = tmp_path / "out"
-    write_outputs(results, sc, out, events=True)
-    (out / "kpis_by_arm.csv").write_text("strategy,arm\nold,old\n", encoding="utf-8")
-    assert (out / "events.parquet").exists()
-    paths = write_outputs(results, sc, out, events=False)
-    assert set(os.listdir(out)) == {p.name for p in paths.values()}
+    write_outputs([run(split, split.strategies[0], seed=1)], split, out, events=True)
+    assert (out / "events.parquet").exists() and (out / "kpis_by_arm.csv").exists()
+    sc = scenario_from_dict(TINY)
+    paths = write_outputs([run(sc, sc.strategies[0], seed=1)], sc, out, events=False)
+    assert set(os.listdir(out)) == {p.name for p in paths.values()} | {RECORD}
 
 
 def test_a_sweep_folder_from_another_version_is_recomputed_not_mixed(tmp_path: Path) -> None:

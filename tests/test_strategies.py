@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
@@ -128,16 +127,21 @@ def assert_one_line_error(result: Any, *fragments: str) -> None:
 
 
 @pytest.mark.parametrize("route", ["builtin", "module", "file", "entry_point"])
-def test_cli_loads_a_strategy_by_every_route(route: str, plugin_module: str, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_loads_a_strategy_by_every_route(route: str, plugin_module: str,
+                                             tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path / "sc.yaml", [{"use": "no_contact"}])
     expected = {"builtin": "escalation", "module": f"{plugin_module}:CallBigBalances",
                 "file": f"{EXAMPLE}:CallBigBalances", "entry_point": "big_balances"}[route]
     if route == "entry_point":
-        ep = EntryPoint(name="big_balances", value=f"{plugin_module}:CallBigBalances",
-                        group=loader.ENTRY_POINT_GROUP)
-        monkeypatch.setattr(loader, "entry_points",
-                            lambda group: [ep] if group == loader.ENTRY_POINT_GROUP else [])
+        # An installed package's registration, as pip leaves it (plug-in code is built and
+        # run in supervised child processes, which find it as this process does).
+        dist = tmp_path / "site" / "ctsim_test_plugin-0.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ctsim-test-plugin\n"
+                                       "Version: 0.0\n", encoding="utf-8")
+        (dist / "entry_points.txt").write_text(
+            f"[{loader.ENTRY_POINT_GROUP}]\nbig_balances = {plugin_module}:CallBigBalances\n",
+            encoding="utf-8")
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", str(scenario), "-s", expected, "-q", "--out", str(out),
                                  "--no-events"])

@@ -12,21 +12,29 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from simulator.engine import run
 from simulator.errors import ScenarioError, UserError
 from simulator.experiments.backends import LocalPool
-from simulator.experiments.cells import CELL_FIELDS, cell_key, read_cell, simulator_version
+from simulator.experiments.cells import (
+    CELL_FIELDS,
+    cell_checksum,
+    cell_key,
+    read_cell,
+    simulator_version,
+)
 from simulator.experiments.sweep import (
     LatinHypercube,
     latin_hypercube_points,
     load_sweep,
     run_sweep,
 )
+from simulator.kpis import kpi_range
+from simulator.scenario import scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,9 +206,13 @@ def test_sweep_file_errors_name_file_and_field(tmp_path: Path, body: str,
 
 def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
     key = "ab" * 32
+    kpis = {k: 0.5 if (r := kpi_range(k)) is not None and r.high == 1 else 1.0
+            for k in run(scenario_from_dict({"population": {"size": 100},
+                                             "horizon_days": 5}), "no_contact", 1).kpis}
     good = {"key": key, "status": "ok", "error": None, "variant": {}, "strategy": "s",
             "replication": 0, "seed": 1, "simulator_version": simulator_version(),
-            "kpis": {"recovery_rate": 0.5, "rpc_rate": None}, "values": {}}
+            "kpis": {**kpis, "rpc_rate": None, "contacts_agent_call": 0.0}, "values": {}}
+    good["checksum"] = cell_checksum(good)
     path = tmp_path / f"{key}.json"
     path.write_text(json.dumps(good), encoding="utf-8")
     assert read_cell(path, key) == good
@@ -210,8 +222,13 @@ def test_read_cell_refuses_what_cannot_be_reused(tmp_path: Path) -> None:
     assert read_cell(path, key) is None
     for change in ({"simulator_version": "0.0.0-old"}, {"status": "failed"}, {"kpis": {}},
                    {"values": None}):
-        path.write_text(json.dumps({**good, **change}), encoding="utf-8")
+        changed = {**good, **change}
+        changed["checksum"] = cell_checksum(changed)
+        path.write_text(json.dumps(changed), encoding="utf-8")
         assert read_cell(path, key) is None, change
+    no_checksum = {k: v for k, v in good.items() if k != "checksum"}
+    path.write_text(json.dumps(no_checksum), encoding="utf-8")  # an older cell format
+    assert read_cell(path, key) is None
     assert read_cell(tmp_path / "missing.json", key) is None
 
 
@@ -385,56 +402,6 @@ def test_sweep_user_errors_exit_2(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- Dask
 
 
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1."""
-    # dask[distributed] is a dev dependency: its absence is a broken install, not a skip.
-    import distributed
-
-    dask_cli = Path(sys.executable).parent / "dask"
-    assert dask_cli.exists(), "the dask command line is not installed (pip install -e '.[dev]')"
-    tmp = tmp_path_factory.mktemp("dask")
-    info = tmp / "scheduler.json"
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *args: str) -> None:
-        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        procs.append(subprocess.Popen([str(dask_cli), *args], cwd=ROOT, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
-        log.close()
-
-    try:
-        # Port 0: the scheduler picks a free port and writes its address to the file.
-        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
-              "--no-dashboard", "--scheduler-file", str(info))
-        deadline = time.monotonic() + 60
-        while not info.exists():
-            assert procs[0].poll() is None, (tmp / "scheduler.log").read_text()
-            assert time.monotonic() < deadline, "the scheduler did not start"
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        for i in (1, 2):
-            start(f"worker{i}", "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                  "--no-nanny", "--no-dashboard", "--name", f"w{i}")
-        with distributed.Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
-            assert len(client.scheduler_info()["workers"]) == 2
-        yield address
-    finally:
-        # Workers first, then the scheduler: a worker whose scheduler is gone retries.
-        for group in (procs[1:], procs[:1]):
-            for p in group:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-            for p in group:
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(p.pid, signal.SIGKILL)
-                    p.wait(timeout=15)
-
-
 def test_dask_cluster_gives_the_local_pool_results(dask_cluster: str, tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, """\
 base: tiny.yaml
@@ -459,3 +426,40 @@ replications: 2
     r = contactsim("sweep", str(sweep), "--out", str(local), "--scheduler", dask_cluster)
     assert r.returncode == 0, r.stderr
     assert counts(r.stdout) == (0, 8, 0)
+
+
+@pytest.mark.slow
+def test_dask_sweep_with_hostile_cells_completes(dask_cluster: str, tmp_path: Path) -> None:
+    """On Dask workers too, plug-in code runs in supervised children (started from a
+    zygote that ``subprocess`` starts: a worker's threads make ``fork`` unsafe): a cell
+    that hangs past the limit, raises KeyboardInterrupt or another BaseException, or
+    ends its process fails with one line naming the strategy and the day, and the sweep
+    completes with the others in kpis.csv."""
+    import shutil
+
+    shutil.copy(ROOT / "tests" / "data" / "hostile_strategies.py", tmp_path / "hostile.py")
+    (tmp_path / "hostile.yaml").write_text(
+        TINY.replace("horizon_days: 60", "horizon_days: 12").replace(
+            "strategies:", "decision: {timeout_seconds: 1}\nstrategies:"), encoding="utf-8")
+    hostile = ["CatchesEverything", "Interrupts", "RaisesBaseException", "Exits"]
+    arms = ", ".join([*(f"{{use: 'hostile.py:{c}', label: {c.lower()}}}" for c in hostile),
+                      "{use: 'hostile.py:LeavesThread', label: leavesthread}",
+                      "{use: no_contact}"])
+    sweep = tmp_path / "hostile_sweep.yaml"
+    sweep.write_text(f"base: hostile.yaml\nstrategies: [{arms}]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = contactsim("sweep", str(sweep), "--out", str(out), "--scheduler", dask_cluster)
+    assert r.returncode == 1, r.stderr
+    assert counts(r.stdout) == (2, 0, 4)
+    records = {rec["strategy"]: rec for rec in (
+        json.loads(p.read_text(encoding="utf-8")) for p in (out / "cells").glob("*.json"))}
+    says = {"catcheseverything": "decide() took longer than 1 s (decision.timeout_seconds)",
+            "interrupts": "decide() raised KeyboardInterrupt",
+            "raisesbaseexception": "decide() raised Rebellion: not an Exception",
+            "exits": "decide() ended its process (exit code 9)"}
+    for name, text in says.items():
+        assert records[name]["status"] == "failed"
+        assert records[name]["error"] == (f"StrategyError: strategy '{name}': on day 3: "
+                                          f"{text}"), records[name]["error"]
+    kpis = pd.read_csv(out / "kpis.csv")
+    assert sorted(kpis["strategy"]) == ["leavesthread", "no_contact"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from simulator.cli import check, compare, params, report, run, strategies, sweep
+from simulator.cli import check, compare, params, power, report, robust, run, strategies, sweep
 from simulator.cli.helpers import err_console
+from simulator.experiments.cells import simulator_version
 
 try:  # Typer 0.2x vendors click and raises its own copy of click's exceptions.
     from typer._click import exceptions as click_exceptions
@@ -83,12 +84,24 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # -h everywhere: click hands the setting down to every command's context.
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Simulate contact strategies for delinquent consumer-credit borrowers.",
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"contactsim {simulator_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="print the version of contactsim and exit")] = False,
+) -> None:
     """Simulate contact strategies for delinquent consumer-credit borrowers."""
 
 
@@ -100,6 +113,8 @@ app.command("compare")(compare.compare_command)
 app.command("report")(report.report_command)
 app.command("strategies")(strategies.strategies_command)
 app.command("sweep")(sweep.sweep_command)
+app.command("robust")(robust.robust_command)
+app.command("power")(power.power_command)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from simulator.cli.helpers import console, err_console, guarded, progress_bar
 from simulator.errors import UserError
+from simulator.experiments.compare import ROUGH_BELOW
 from simulator.experiments.regression import (
     Case,
     Change,
@@ -135,13 +137,19 @@ def check_command(
                                          help="worker processes")] = 1,
     json_out: Annotated[Path | None, typer.Option(
         "--json", help="also write the verdicts to this JSON file")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q",
-                                        help="no progress or timing lines")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="print only the verdict: one line, or the KPIs that left "
+                              "their band (no progress, timings or table)")] = False,
 ) -> None:
     """Run regression scenarios and check each KPI against its baseline band.
 
     Exit code 0 when every KPI is inside its band, 1 when any left it, 2 for bad input.
     """
+    if not paths and not DEFAULT_PATH.exists():
+        raise UserError(f"no regression scenarios here: contactsim check looks for them in "
+                        f"{DEFAULT_PATH}{os.sep} under the working folder ({Path.cwd()}); run "
+                        "it from the project's root or name the files or folders to check",
+                        source=str(DEFAULT_PATH))
     cases = load_cases(paths or [DEFAULT_PATH], update=update)
     observed, elapsed = _run_all(cases, workers, quiet)
     out = _output_console()
@@ -154,7 +162,7 @@ def check_command(
     if json_out is not None:
         _write_json(json_out, verdicts)
     table = Table(title="contactsim check", caption="band: mean ± k se over the replications, "
-                  "or = exact value (deterministic)")
+                  "within what the KPI can take, or = exact value (deterministic)")
     # Names may wrap in a narrow terminal; numbers never do.
     for name in ("scenario", "arm", "KPI"):
         table.add_column(name, overflow="fold")
@@ -166,12 +174,10 @@ def check_command(
         table.add_row(escape(v.scenario), escape(v.arm), escape(v.kpi),
                       band_text(v.low, v.high), number(v.observed),
                       deviation(v), status)
-    out.print(table)
-    for case in cases:
-        assert case.baseline is not None
-        if case.baseline.scenario_hash not in (None, scenario_hash(case.scenario)):
-            out.print(f"note: {case.scenario_path} differs from the scenario its baseline was "
-                      "written for", highlight=False, soft_wrap=True, markup=False)
+    if not quiet:
+        out.print(table)
+    for note in _notes(cases):
+        out.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     failed = failures(verdicts)
     runs = sum(cell_count(c) for c in cases)
     if not failed:
@@ -190,6 +196,24 @@ def check_command(
     raise typer.Exit(1)
 
 
+def _notes(cases: list[Case]) -> list[str]:
+    """What a reader of the verdicts should know: a baseline written for another version of
+    its scenario, and bands from fewer replications than intervals need."""
+    notes = []
+    for case in cases:
+        assert case.baseline is not None
+        if case.baseline.scenario_hash not in (None, scenario_hash(case.scenario)):
+            notes.append(f"{case.scenario_path} differs from the scenario its baseline was "
+                         "written for")
+        reps = case.baseline.replications
+        if case.baseline.mode == "replications" and reps < ROUGH_BELOW:
+            notes.append(f"{case.name}: its bands come from {reps} replications, so they are "
+                         f"rough (the standard error is estimated from {reps} values); set "
+                         f"replications: {ROUGH_BELOW} or more in {case.baseline_path.name} "
+                         "and rerun --update")
+    return notes
+
+
 def _report_update(out: Console, cases: list[Case], observed: list[Observation]) -> None:
     table = Table(title="contactsim check --update")
     for name in ("scenario", "arm", "KPI"):
@@ -205,6 +229,10 @@ def _report_update(out: Console, cases: list[Case], observed: list[Observation])
                           entry_text(ch.old), _new_text(ch))
         for arm in upd.dropped_arms:
             notes.append(f"{case.name}: arm '{arm}' is no longer in the scenario; dropped")
+        reps = upd.baseline.replications
+        if upd.baseline.mode == "replications" and reps < ROUGH_BELOW:
+            notes.append(f"{case.name}: bands from {reps} replications are rough; "
+                         f"{ROUGH_BELOW} or more give bands to rely on")
         write_baseline(case, upd.baseline)
         written.append(case.baseline_path)
     out.print(table)

@@ -15,37 +15,29 @@ from rich.text import Text
 from simulator.cli.helpers import (
     check_arms,
     check_output_folder,
-    command_line_reference,
     console,
     default_out_dir,
     guarded,
+    kpi_label,
     kpi_table,
     progress_bar,
+    specs_from_option,
+    terminal_text,
     with_arms,
 )
 from simulator.engine import Results
 from simulator.errors import UserError
 from simulator.experiments.backends import LocalPool, run_tasks
 from simulator.experiments.cells import NOT_IN_CELL, CellTask
-from simulator.experiments.compare import compare_strategies, pairing_gain
-from simulator.experiments.outputs import (
-    atomic_write,
-    create_output_folder,
-    write_resolved_scenario,
-)
+from simulator.experiments.compare import compare_strategies, pairing_gain, rough_note
+from simulator.experiments.outputs import OutputFolder, resolved_scenario_text
+from simulator.experiments.resources import check_memory
+from simulator.experiments.runinfo import RUN_INFO, run_info_text
 from simulator.experiments.runner import cells_of, kpi_frame
 from simulator.formatting import format_number, format_value
 from simulator.kpis import TABLE_KPIS
-from simulator.scenario import Scenario, StrategySpec, load_scenario
-
-
-def _specs(sc: Scenario, strategies: str | None) -> tuple[StrategySpec, ...]:
-    """The arms named on the command line; a name of the scenario's arms keeps its params."""
-    if strategies is None:
-        return sc.strategies
-    own = {s.name: s for s in sc.strategies}
-    names = [n.strip() for n in strategies.split(",") if n.strip()]
-    return tuple(own.get(n, StrategySpec(use=command_line_reference(n))) for n in names)
+from simulator.memory_estimate import run_memory_bytes
+from simulator.scenario import Scenario, load_scenario
 
 
 def _diff_text(value: float, low: float, high: float, kind: str) -> str:
@@ -63,22 +55,26 @@ def _diff_text(value: float, low: float, high: float, kind: str) -> str:
     return text
 
 
-def difference_table(comparison: pd.DataFrame, title: str, replications: int) -> Table:
+def difference_table(comparison: pd.DataFrame, title: str, replications: int,
+                     currency: str) -> Table:
     """KPIs as rows; per strategy its paired difference to the baseline ± half-width."""
     strategies = list(dict.fromkeys(comparison["strategy"]))
     base = strategies[0]
+    caption = (f"strategy - {base} on the same seeds, mean of {replications} paired "
+               "differences ± 95% CI half-width (a difference can take either sign: the "
+               "plain t-interval); (ns): the interval contains 0, not distinguishable")
+    rough = rough_note(replications)
     # Text, not markup: the title and headers carry the arms' names.
-    table = Table(title=Text(title, style="italic"), caption=(
-        f"strategy - {base} on the same seeds, mean of {replications} paired differences "
-        "± 95% CI half-width; (ns): the interval contains 0, not distinguishable"))
+    table = Table(title=Text(terminal_text(title), style="italic"),
+                  caption=f"{caption}\n{rough}" if rough else caption)
     table.add_column("KPI")
     for s in strategies[1:]:
-        table.add_column(Text(f"{s} - {base}"), justify="right")
+        table.add_column(Text(terminal_text(f"{s} - {base}")), justify="right")
     idx = comparison.set_index(["strategy", "kpi"])
     for key, label, kind in TABLE_KPIS:
         if (base, key) not in idx.index:
             continue
-        row = [label]
+        row = [kpi_label(label, kind, currency)]
         for s in strategies[1:]:
             rec = idx.loc[(s, key)]
             row.append(_diff_text(float(rec["diff"]), float(rec["diff_low"]),
@@ -90,10 +86,11 @@ def difference_table(comparison: pd.DataFrame, title: str, replications: int) ->
 @guarded
 def compare_command(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-    strategies: Annotated[str | None, typer.Option(
-        "--strategies", "-s",
-        help="comma-separated arms, the first is the baseline: built-in names, module:Class, "
-             "file.py:Class or the names of the scenario's arms (default: the scenario's)")
+    strategies: Annotated[list[str] | None, typer.Option(
+        "--strategies", "--strategy", "-s",
+        help="arms to compare, the first is the baseline (repeatable, or comma-separated): "
+             "built-in names, module:Class, file.py:Class or the names of the scenario's "
+             "arms (default: the scenario's)")
     ] = None,
     replications: Annotated[int | None, typer.Option(
         "--replications", "-r", min=2, help="replications (default: the scenario's)")] = None,
@@ -110,16 +107,17 @@ def compare_command(
     if replications is not None:
         overrides.append(f"replications={replications}")
     sc = load_scenario(scenario, overrides)
-    specs = _specs(sc, strategies)
+    specs = specs_from_option(sc, strategies)
     if len(specs) < 2:
         raise UserError("name at least two strategies to compare (the first is the baseline)",
                         source="--strategies")
-    arms_from = str(scenario) if strategies is None else "--strategies"
+    arms_from = str(scenario) if not strategies else "--strategies"
     sc = with_arms(sc, specs, arms_from, str(scenario))
     if sc.replications < 2:
         raise UserError("intervals need at least 2 replications (--replications)",
                         source=str(scenario), field="replications")
-    check_arms(sc.strategies, scenario.parent.resolve(), arms_from)
+    check_arms(sc.strategies, scenario.parent.resolve(), arms_from,
+               sc.decision.timeout_seconds)
     out_dir = out or default_out_dir(f"{sc.name}-compare")
     check_output_folder(out_dir)
     base_dir = str(scenario.parent.resolve())
@@ -130,8 +128,12 @@ def compare_command(
         tasks.append(CellTask.make(data, spec, cell.seed, cell.replication, base_dir=base_dir))
     records: dict[tuple[str, int], dict[str, float]] = {}
     show = not quiet and sys.stderr.isatty()
-    with progress_bar(len(tasks), show) as bar:
-        task_id = bar.add_task(sc.name, total=len(tasks))
+    # Every cell runs on a pool of new processes that send back KPIs only.
+    at_once = min(workers, len(tasks))
+    check_memory(run_memory_bytes(sc), at_once, new_processes=at_once,
+                 what=f"{sc.population.size:,} accounts over {sc.horizon_days:g} days")
+    with OutputFolder(out_dir) as folder, progress_bar(len(tasks), show) as bar:
+        task_id = bar.add_task(terminal_text(sc.name), total=len(tasks))
         backend = LocalPool(workers)
         finished = False
         try:
@@ -148,17 +150,21 @@ def compare_command(
             finished = True
         finally:
             backend.close(cancel=not finished)
-    empty = pd.DataFrame()
-    kpis = kpi_frame([Results(strategy=c.spec.name, replication=c.replication, seed=c.seed,
-                              kpis=records[(c.spec.name, c.replication)], events=empty,
-                              daily=empty, accounts=empty) for c in cells_of(sc)])
-    comparison = compare_strategies(kpis, [s.name for s in specs])
-    _write(out_dir, sc, kpis, comparison)
+        empty = pd.DataFrame()
+        kpis = kpi_frame([Results(strategy=c.spec.name, replication=c.replication,
+                                  seed=c.seed, kpis=records[(c.spec.name, c.replication)],
+                                  events=empty, daily=empty, accounts=empty)
+                          for c in cells_of(sc)])
+        comparison = compare_strategies(kpis, [s.name for s in specs])
+        info = run_info_text(command="compare", scenario_file=scenario, overrides=overrides,
+                             strategies=[s.name for s in specs] if strategies else ())
+        folder.stage(RUN_INFO, lambda p: p.write_text(info, encoding="utf-8"))
+        _write(folder, sc, kpis, comparison)
 
     what = f"{sc.name}: {sc.population.size:,} accounts, {sc.horizon_days:g} days"
-    console.print(kpi_table(kpis, what))
+    console.print(kpi_table(kpis, what, sc.currency))
     console.print(difference_table(comparison, f"paired differences to {specs[0].name}",
-                                   sc.replications))
+                                   sc.replications, sc.currency))
     gain = pairing_gain(comparison, "recovery_rate")
     for row in gain.itertuples():
         console.print(
@@ -166,16 +172,18 @@ def compare_command(
             f"{100 * row.paired_half_width:.2f} pp paired vs {100 * row.unpaired_half_width:.2f}"
             f" pp unpaired ({row.ratio:.1f}x narrower with common random numbers)",
             markup=False, highlight=False, soft_wrap=True)
-    console.print(f"results in {out_dir} (kpis.csv, comparison.csv, kpis.parquet, "
-                  "comparison.parquet, scenario.resolved.yaml)", markup=False, highlight=False,
-                  soft_wrap=True)
+    console.print(f"results in {terminal_text(out_dir)} (kpis.csv, comparison.csv, "
+                  "kpis.parquet, comparison.parquet, scenario.resolved.yaml, run.yaml)",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
-def _write(out_dir: Path, sc: Scenario, kpis: pd.DataFrame, comparison: pd.DataFrame) -> None:
-    create_output_folder(out_dir)
-    atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
-    atomic_write(out_dir / "kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
-    atomic_write(out_dir / "comparison.csv", lambda p: comparison.to_csv(p, index=False))
-    atomic_write(out_dir / "comparison.parquet",
-                  lambda p: comparison.to_parquet(p, index=False))
-    write_resolved_scenario(out_dir / "scenario.resolved.yaml", sc)
+def _write(folder: OutputFolder, sc: Scenario, kpis: pd.DataFrame,
+           comparison: pd.DataFrame) -> None:
+    """Stage every file of the comparison, then put them in place together."""
+    folder.stage("kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    folder.stage("kpis.parquet", lambda p: kpis.to_parquet(p, index=False))
+    folder.stage("comparison.csv", lambda p: comparison.to_csv(p, index=False))
+    folder.stage("comparison.parquet", lambda p: comparison.to_parquet(p, index=False))
+    text = resolved_scenario_text(sc)
+    folder.stage("scenario.resolved.yaml", lambda p: p.write_text(text, encoding="utf-8"))
+    folder.commit("contactsim compare")

@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from simulator.cli.helpers import console, err_console, guarded
+from simulator.errors import UserError
 
 
 def _analysis_report() -> ModuleType:
@@ -33,18 +34,30 @@ def _analysis_report() -> ModuleType:
 @guarded
 def report_command(
     folder: Annotated[Path, typer.Argument(
-        help="output folder of contactsim run, compare or sweep")],
+        help="output folder of contactsim run, compare, sweep, robust or power")],
     out: Annotated[Path | None, typer.Option(
         help="HTML file to write (default: DIR/report.html)")] = None,
+    figures_as: Annotated[list[str] | None, typer.Option(
+        "--figures", metavar="svg|pdf",
+        help="also write every figure in this format beside the HTML, as "
+             "<report>-<figure>.svg or .pdf (repeatable)")] = None,
 ) -> None:
     """Write one self-contained HTML report (KPI table, figures, resolved scenario)."""
+    formats = list(dict.fromkeys(f.strip().lower().lstrip(".") for f in figures_as or ()))
+    known = ("svg", "pdf")
+    for fmt in formats:
+        if fmt not in known:
+            raise UserError(f"unknown figure format '{fmt}' (expected svg or pdf)",
+                            source="--figures")
     report = _analysis_report()
-    path, figures = report.write_report(folder, out)
+    path, figures = report.write_report(folder, out, formats=formats)
     for fig in figures:
         if fig.error:
             err_console.print(Text.assemble(("warning:", "yellow"), f" figure '{fig.title}' "
                                             f"not drawn: {fig.error}"),
                               highlight=False, soft_wrap=True)
     drawn = sum(f.error is None for f in figures)
-    console.print(f"report in {path} ({drawn} figure{'s' if drawn != 1 else ''})",
+    files = [p for f in figures for p in f.files]
+    also = f"; {len(files)} figure files beside it ({', '.join(formats)})" if files else ""
+    console.print(f"report in {path} ({drawn} figure{'s' if drawn != 1 else ''}{also})",
                   markup=False, highlight=False, soft_wrap=True)

@@ -19,15 +19,21 @@ from simulator.cli.helpers import (
     guarded,
     kpi_table,
     progress_bar,
+    terminal_text,
     with_arms,
 )
+from simulator.engine import Results
 from simulator.errors import UserError
-from simulator.experiments.outputs import write_outputs
+from simulator.experiments.outputs import OutputFolder, ResultsWriter
+from simulator.experiments.resources import check_memory
+from simulator.experiments.runinfo import RUN_INFO, run_info_text
 from simulator.experiments.runner import cells_of, kpi_frame, run_cells
+from simulator.memory_estimate import run_memory_bytes
 from simulator.scenario import (
     StrategySpec,
     load_scenario,
 )
+from simulator.strategies.loader import uses_plugin
 
 
 @guarded
@@ -37,7 +43,8 @@ def run_command(
         "--strategy", "-s",
         help="strategy to run (repeatable): built-in name, module:Class or file.py:Class; "
              "default: the scenario's strategies")] = None,
-    seed: Annotated[int | None, typer.Option(help="root seed (default: the scenario's)")] = None,
+    seed: Annotated[int | None, typer.Option(
+        min=0, help="root seed (default: the scenario's)")] = None,
     replications: Annotated[int | None, typer.Option(
         "--replications", "-r", min=1, help="replications (default: the scenario's)")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1,
@@ -62,25 +69,45 @@ def run_command(
         sc = with_arms(sc, [StrategySpec(use=command_line_reference(s)) for s in strategy],
                        arms_from, str(scenario))
     base_dir = scenario.parent.resolve()
-    check_arms(sc.strategies, base_dir, arms_from)
+    check_arms(sc.strategies, base_dir, arms_from, sc.decision.timeout_seconds)
     out_dir = out or default_out_dir(sc.name)
     check_output_folder(out_dir)
     cells = cells_of(sc)
+    # Runs at once: each worker runs one; on a pool, this process also receives each
+    # run's frames (about as much again as one run, at most).
+    pooled = (workers > 1 and len(cells) > 1) or any(uses_plugin(c.spec) for c in cells)
+    check_memory(run_memory_bytes(sc), min(workers, len(cells)) + (1 if pooled else 0),
+                 what=f"{sc.population.size:,} accounts over {sc.horizon_days:g} days")
     show = not quiet and sys.stderr.isatty()
-    with progress_bar(len(cells), show) as bar:
-        task = bar.add_task(sc.name, total=len(cells))
+    # The folder is locked and checked writable before anything runs; each result's
+    # frames are written (and dropped) as it arrives, and every file is put in place
+    # once all are written.
+    with OutputFolder(out_dir) as folder, progress_bar(len(cells), show) as bar:
+        writer = ResultsWriter(folder, sc, events=events)
+        task = bar.add_task(terminal_text(sc.name), total=len(cells))
+
+        def done(result: Results) -> None:
+            writer.add(result, release=True)
+            bar.advance(task)
+
         try:
-            results = run_cells(sc, cells, workers, base_dir=base_dir,
-                                on_done=lambda _r: bar.advance(task))
+            results = run_cells(sc, cells, workers, base_dir=base_dir, on_done=done)
+            info = run_info_text(command="run", scenario_file=scenario, overrides=overrides,
+                                 strategies=strategy or ())
+            folder.stage(RUN_INFO, lambda p: p.write_text(info, encoding="utf-8"))
+            paths = writer.finish()
         except BrokenProcessPool:
-            # A strategy that ends its process (os._exit, a crash in native code) or the
-            # out-of-memory killer: the pool cannot say which arm it was.
-            raise UserError("a worker process died while running the strategies (a strategy "
-                            "that exits its process or crashes, or memory ran out)",
-                            source=arms_from) from None
-    paths = write_outputs(results, sc, out_dir, events=events)
+            # Built-in strategies only (plug-in code runs in supervised children, which
+            # name the strategy): a worker killed from outside, by the out-of-memory
+            # killer say.
+            raise UserError("a worker process died while running the strategies (killed "
+                            "from outside, or memory ran out)", source=arms_from) from None
+        finally:
+            writer.discard()
     kpis = kpi_frame(results)
     console.print(kpi_table(kpis, f"{sc.name}: {sc.population.size:,} accounts, "
-                                  f"{sc.horizon_days:g} days, pack {sc.compliance.pack}"))
-    console.print(f"results in {out_dir}{os.sep} ({', '.join(p.name for p in paths.values())})",
+                                  f"{sc.horizon_days:g} days, pack {sc.compliance.pack}",
+                            sc.currency))
+    console.print(f"results in {terminal_text(out_dir)}{os.sep} "
+                  f"({', '.join(p.name for p in paths.values())})",
                   markup=False, highlight=False, soft_wrap=True)

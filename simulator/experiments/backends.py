@@ -5,9 +5,8 @@ small interface (``Backend``), and ``run_tasks`` that streams results back as ce
 from __future__ import annotations
 
 import os
+import re
 import signal
-import threading
-import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 
 from simulator.errors import UserError
 from simulator.experiments.cells import CellTask, cell_record, run_cell
+from simulator.experiments.supervised import exit_with_parent, stop_workers
 
 
 class Backend(Protocol):
@@ -27,17 +27,6 @@ class Backend(Protocol):
     def wait_any(self, futures: Sequence[Any]) -> set[Any]: ...
 
     def close(self, cancel: bool) -> None: ...
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a pool worker: exit when the sweep process dies (e.g. by SIGKILL), not linger."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="contactsim-parent-watch", daemon=True).start()
 
 
 def worker_death(exit_code: int | None) -> str:
@@ -60,7 +49,8 @@ class LocalPool:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.slots, initializer=_exit_with_parent,
+        # Workers exit when this process dies, and leave Ctrl-C and SIGTERM to it.
+        return ProcessPoolExecutor(max_workers=self.slots, initializer=exit_with_parent,
                                    initargs=(os.getpid(),))
 
     def submit(self, fn: Callable[[CellTask], dict[str, Any]], task: CellTask) -> Any:
@@ -86,7 +76,34 @@ class LocalPool:
         return set(done)
 
     def close(self, cancel: bool) -> None:
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        if cancel:  # the cells running are not wanted: do not wait for them
+            stop_workers(self._pool)
+        else:
+            self._pool.shutdown(wait=True)
+
+
+#: Address schemes of a Dask scheduler reachable from another process.
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$")
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it is a Dask scheduler address (``[scheme://]host:port``), else a
+    one-line ``UserError``: checked before connecting, so that a typo is reported at
+    once rather than after the client's connection attempts time out."""
+    expected = ("expected SCHEME://HOST:PORT with SCHEME one of "
+                f"{', '.join(SCHEDULER_SCHEMES)}, e.g. tcp://10.0.0.5:8786")
+    scheme, sep, location = address.strip().partition("://")
+    if not sep:
+        scheme, location = "tcp", address.strip()
+    if scheme not in SCHEDULER_SCHEMES:
+        raise UserError(f"{address!r} is not a Dask scheduler address: unknown scheme "
+                        f"{scheme!r}; {expected}", source="--scheduler")
+    host, colon, port = location.rpartition(":")
+    if not colon or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"{address!r} is not a Dask scheduler address; {expected}",
+                        source="--scheduler")
+    return f"{scheme}://{host}:{int(port)}"
 
 
 class DaskCluster:
@@ -94,6 +111,7 @@ class DaskCluster:
 
     def __init__(self, address: str, connect_timeout: float = 10.0,
                  worker_timeout: float = 60.0):
+        address = check_scheduler_address(address)
         try:
             from distributed import Client
         except ImportError:

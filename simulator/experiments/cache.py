@@ -3,7 +3,8 @@
 Every experiment (a sweep, a comparison, a calibration's trials, a robustness
 analysis's draws, a power analysis's repetitions) is a list of ``CellTask``s whose
 results are cached by key in a ``cells/`` folder. ``run_cached`` reads what is there,
-computes only the missing, unreadable, failed or outdated cells, and writes each
+computes only the missing, unreadable, failed, outdated or invalid cells (a checksum
+that does not match, impossible KPIs: ``cells.check_cell``), and writes each
 atomically as it arrives, so an interrupted experiment resumes where it stopped and
 never computes a finished cell twice.
 """
@@ -17,7 +18,8 @@ from typing import Any
 
 from simulator.errors import UserError
 from simulator.experiments.backends import Backend, run_tasks
-from simulator.experiments.cells import CellTask, cell_record, read_cell, write_cell
+from simulator.experiments.cells import CellTask, cell_record, check_cell, write_cell
+from simulator.experiments.outputs import temporary_path
 
 
 @dataclass
@@ -30,6 +32,7 @@ class CellRun:
     reused: int = 0
     failed: int = 0
     replaced: int = 0
+    invalid: int = 0
     stopped: bool = False
     failures: list[dict[str, Any]] = field(default_factory=list)
 
@@ -44,23 +47,25 @@ def run_cached(tasks: Sequence[CellTask], cells_dir: Path, backend: Backend, *,
     """
     try:
         cells_dir.mkdir(parents=True, exist_ok=True)
+        temporary_path(cells_dir / "probe").unlink()  # writable, before any cell runs
     except OSError as exc:
-        raise UserError(f"cannot create output folder ({exc.strerror})",
-                        source=str(cells_dir.parent)) from None
+        raise UserError(f"cannot write to the cells folder ({exc.strerror})",
+                        source=str(cells_dir)) from None
     unique: dict[str, CellTask] = {}
     for task in tasks:
         unique.setdefault(task.key, task)
     out = CellRun(cells=len(unique))
     todo: list[CellTask] = []
     for key, task in unique.items():
-        path = cells_dir / f"{key}.json"
-        record = read_cell(path, key)
+        record, why = check_cell(cells_dir / f"{key}.json", key)
         if record is not None:
             out.records[key] = record
             out.reused += 1
         else:
-            if path.exists():
+            if why != "missing":
                 out.replaced += 1
+            if why is not None and why.startswith("invalid"):
+                out.invalid += 1
             todo.append(task)
     done = out.reused
     if on_progress:

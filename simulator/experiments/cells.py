@@ -7,6 +7,13 @@ scenario (without the fields that do not reach one run: ``seed``, ``replications
 ``strategies``), the strategy spec, the seed and the simulator version. A cell's result
 is written atomically to ``<key>.json``, so an interrupted experiment resumes where it
 stopped and a cell from another simulator version is computed again, never reused.
+
+A cell file is reused only if it is this cell's (its key), finished, of this simulator
+version, its content matches the SHA-256 checksum stored in it, and its KPIs are
+possible (``simulator.kpis.kpi_problem``: all present, each inside its range, undefined
+only where its denominator is 0). The checksum catches a damaged file (a disk error, a
+partial copy, an edit that forgot the checksum), not a deliberate edit: anyone can
+recompute it.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ import numpy as np
 import simulator
 from simulator.engine import Results, run
 from simulator.experiments.outputs import atomic_write
+from simulator.experiments.supervised import run_supervised
+from simulator.kpis import kpi_problem
 from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
+from simulator.strategies.loader import uses_plugin
 
 #: Fields of a scenario that never reach one run (the cell carries its own seed and
 #: strategy), left out of the resolved scenario a cell is keyed and run on.
@@ -33,7 +43,7 @@ NOT_IN_CELL: tuple[str, ...] = ("seed", "replications", "strategies")
 
 #: Keys of a cell file, in order.
 CELL_FIELDS: tuple[str, ...] = ("key", "status", "error", "variant", "strategy", "replication",
-                                "seed", "simulator_version", "kpis", "values")
+                                "seed", "simulator_version", "kpis", "values", "checksum")
 
 #: What a cell keeps of its run besides the KPIs: a module-level function (so that it
 #: pickles by reference to a worker) of the run's results, its scenario and the
@@ -138,12 +148,18 @@ def _json_data(value: Any) -> Any:
     raise TypeError(f"an extractor returned {type(value).__name__}, not JSON data")
 
 
+def cell_checksum(record: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a cell record without its checksum."""
+    content = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
 def cell_record(task: CellTask, status: str, error: str | None = None,
                 kpis: dict[str, Any] | None = None,
                 values: dict[str, Any] | None = None) -> dict[str, Any]:
     """A cell file's content. Non-finite KPIs (undefined ratios) are stored as null;
     ``values`` is what the task's extractor kept (empty for a plain cell)."""
-    return {
+    record = {
         "key": task.key,
         "status": status,
         "error": error,
@@ -155,10 +171,18 @@ def cell_record(task: CellTask, status: str, error: str | None = None,
         "kpis": {k: _json_number(v) for k, v in (kpis or {}).items()},
         "values": _json_data(values or {}),
     }
+    record["checksum"] = cell_checksum(record)
+    return record
 
 
 def run_cell(task: CellTask) -> dict[str, Any]:
-    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record."""
+    """Compute one cell: a pure function of ``task``. Any exception becomes a failed record.
+
+    A cell with plug-in code runs in a supervised child process (``supervised.py``), so
+    that nothing the plug-in does (hang, exit, raise ``KeyboardInterrupt``, leave
+    threads) reaches the worker; ``KeyboardInterrupt`` here is the user's Ctrl-C, which
+    fails no cell.
+    """
     if task.simulator_version != simulator_version():
         return cell_record(task, "failed", f"this worker runs contactsim {simulator_version()}"
                            f", the sweep expects {task.simulator_version}")
@@ -166,29 +190,59 @@ def run_cell(task: CellTask) -> dict[str, Any]:
         scenario = scenario_from_dict(task.scenario, source=f"cell {task.key}")
         spec = StrategySpec.model_validate(task.spec)
         base_dir = Path(task.base_dir) if task.base_dir else None
-        results = run(scenario, spec, task.seed, task.replication, base_dir)
+        if uses_plugin(spec):
+            # An extractor reads the run's frames: only then are they sent back.
+            results = run_supervised(scenario, spec, task.seed, task.replication, base_dir,
+                                     frames=task.extract is not None)
+        else:
+            results = run(scenario, spec, task.seed, task.replication, base_dir)
         values = ({} if task.extract is None
                   else task.extract(results, scenario, task.extract_params))
         return cell_record(task, "ok", kpis=results.kpis, values=values)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and the like too: one line, not a lost worker
         return cell_record(task, "failed", f"{type(exc).__name__}: {exc}")
 
 
-def read_cell(path: Path, key: str) -> dict[str, Any] | None:
-    """A finished cell file, or None if it is missing, unreadable, failed or outdated."""
+def check_cell(path: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None) for a cell file that can be reused, else (None, why not).
+
+    Why not is ``"missing"``, ``"unreadable"`` (not JSON, or not a cell record),
+    ``"not finished"`` (failed), ``"outdated"`` (another simulator version or another
+    key), or ``"invalid: ..."``: the checksum does not match the content, or the KPIs
+    are impossible (missing, out of their range, undefined where they cannot be).
+    """
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "missing"
     except (OSError, ValueError):
-        return None
+        return None, "unreadable"
     if not isinstance(record, dict) or set(record) != set(CELL_FIELDS):
-        return None
-    if (record["key"] != key or record["status"] != "ok"
-            or record["simulator_version"] != simulator_version()
-            or not isinstance(record["kpis"], dict) or not record["kpis"]
-            or not isinstance(record["values"], dict)
-            or not all(v is None or isinstance(v, int | float) for v in record["kpis"].values())):
-        return None
-    return record
+        return None, "unreadable"
+    if record["key"] != key or record["simulator_version"] != simulator_version():
+        return None, "outdated"
+    if record["status"] != "ok":
+        return None, "not finished"
+    try:
+        matches = record["checksum"] == cell_checksum(record)
+    except (TypeError, ValueError):  # NaN or infinity written into the file
+        matches = False
+    if not matches:
+        return None, "invalid: its checksum does not match its content"
+    if not isinstance(record["values"], dict):
+        return None, "invalid: its values are not a mapping"
+    kpis = record["kpis"]
+    problem = kpi_problem(kpis) if isinstance(kpis, dict) else "no KPIs"
+    if problem is not None:
+        return None, f"invalid: {problem}"
+    return record, None
+
+
+def read_cell(path: Path, key: str) -> dict[str, Any] | None:
+    """A cell file that can be reused (``check_cell``), or None."""
+    return check_cell(path, key)[0]
 
 
 def write_cell(cells_dir: Path, key: str, record: dict[str, Any]) -> Path:

@@ -7,6 +7,15 @@ per-replication differences (a paired t-interval), whose variance is
 interval of the same difference ignores that covariance; both are reported so the
 gain from pairing can be quoted.
 
+The interval of a KPI's mean (``kpi_interval``) is the Student t-interval truncated
+to the range the KPI can take (``simulator.kpis.kpi_range``: shares in [0, 1], counts
+and amounts >= 0): a rate's interval never reaches below 0 % or above 100 %. The
+truncation removes only values the KPI cannot take, so the interval covers the true
+mean exactly as often as the t-interval does (``benchmarks/interval_coverage.py``
+measures it against a logit/log-scale interval: about the same coverage, much narrower
+at 2 or 3 replications). A paired difference is unbounded and keeps the plain
+t-interval.
+
 Pure functions of a tidy KPI frame (one row per strategy and replication, as in
 ``kpis.csv``); nothing here runs the simulator.
 """
@@ -20,8 +29,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from simulator.kpis import KpiRange, kpi_range
+
 #: Identifier columns of a KPI frame; every other numeric column is a KPI.
 ID_COLUMNS: tuple[str, ...] = ("strategy", "replication", "seed")
+
+#: Below this many replications intervals are rough (a t quantile of 2.78 at 5, 12.7 at
+#: 2, on a standard deviation estimated from so few values): tables and reports say so.
+ROUGH_BELOW = 5
 
 #: Columns of ``comparison.csv``, in order.
 COMPARISON_COLUMNS: tuple[str, ...] = (
@@ -47,6 +62,40 @@ def t_interval(x: Sequence[float] | np.ndarray,
     half = float(stats.t.ppf(0.5 + confidence / 2, a.size - 1) * a.std(ddof=1)
                  / math.sqrt(a.size))
     return mean, mean - half, mean + half
+
+
+def bounded_interval(x: Sequence[float] | np.ndarray, bounds: KpiRange | None,
+                     confidence: float = 0.95) -> tuple[float, float, float]:
+    """``t_interval`` of ``x`` with both ends moved inside ``bounds`` (None: unbounded).
+
+    All replications equal (every one 0, say) give a zero-width interval at that value:
+    the replications show no variation to estimate from, which is not certainty.
+    """
+    mean, low, high = t_interval(x, confidence)
+    if bounds is None:
+        return mean, low, high
+    return bounds.clip(mean), bounds.clip(low), bounds.clip(high)
+
+
+def kpi_interval(x: Sequence[float] | np.ndarray, kpi: str,
+                 confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of a KPI over replications and its interval, inside the KPI's range.
+
+    ``kpi`` names the KPI (``simulator.kpis.kpi_range``); a column that is not a KPI
+    gets the plain t-interval.
+    """
+    return bounded_interval(x, kpi_range(kpi), confidence)
+
+
+def rough_note(replications: int) -> str:
+    """A sentence saying the intervals are rough, or '' from ``ROUGH_BELOW`` replications."""
+    if replications < 2:
+        return "One replication: no interval."
+    if replications >= ROUGH_BELOW:
+        return ""
+    return (f"Only {replications} replications: the intervals are rough (the t quantile "
+            f"is {stats.t.ppf(0.975, replications - 1):.1f} and the spread is estimated "
+            f"from {replications} values); run at least {ROUGH_BELOW} to read them.")
 
 
 def paired_interval(baseline: Sequence[float] | np.ndarray, other: Sequence[float] | np.ndarray,
@@ -120,6 +169,9 @@ def compare_strategies(kpis: pd.DataFrame, strategies: Sequence[str] | None = No
                        confidence: float = 0.95) -> pd.DataFrame:
     """Per strategy and KPI: mean with its interval, and the difference to the baseline.
 
+    The mean's interval is ``kpi_interval`` (inside the KPI's range); a difference's is
+    the plain paired t-interval (a difference can take either sign).
+
     The baseline is the first of ``strategies`` (default: the first strategy in
     ``kpis``). ``diff`` is ``strategy - baseline`` with its paired interval
     (``diff_low``, ``diff_high``) and the unpaired Welch interval (``unpaired_low``,
@@ -143,7 +195,7 @@ def compare_strategies(kpis: pd.DataFrame, strategies: Sequence[str] | None = No
         cur = by[s]
         for kpi in kpi_columns(kpis):
             x = cur[kpi].to_numpy(dtype=float)
-            mean, low, high = t_interval(x, confidence)
+            mean, low, high = kpi_interval(x, kpi, confidence)
             if s == names[0]:
                 diff, dlow, dhigh, ulow, uhigh = 0.0, math.nan, math.nan, math.nan, math.nan
             else:

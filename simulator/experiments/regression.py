@@ -7,7 +7,9 @@ checked, each with its expected value and band, and how the band was made:
 * ``replications``: every arm runs ``replications`` times from the scenario's seed
   (common random numbers); the observed value is the mean over the replications and
   the band is ``expected ± k`` standard errors of that mean (or ``± tolerance`` when a
-  KPI states one).
+  KPI states one), cut to the range the KPI can take (``simulator.kpis.kpi_range``: a
+  rate's band stays in [0, 1], a count's at or above 0; cutting never changes a
+  verdict, as no observed mean lies outside the range).
 * ``deterministic``: the observed value must equal the expected one to a relative
   tolerance ``rel_tol`` (1e-9 by default: it survives float formatting, nothing else).
 
@@ -35,7 +37,7 @@ from simulator.engine import Results
 from simulator.errors import UserError
 from simulator.experiments.cells import simulator_version
 from simulator.experiments.runner import cells_of, run_cells
-from simulator.kpis import KPI_DEFINITIONS
+from simulator.kpis import KPI_DEFINITIONS, kpi_range
 from simulator.scenario import CHANNELS, Scenario, format_validation_error, load_scenario, read_yaml
 
 BASELINE_SUFFIX = ".baseline.yaml"
@@ -358,6 +360,14 @@ class Verdict:
                 "se": clean(self.se), "status": self.status}
 
 
+def within_range(kpi: str, low: float, high: float) -> tuple[float, float]:
+    """A band ``[low, high]`` cut to the range of ``kpi`` (NaN ends stay NaN)."""
+    bounds = kpi_range(kpi)
+    if bounds is None:
+        return low, high
+    return bounds.clip(low), bounds.clip(high)
+
+
 def _close(a: float, b: float, rel_tol: float) -> bool:
     return math.isclose(a, b, rel_tol=rel_tol, abs_tol=ABS_TOL)
 
@@ -367,9 +377,10 @@ def judge(scenario: str, arm: str, kpi: str, entry: KpiBaseline, baseline: Basel
     """Whether ``observed`` lies in the band of ``entry``."""
     rel = DEFAULT_REL_TOL if baseline.mode == "replications" else baseline.rel_tol
     if entry.tolerance is not None:
-        low, high = entry.expected - entry.tolerance, entry.expected + entry.tolerance
+        low, high = within_range(kpi, entry.expected - entry.tolerance,
+                                 entry.expected + entry.tolerance)
     elif baseline.mode == "replications" and entry.band is not None:
-        low, high = entry.band
+        low, high = within_range(kpi, *entry.band)
     else:
         low = high = entry.expected
     if math.isnan(entry.expected) or math.isnan(observed):
@@ -421,16 +432,18 @@ class Update:
     dropped_arms: list[str] = field(default_factory=list)
 
 
-def new_entry(obs: Observed, mode: Mode, k: float, tolerance: float | None) -> KpiBaseline:
+def new_entry(obs: Observed, mode: Mode, k: float, tolerance: float | None,
+              kpi: str = "") -> KpiBaseline:
+    """The baseline entry of ``kpi`` from what was observed; its band inside the KPI's range."""
     if mode == "deterministic":
         return KpiBaseline(expected=obs.mean, tolerance=tolerance)
     se = obs.se if math.isfinite(obs.se) else 0.0
     if math.isnan(obs.mean):
         band = (math.nan, math.nan)
     elif tolerance is not None:
-        band = (obs.mean - tolerance, obs.mean + tolerance)
+        band = within_range(kpi, obs.mean - tolerance, obs.mean + tolerance)
     else:
-        band = (obs.mean - k * se, obs.mean + k * se)
+        band = within_range(kpi, obs.mean - k * se, obs.mean + k * se)
     return KpiBaseline(expected=obs.mean, se=se, band=band, tolerance=tolerance)
 
 
@@ -445,7 +458,7 @@ def rebaseline(case: Case, observed: dict[str, dict[str, Observed]]) -> Update:
         arms[arm] = {}
         for kpi, obs in kpis.items():
             prev = old.arms.get(arm, {}).get(kpi) if old else None
-            entry = new_entry(obs, mode, k, prev.tolerance if prev else None)
+            entry = new_entry(obs, mode, k, prev.tolerance if prev else None, kpi)
             arms[arm][kpi] = entry
             changes.append(Change(arm, kpi, prev, entry))
     settings: dict[str, Any] = old.model_dump(exclude={"arms"}) if old else {
@@ -469,7 +482,8 @@ _HEADER_REPLICATIONS = """\
 #
 # mode replications: each arm runs `replications` times from the scenario's seed, on
 # common random numbers; a KPI passes when its mean over the replications lies inside
-# band = expected ± k * se, se being the standard error of that mean.
+# band = expected ± k * se, se being the standard error of that mean, cut to the range
+# the KPI can take (a rate's band stays in [0, 1], a count's at or above 0).
 # Why k = 4 by default: with unchanged code and files the mean is reproduced exactly,
 # so the band matters only when something changes. A change that merely reshuffles the
 # random draws (a refactor drawing in another order) gives a fresh, independent mean,

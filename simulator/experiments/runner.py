@@ -6,15 +6,18 @@ collected in cell order, so outputs do not depend on the number of workers.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from simulator.engine import Results, run
-from simulator.experiments.compare import t_interval
+from simulator.experiments.compare import kpi_interval
+from simulator.experiments.supervised import exit_with_parent, run_supervised, stop_workers
 from simulator.kpis import KPI_DEFINITIONS
 from simulator.rng import replication_seed
 from simulator.scenario import Scenario, StrategySpec
@@ -44,25 +47,58 @@ def _run_cell(args: tuple[Scenario, Cell, Path | None]) -> Results:
 def run_cells(scenario: Scenario, cells: Sequence[Cell], workers: int = 1,
               base_dir: Path | None = None,
               on_done: Callable[[Results], None] | None = None) -> list[Results]:
-    """Run ``cells`` (in parallel when ``workers > 1``), returned in the order given."""
+    """Run ``cells`` (``workers`` at a time), returned in the order given.
+
+    When any cell runs plug-in code (a plug-in strategy, or a plug-in arm of a built-in
+    composite), every cell runs in a supervised child process (``supervised.py``), even
+    with one worker: plug-in code never runs in this process, and a fault of one arm
+    stops the others at once. Otherwise the cells run here (one worker) or on a process
+    pool whose workers exit with this process.
+    """
+    if any(uses_plugin(c.spec) for c in cells):
+        return _run_supervised(scenario, cells, workers, base_dir, on_done)
     jobs = [(scenario, c, base_dir) for c in cells]
     results: list[Results] = []
-    # Plug-in code runs in a worker process even with one worker, so that a plug-in that
-    # ends its process (os._exit, a crash in native code) fails the run with a message
-    # (BrokenProcessPool) instead of ending contactsim silently.
-    plugin = any(uses_plugin(c.spec) for c in cells)
-    if (workers <= 1 or len(jobs) <= 1) and not plugin:
+    if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             res = _run_cell(job)
             results.append(res)
             if on_done:
                 on_done(res)
         return results
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))),
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
+    try:
         for res in pool.map(_run_cell, jobs):
             results.append(res)
             if on_done:
                 on_done(res)
+    except BaseException:
+        stop_workers(pool)  # a failed run, Ctrl-C or SIGTERM: the other cells are not wanted
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def _run_supervised(scenario: Scenario, cells: Sequence[Cell], workers: int,
+                    base_dir: Path | None,
+                    on_done: Callable[[Results], None] | None) -> list[Results]:
+    """Every cell in a supervised child, ``workers`` at a time, each watched by a thread."""
+    stop = threading.Event()
+    threads = ThreadPoolExecutor(max_workers=max(1, min(workers, len(cells))),
+                                 thread_name_prefix="contactsim-supervisor")
+    results: list[Results] = []
+    try:
+        futures = [threads.submit(run_supervised, scenario, c.spec, c.seed, c.replication,
+                                  base_dir, stop=stop) for c in cells]
+        for future in futures:
+            res = future.result()
+            results.append(res)
+            if on_done:
+                on_done(res)
+    finally:
+        stop.set()  # on a failure, Ctrl-C or SIGTERM, the other children are killed
+        threads.shutdown(wait=True, cancel_futures=True)
     return results
 
 
@@ -77,13 +113,15 @@ def kpi_frame(results: Sequence[Results]) -> pd.DataFrame:
 
 
 def summarise(kpis: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean and t-interval of every KPI per strategy (long format)."""
+    """Mean and interval of every KPI per strategy (long format): the t-interval
+    truncated to the KPI's range (``compare.kpi_interval``)."""
     out = []
     value_cols = [c for c in kpis.columns if c not in ("strategy", "replication", "seed")]
     for strategy, group in kpis.groupby("strategy", sort=False):
         n = len(group)
         for col in value_cols:
-            mean, low, high = t_interval(group[col].to_numpy(dtype=float), confidence)
+            mean, low, high = kpi_interval(group[col].to_numpy(dtype=float), col,
+                                           confidence)
             out.append({"strategy": strategy, "kpi": col, "mean": mean, "ci_low": low,
                         "ci_high": high, "replications": n})
     return pd.DataFrame(out)

@@ -34,9 +34,13 @@ Output folder::
     DIR/sweep.resolved.yaml   the resolved sweep: base scenario, variants, strategies
     DIR/cells/<key>.json      one file per cell, written atomically as it completes:
                               {key, status: ok|failed, error, variant, strategy,
-                               replication, seed, simulator_version, kpis}
+                               replication, seed, simulator_version, kpis, checksum}
     DIR/kpis.csv              one row per ok cell: the factors (dotted names), strategy,
                               replication, seed, then the KPIs (as in ``contactsim run``)
+
+The folder is locked while a sweep runs (a second sweep on it is refused);
+``kpis.csv`` and ``sweep.resolved.yaml`` are put in place together at the end, and a
+cell file is reused only if it passes ``check_cell`` (checksum and KPI schema).
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ from pydantic import (
 from scipy.stats import qmc
 
 from simulator.engine import Results
-from simulator.errors import ScenarioError, StrategyError, UserError
+from simulator.errors import ResourceError, ScenarioError, StrategyError, UserError
 from simulator.experiments.backends import Backend
 from simulator.experiments.cache import run_cached
 from simulator.experiments.cells import (
@@ -79,13 +83,15 @@ from simulator.experiments.cells import (
     cell_key,
     simulator_version,
 )
-from simulator.experiments.outputs import atomic_write
+from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.runner import kpi_frame
+from simulator.experiments.supervised import check_strategies
 from simulator.rng import replication_seed
 from simulator.scenario import (
     StrategySpec,
     apply_override,
     format_validation_error,
+    parse_override,
     read_yaml,
     scenario_from_dict,
 )
@@ -218,6 +224,7 @@ class SweepPlan:
     scenario: dict[str, Any]
     cells: list[SweepCell]
     sweep: dict[str, Any]
+    command_line_set: dict[str, Any] = field(default_factory=dict)
 
     def unique_cells(self) -> list[SweepCell]:
         """The cells to compute: the first cell of each key (identical cells run once)."""
@@ -237,7 +244,8 @@ class SweepPlan:
             "design": self.design,
             "factors": self.factors,
             "factor_spec": self.sweep.get("factors"),
-            "set": self.sweep.get("set", {}),
+            "set": {**self.sweep.get("set", {}), **self.command_line_set},
+            "command_line_set": self.command_line_set,
             "replications": self.replications,
             "strategies": [s.model_dump(mode="json") for s in self.strategies],
             "variants": self.variants,
@@ -294,14 +302,34 @@ def _cell_scenario(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in NOT_IN_CELL}
 
 
-def load_sweep(path: str | Path) -> SweepPlan:
+#: The most cells a sweep may plan unless told otherwise (``contactsim sweep --max-cells``):
+#: planning takes a few milliseconds and a few kilobytes per cell, so 50,000 cells plan in
+#: about a minute and take a few hundred MB, and compute for hours.
+MAX_CELLS = 50_000
+
+
+def planned_cells(sweep: SweepFile, strategies: int, replications: int) -> int:
+    """Cells of a plan before it is built: variants x strategies x replications, where a
+    grid has the product of its level counts as variants and a Latin hypercube its
+    samples (an upper bound: a strategy factor's repeated cells are run once)."""
+    variants = 1
+    if sweep.factors is not None and sweep.factors.grid is not None:
+        variants = math.prod(len(levels) for levels in sweep.factors.grid.values())
+    elif sweep.factors is not None and sweep.factors.latin_hypercube is not None:
+        variants = sweep.factors.latin_hypercube.samples
+    return variants * strategies * replications
+
+
+def load_sweep(path: str | Path, overrides: Sequence[str] = (),
+               max_cells: int = MAX_CELLS) -> SweepPlan:
     """Read and validate a sweep file and resolve it into cells.
 
-    Every variant's scenario and every strategy is validated here, so that a mistake in
-    the sweep file is one error naming the file and field before anything runs.
+    ``overrides`` (``KEY=VALUE``, from ``contactsim sweep --set``) are set in every
+    variant after the file's own ``set:``, as if added to it. Every variant's scenario
+    and every strategy is validated here, so that a mistake in the sweep file is one
+    error naming the file and field before anything runs. A plan of more than
+    ``max_cells`` cells is refused before it is built.
     """
-    from simulator.strategies import build_strategy  # the loader imports plug-ins
-
     source = Path(path)
     raw = read_yaml(source)
     try:
@@ -322,7 +350,27 @@ def load_sweep(path: str | Path) -> SweepPlan:
             raise ScenarioError("set applies to the scenario; give strategies in 'strategies'",
                                 source=str(source), field=f"set.{key}")
         _override(data, key, value, source, f"set.{key}")
-    resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
+    command_line: dict[str, Any] = {}
+    for text in overrides:
+        key_path, value = parse_override(text)
+        key = ".".join(key_path)
+        if key.startswith(STRATEGY_PREFIX) or key in ("replications", "strategies"):
+            raise ScenarioError("--set applies to the scenario; strategies and replications "
+                                "are the sweep file's", source=f"--set {text}")
+        try:
+            apply_override(data, key_path, value)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.detail, source=f"--set {text}", field=exc.field) from None
+        command_line[key] = value
+    try:
+        resolved_base = scenario_from_dict(data, source=f"{source} (base with set)")
+    except ScenarioError as exc:
+        culprit = next((f"{k}={v}" for k, v in command_line.items()
+                        if exc.field and (exc.field == k or exc.field.startswith(k + ".")
+                                          or k.startswith(exc.field + "."))), None)
+        if culprit is None:
+            raise
+        raise ScenarioError(exc.detail, source=f"--set {culprit}", field=exc.field) from None
 
     if sweep.strategies is not None:
         strategies = list(sweep.strategies)
@@ -332,6 +380,12 @@ def load_sweep(path: str | Path) -> SweepPlan:
         strategy_dir = base.resolve().parent
     names = [s.name for s in strategies]
     replications = sweep.replications or base_scenario.replications
+    planned = planned_cells(sweep, len(strategies), replications)
+    if planned > max_cells:
+        raise ResourceError(
+            f"the plan has {planned:,} cells (variants x strategies x replications), more "
+            f"than the cap of {max_cells:,}; raise it with --max-cells if that is meant",
+            source=str(source), field="factors" if sweep.factors is not None else None)
 
     factors: list[str] = []
     design = "none"
@@ -355,7 +409,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
 
     cells: list[SweepCell] = []
     variants: list[dict[str, Any]] = []
-    checked: set[str] = set()
+    checked: dict[str, StrategySpec] = {}  # every distinct strategy spec, to build once
     for point in points:
         scenario_data = copy.deepcopy(data)
         strategy_values: dict[str, list[tuple[str, list[str], Any]]] = {n: [] for n in names}
@@ -381,12 +435,8 @@ def load_sweep(path: str | Path) -> SweepPlan:
                                     field=f"strategies.{spec.name}.{fld}") from None
             spec_json = eff.model_dump(mode="json")
             text = canonical_json(spec_json)
-            if text not in checked:  # unknown strategies and bad params fail here, once
-                try:
-                    build_strategy(eff, np.random.default_rng(0), strategy_dir)
-                except UserError as exc:
-                    raise StrategyError(str(exc), source=str(source)) from None
-                checked.add(text)
+            if text not in checked:  # unknown strategies and bad params fail below, once
+                checked[text] = eff
             variant: dict[str, Any] = {}
             for key, value in point.items():
                 split = _split_strategy_key(key, names)
@@ -397,6 +447,11 @@ def load_sweep(path: str | Path) -> SweepPlan:
                     key=cell_key(cell_scenario, spec_json, seed), variant=variant,
                     strategy=eff.name, replication=r, seed=seed, scenario=cell_scenario,
                     spec=spec_json, base_dir=str(strategy_dir)))
+    try:  # plug-in code is built in a supervised child, never in this process
+        check_strategies(list(checked.values()), strategy_dir,
+                         resolved_base.decision.timeout_seconds)
+    except UserError as exc:
+        raise StrategyError(str(exc), source=str(source)) from None
     # A strategy factor does not vary the other strategies: their repeated cells are one.
     unique: dict[tuple[str, str, int], SweepCell] = {}
     for c in cells:
@@ -406,7 +461,8 @@ def load_sweep(path: str | Path) -> SweepPlan:
         description=sweep.description, factors=factors, design=design, variants=variants,
         strategies=strategies, replications=replications,
         scenario=resolved_base.to_dict(), cells=list(unique.values()),
-        sweep=sweep.model_dump(mode="json", by_alias=True, exclude_none=True))
+        sweep=sweep.model_dump(mode="json", by_alias=True, exclude_none=True),
+        command_line_set=command_line)
 
 
 def _override(data: dict[str, Any], key: str, value: Any, source: Path, where: str) -> None:
@@ -430,6 +486,7 @@ class SweepReport:
     reused: int = 0
     failed: int = 0
     replaced: int = 0
+    invalid: int = 0
     stopped: bool = False
     failures: list[dict[str, Any]] = field(default_factory=list)
     kpis: pd.DataFrame | None = None
@@ -459,23 +516,30 @@ def run_sweep(plan: SweepPlan, out_dir: Path, backend: Backend, *, fail_fast: bo
               on_progress: Callable[[int, int], None] | None = None) -> SweepReport:
     """Compute the plan's missing cells on ``backend``, writing each as it arrives.
 
-    ``on_progress(done, total)`` is called after the scan and after every cell.
+    ``on_progress(done, total)`` is called after the scan and after every cell. The
+    output folder is locked for the whole sweep (``OutputFolder``).
     """
     try:
-        (out_dir / "cells").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output folder ({exc.strerror})",
-                        source=str(out_dir)) from None
-    text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
-    atomic_write(out_dir / "sweep.resolved.yaml",
-                  lambda p: p.write_text(text, encoding="utf-8"))
+        with OutputFolder(out_dir) as folder:
+            return _run_sweep(plan, folder, backend, fail_fast, on_progress)
+    except BaseException:
+        backend.close(cancel=True)  # also when the folder was refused before any cell ran
+        raise
+
+
+def _run_sweep(plan: SweepPlan, folder: OutputFolder, backend: Backend, fail_fast: bool,
+               on_progress: Callable[[int, int], None] | None) -> SweepReport:
+    out_dir = folder.path
     done = run_cached([c.task() for c in plan.unique_cells()], out_dir / "cells", backend,
                       fail_fast=fail_fast, on_progress=on_progress)
     report = SweepReport(out_dir=out_dir, cells=len(plan.cells), unique=done.cells,
                          computed=done.computed, reused=done.reused, failed=done.failed,
-                         replaced=done.replaced, stopped=done.stopped,
+                         replaced=done.replaced, invalid=done.invalid, stopped=done.stopped,
                          failures=done.failures)
     kpis = sweep_kpis(plan, done.records)
-    atomic_write(out_dir / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    text = yaml.safe_dump(plan.resolved(), sort_keys=False, allow_unicode=True)
+    folder.stage("sweep.resolved.yaml", lambda p: p.write_text(text, encoding="utf-8"))
+    folder.stage("kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    folder.commit("contactsim sweep")
     report.kpis = kpis
     return report

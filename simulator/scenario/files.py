@@ -3,6 +3,8 @@ Python objects, and no alias bombs, cycles or deep nesting."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -64,18 +66,7 @@ MAX_VALUES = 1_000_000
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping safely; any problem becomes a ``ScenarioError`` naming the file."""
     source = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise ScenarioError("file not found", source=source)
-    if p.is_dir():
-        raise ScenarioError("is a folder, expected a YAML file", source=source)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"cannot read ({exc.strerror})", source=source) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB "
-                            f"({len(raw):,} bytes)", source=source)
+    raw = read_limited(Path(path), source)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -105,6 +96,63 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         )
     check_tree(data, source)
     return data
+
+
+#: What a path that is not a regular file is, for the message refusing it.
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_a_file(mode: int) -> str | None:
+    """Why a file of ``mode`` cannot be read as a scenario, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, expected a YAML file"
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular file: expected a YAML file"
+
+
+def read_limited(path: Path, source: str) -> bytes:
+    """The bytes of the regular file ``path``, refused above ``MAX_FILE_BYTES``.
+
+    A device (``/dev/zero``, ``/dev/urandom``), a named pipe or a socket is refused
+    before it is read: reading one never ends or never starts. The file is opened
+    without blocking (a named pipe swapped in after the check does not hang the open),
+    checked again through the open descriptor, and read no further than the limit.
+    """
+    try:
+        why = _not_a_file(path.stat().st_mode)
+    except FileNotFoundError:
+        raise ScenarioError("file not found", source=source) from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ScenarioError(f"cannot read ({reason})", source=source) from None
+    if why is not None:
+        raise ScenarioError(why, source=source)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ScenarioError(f"cannot read ({exc.strerror})", source=source) from None
+    try:
+        why = _not_a_file(os.fstat(fd).st_mode)
+        if why is not None:
+            raise ScenarioError(why, source=source)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ScenarioError(f"cannot read ({exc.strerror})", source=source) from None
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
+    return b"".join(chunks)
 
 
 def check_tree(data: dict[str, Any], source: str) -> None:

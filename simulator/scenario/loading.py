@@ -57,12 +57,32 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scen
         raise ScenarioError("nested too deeply", source=source) from None
 
 
+def _override_at(field: str, overrides: dict[str, str]) -> str | None:
+    """The override (``key=value`` text) that set ``field`` or a field inside or above it."""
+    for key, text in reversed(overrides.items()):  # the last one given wins
+        if field == key or field.startswith(key + ".") or key.startswith(field + "."):
+            return text
+    return None
+
+
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read, override and validate a scenario file."""
+    """Read, override and validate a scenario file.
+
+    A field an override set that does not validate (a typo in its key, a bad value) is
+    reported as the option's (``--set KEY=VALUE``), not the file's.
+    """
     data = read_yaml(path)
+    given: dict[str, str] = {}
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, key, value)
+        given[".".join(key)] = text
     if overrides:
         check_tree(data, "--set")
-    return scenario_from_dict(data, source=str(path))
+    try:
+        return scenario_from_dict(data, source=str(path))
+    except ScenarioError as exc:
+        culprit = _override_at(exc.field or "", given) if exc.field else None
+        if culprit is None:
+            raise
+        raise ScenarioError(exc.detail, source=f"--set {culprit}", field=exc.field) from None

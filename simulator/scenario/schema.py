@@ -697,8 +697,9 @@ class Decision(Section):
         1, description="days between decision epochs (at 00:00)"
     )
     timeout_seconds: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = Field(
-        60.0, description="wall-clock limit on one decide() or learn() call, seconds (enforced "
-        "in a process's main thread: the CLI and the local pool)"
+        60.0, description="wall-clock limit on one call of a strategy's code (loading and "
+        "constructing it, view_columns(), decide(), learn()), seconds; plug-in code runs in "
+        "a supervised child process that is killed past it, whatever the code does"
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from simulator.errors import StrategyError
 from simulator.scenario import StrategySpec
 from simulator.strategies.base import BuildStrategy, Strategy, StrategyParams, no_requests
 from simulator.strategies.learning import stable_uniforms
+from simulator.strategies.requests import validate_requests
 
 
 class Arm(StrategyParams):
@@ -113,8 +114,20 @@ class ChampionChallenger(Strategy[ChampionChallengerParams]):
         """The arm label of each account (an object array of strings)."""
         return np.asarray(self.labels, dtype=object)[self.arm_index(account_ids)]
 
+    def _arm_call(self, k: int, method: str, call: Callable[..., Any], *args: Any) -> Any:
+        """Call a method of arm ``k``; a failure is a StrategyError naming the arm (the
+        engine adds this strategy's name and the day)."""
+        try:
+            return call(*args)
+        except StrategyError as exc:
+            raise StrategyError(f"arm '{self.labels[k]}': {exc}") from None
+        except (Exception, SystemExit) as exc:
+            raise StrategyError(f"arm '{self.labels[k]}': {method}() raised "
+                                f"{type(exc).__name__}: {exc}") from exc
+
     def view_columns(self) -> Collection[str] | None:
-        wanted = [child.view_columns() for child in self.children]
+        wanted = [self._arm_call(k, "view_columns", child.view_columns)
+                  for k, child in enumerate(self.children)]
         if any(columns is None for columns in wanted):
             return None  # an arm reads every column
         return set().union(*(columns for columns in wanted if columns is not None))
@@ -124,23 +137,15 @@ class ChampionChallenger(Strategy[ChampionChallengerParams]):
         frames = []
         for k, child in enumerate(self.children):
             mine = accounts.iloc[np.flatnonzero(arm == k)]
-            req = child.decide(day, mine)
-            if not isinstance(req, pd.DataFrame):
-                raise StrategyError(f"on day {day}: decide() of arm '{self.labels[k]}' "
-                                    f"returned {type(req).__name__}, not a DataFrame",
-                                    source=f"strategy '{self.name}'")
+            req = self._arm_call(k, "decide", child.decide, day, mine)
+            # Each arm's requests are checked against its own accounts, so that a fault
+            # (or a request for another arm's account) is named by the arm.
+            validate_requests(None, day, req, mine.index, arm=self.labels[k])
             if req.empty:
                 continue
             req = req.reset_index(drop=True)
             if "priority" not in req.columns:
                 req = req.assign(priority=0.0)
-            strays = ~np.isin(pd.to_numeric(req["account_id"], errors="coerce"),
-                              mine.index.to_numpy())
-            if strays.any():
-                raise StrategyError(
-                    f"on day {day}: arm '{self.labels[k]}' asked to contact accounts of "
-                    f"another arm or not open: {req.loc[strays, 'account_id'].head(3).tolist()}",
-                    source=f"strategy '{self.name}'")
             if self.params.fair_call_queue:
                 req = self._interleave(req, float(self._shares[k]))
             frames.append(req)
@@ -167,4 +172,4 @@ class ChampionChallenger(Strategy[ChampionChallengerParams]):
         arm = self.arm_index(outcomes["account_id"].to_numpy())
         for k, child in enumerate(self.children):
             if self._learners[k]:
-                child.learn(outcomes[arm == k].reset_index(drop=True))
+                self._arm_call(k, "learn", child.learn, outcomes[arm == k].reset_index(drop=True))

@@ -48,11 +48,19 @@ def _check_class(obj: Any, ref: str) -> type[Strategy[Any]]:
 
 
 def _from_file(path_text: str, attr: str, ref: str, base_dir: Path | None) -> type[Strategy[Any]]:
+    """The class ``attr`` of the Python file ``path_text``.
+
+    A relative path is read from ``base_dir`` only (the folder of the file the reference
+    is written in), never from the working folder: a file of the same name there must
+    not run in place of the one the scenario's author chose. Without ``base_dir`` (a
+    reference given in code or on the command line) it is relative to the working folder.
+    """
     path = Path(path_text)
-    if not path.is_absolute() and base_dir is not None and not path.exists():
-        path = base_dir / path
+    if not path.is_absolute():
+        path = (base_dir if base_dir is not None else Path.cwd()) / path
     if not path.is_file():
-        raise StrategyError(f"file '{path_text}' not found", source=f"strategy '{ref}'")
+        raise StrategyError(f"file '{path_text}' not found (looked for {path})",
+                            source=f"strategy '{ref}'")
     module_name = f"contactsim_plugin_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -129,7 +137,8 @@ def build_strategy(spec: StrategySpec, rng: np.random.Generator,
                    base_dir: Path | None = None) -> Strategy[Any]:
     """Instantiate the strategy of ``spec`` with its validated parameters.
 
-    ``base_dir`` (the scenario's folder) resolves relative file references, and is
+    ``base_dir`` (the folder of the file the reference is written in: a scenario or a
+    sweep file; None: the working folder) resolves relative file references, and is
     handed to constructors that take a ``base_dir`` keyword; constructors that take a
     ``build`` keyword (strategies made of other strategies, such as
     ``champion_challenger``) receive this function with ``base_dir`` bound.

@@ -1,0 +1,110 @@
+"""Outputs streamed to Parquet (issue 13, item 15) equal the unstreamed writer's, and
+times that never happened are written as NaN (the in-memory results keep inf)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.curves import cure_durations, roll_rate_counts
+from analysis.folder import open_folder
+from simulator.engine import Results, run
+from simulator.experiments import outputs
+from simulator.experiments.outputs import (
+    FRAMES,
+    OutputFolder,
+    ResultsWriter,
+    as_written,
+    with_ids,
+    write_outputs,
+)
+from simulator.scenario import Scenario, scenario_from_dict
+
+SPLIT = {"use": "champion_challenger", "label": "cc", "params": {"arms": [
+    {"use": "fixed_cadence", "label": "champion", "share": 0.75},
+    {"use": "no_contact", "label": "challenger", "share": 0.25}]}}
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return scenario_from_dict({"population": {"size": 700}, "horizon_days": 45,
+                               "replications": 2, "agents": {"count": 1},
+                               "strategies": [{"use": "no_contact"}, SPLIT,
+                                              {"use": "fixed_cadence"}]})
+
+
+@pytest.fixture(scope="module")
+def results(scenario: Scenario) -> list[Results]:
+    return [run(scenario, spec, 11 + r, r) for r in range(scenario.replications)
+            for spec in scenario.strategies]
+
+
+def unstreamed(results: list[Results], kind: str, path: Path) -> pd.DataFrame:
+    """The writer before streaming: every result's frame concatenated, then
+    ``DataFrame.to_parquet`` (with never-happened times as NaN), read back."""
+    frame = pd.concat([as_written(with_ids(getattr(r, kind), r.strategy, r.replication))
+                       for r in results], ignore_index=True)
+    frame.to_parquet(path, index=False)
+    return pd.read_parquet(path)
+
+
+@pytest.mark.parametrize("rows", [97, 1 << 16])
+def test_streamed_files_equal_the_unstreamed_writer(
+        rows: int, results: list[Results], scenario: Scenario, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row groups of 97 rows (many per result, and the split arm's extra ``arm`` column
+    joining parts of different columns) and of the default size."""
+    monkeypatch.setattr(outputs, "ROWS_PER_GROUP", rows)
+    paths = write_outputs(results, scenario, tmp_path / "out")
+    for kind, _ in FRAMES:
+        expected = unstreamed(results, kind, tmp_path / f"{kind}.parquet")
+        pd.testing.assert_frame_equal(pd.read_parquet(paths[kind]), expected)
+    assert "arm" in pd.read_parquet(paths["accounts"]).columns
+
+
+def test_a_released_result_keeps_its_kpis_only(results: list[Results], scenario: Scenario,
+                                               tmp_path: Path) -> None:
+    res = run(scenario, scenario.strategies[2], 11, 0)
+    kpis = dict(res.kpis)
+    with OutputFolder(tmp_path / "out") as folder:
+        writer = ResultsWriter(folder, scenario)
+        writer.add(res, release=True)
+        assert res.kpis == kpis
+        assert res.events.empty and res.daily.empty and res.accounts.empty
+        paths = writer.finish()
+    frame = pd.read_parquet(paths["accounts"])
+    assert len(frame) == scenario.population.size
+
+
+def test_never_is_written_as_nan_and_kept_as_inf_in_memory(
+        results: list[Results], scenario: Scenario, tmp_path: Path) -> None:
+    paths = write_outputs(results, scenario, tmp_path / "out")
+    written = pd.read_parquet(paths["accounts"])
+    memory = pd.concat([r.accounts for r in results], ignore_index=True)
+    for col in ("t_delinquent", "t_paid", "t_charged_off", "t_churn", "twin_t_paid"):
+        assert not np.isinf(written[col]).any(), col
+        assert (written[col].isna().to_numpy() == np.isinf(memory[col]).to_numpy()).all()
+        assert np.isinf(memory[col]).any(), f"{col}: the test needs a time that never came"
+    # Means of the times that happened are now what .mean() gives.
+    paid = memory["t_paid"].to_numpy()
+    assert written["t_paid"].mean() == pytest.approx(paid[np.isfinite(paid)].mean())
+    assert np.isfinite(pd.read_parquet(paths["events"])["t"]).all()
+
+
+def test_the_analysis_reads_never_as_nan_as_it_read_inf(
+        results: list[Results], scenario: Scenario, tmp_path: Path) -> None:
+    write_outputs(results, scenario, tmp_path / "out")
+    from_file = open_folder(tmp_path / "out").accounts
+    assert from_file is not None
+    in_memory = pd.concat([with_ids(r.accounts, r.strategy, r.replication) for r in results],
+                          ignore_index=True)
+    horizon = scenario.horizon_days
+    pd.testing.assert_frame_equal(cure_durations(from_file, horizon).reset_index(drop=True),
+                                  cure_durations(in_memory, horizon).reset_index(drop=True),
+                                  check_dtype=False, check_categorical=False)
+    pd.testing.assert_frame_equal(roll_rate_counts(from_file, horizon, step=15),
+                                  roll_rate_counts(in_memory, horizon, step=15),
+                                  check_dtype=False)
