@@ -192,7 +192,8 @@ RATIO_DENOMINATORS: dict[str, str | None] = {
     "complaints_per_1000": "accounts",
     "contacts_per_account": "accounts",
     "rpc_rate": "contacts_agent_call",
-    "promise_kept_rate": "promises_kept",
+    "promise_kept_rate": "promises_made",
+    "agency_recovery_rate": "written_off",
 }
 
 #: Families of KPIs named after a channel or a rule, and their range.

@@ -475,4 +475,4 @@ def test_readme_example_runs_as_documented(tmp_path: Path) -> None:
 def test_make_requests_dtypes_are_as_documented() -> None:
     req = make_requests([3, 1], "sms", 10, priority=[2, 1])
     assert req.dtypes.astype(str).to_dict() == {
-        "account_id": "int64", "channel": "object", "hour": "float64", "priority": "float64"}
+        "account_id": "int64", "channel": "str", "hour": "float64", "priority": "float64"}
