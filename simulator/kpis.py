@@ -196,6 +196,26 @@ RATIO_DENOMINATORS: dict[str, str | None] = {
     "agency_recovery_rate": "written_off",
 }
 
+#: KPIs a living book alone reports (``population.billing.enabled``); a single cohort's
+#: KPIs are every other one of ``KPI_DEFINITIONS``.
+LIVING_ONLY_KPIS: tuple[str, ...] = (
+    "statements_due", "episodes", "roll_m1_m2_balance", "roll_m2_m3_balance",
+    "roll_m3_m4_balance", "collected_per_month", "balance_start", "service_level")
+
+#: The ratios of a living book whose denominator differs from a single cohort's (per
+#: statement, per episode, over the balance at the end of the warm-up), and its new ones.
+LIVING_RATIO_DENOMINATORS: dict[str, str | None] = {
+    **RATIO_DENOMINATORS,
+    "delinquency_rate": "statements_due",
+    "cure_rate": "episodes",
+    "loss_rate": "balance_start",
+    "roll_m1_m2_balance": None,
+    "roll_m2_m3_balance": None,
+    "roll_m3_m4_balance": None,
+    "collected_per_month": None,
+    "service_level": None,
+}
+
 #: Families of KPIs named after a channel or a rule, and their range.
 _KPI_FAMILIES: tuple[tuple[str, KpiRange], ...] = (
     ("cost_", NON_NEGATIVE), ("contacts_", NON_NEGATIVE), ("blocked_", NON_NEGATIVE))
@@ -216,8 +236,13 @@ def kpi_problem(kpis: Mapping[str, float | None]) -> str | None:
     """What makes ``kpis`` (one run's, as stored: None or NaN for an undefined ratio)
     impossible, or None: every KPI of ``KPI_DEFINITIONS`` and every channel's cost and
     contacts present, no unknown name, each value inside its range (``kpi_range``), and
-    undefined only for a ratio whose denominator is 0 (``RATIO_DENOMINATORS``)."""
-    required = [*KPI_DEFINITIONS, *(f"{p}{c}" for c in CHANNELS for p in ("cost_", "contacts_"))]
+    undefined only for a ratio whose denominator is 0 (``RATIO_DENOMINATORS``). A living
+    book's KPIs (told by ``statements_due``) include ``LIVING_ONLY_KPIS`` and read their
+    denominators from ``LIVING_RATIO_DENOMINATORS``."""
+    living = "statements_due" in kpis
+    ratios = LIVING_RATIO_DENOMINATORS if living else RATIO_DENOMINATORS
+    required = [*(k for k in KPI_DEFINITIONS if living or k not in LIVING_ONLY_KPIS),
+                *(f"{p}{c}" for c in CHANNELS for p in ("cost_", "contacts_"))]
     missing = [k for k in required if k not in kpis]
     if missing:
         return f"missing KPI(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
@@ -228,9 +253,9 @@ def kpi_problem(kpis: Mapping[str, float | None]) -> str | None:
         if isinstance(value, bool) or not (value is None or isinstance(value, int | float)):
             return f"{name} is not a number ({value!r})"
         if value is None or math.isnan(value):
-            if name not in RATIO_DENOMINATORS:
+            if name not in ratios:
                 return f"{name} is undefined, but it is not a ratio"
-            denominator = RATIO_DENOMINATORS[name]
+            denominator = ratios[name]
             if denominator is not None and kpis.get(denominator) != 0:
                 return (f"{name} is undefined, but its denominator {denominator} is "
                         f"{kpis.get(denominator)!r}, not 0")
