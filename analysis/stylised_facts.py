@@ -37,7 +37,7 @@ class Fact:
 FACTS = (
     Fact("self_cure_30", "no contact: delinquencies curing within 30 days of the due date",
          0.35, 0.60, "industry rule of thumb, 40-60 % early self-cure"),
-    Fact("roll_30_60", "typical cadence: 30-59 days past due rolling to 60-89 a month on",
+    Fact("roll_30_60", "typical cadence: delinquencies at 30 days past due reaching 60",
          0.15, 0.40, "the common 'about 20 %' card figure"),
     Fact("sms_lift", "pre-due SMS reminder: relative lift of statements paid on time",
          0.03, 0.15, "Cadena & Schoar (NBER w17020): +7 to 9 %"),

@@ -162,7 +162,7 @@ def sobol(folder: Path, args: argparse.Namespace) -> bool:
 def speed(folder: Path, args: argparse.Namespace) -> bool:
     out = folder / "speed"
     cmd = [sys.executable, "-c", "from simulator.cli import main; main()", "robust",
-           str(ROOT / "scenarios" / "default.yaml"), "--uncertain",
+           str(ROOT / "scenarios" / "examples" / "single_cohort.yaml"), "--uncertain",
            str(ROOT / "scenarios" / "robust" / "uncertain.yaml"),
            "--strategies", "no_contact,fixed_cadence,risk_tiered",
            "--draws", str(args.speed_draws), "--replications", "1",

@@ -62,8 +62,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=1, help="replications, each its row")
     parser.add_argument("--tolerance", type=float, default=0.10)
     parser.add_argument("--scenario", default="scenarios/default.yaml")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE overrides")
     args = parser.parse_args()
-    sc = load_scenario(ROOT / args.scenario, [f"population.size={args.size}"])
+    sc = load_scenario(ROOT / args.scenario, [f"population.size={args.size}", *args.set])
     print(f"{args.scenario} at {args.size:,} accounts, {args.strategy}: the last {WINDOW} "
           f"days of {sc.horizon_days:g} against the {WINDOW} before (warm-up "
           f"{sc.metrics.warmup_days:g} days)")

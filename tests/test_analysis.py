@@ -55,7 +55,8 @@ strategies: [{use: no_contact}, {use: fixed_cadence}, {use: risk_tiered}]
 """
 
 #: Figures a run folder with every file and a 60-day horizon gets.
-RUN_FIGURES = ("tradeoff", "pareto", "cure", "roll", "balance", "utilisation", "cost")
+RUN_FIGURES = ("tradeoff", "pareto", "cure", "roll", "balance", "steady", "utilisation",
+               "cost")
 
 # --------------------------------------------------------------------------- Pareto
 
