@@ -45,6 +45,7 @@ def staffing_figure(kpis: pd.DataFrame, confidence: float = 0.95) -> Figure:
             ax.fill_between(x, rows[f"{column}_low"], rows[f"{column}_high"], alpha=0.2,
                             linewidth=0)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(sorted(set(table[FACTOR])))
         ax.set_xticklabels([str(int(v)) for v in sorted(set(table[FACTOR]))])
         ax.set_xlabel("agents")
