@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from simulator.engine import run
 from simulator.experiments.backends import LocalPool
+from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.power import (
     POWER_COLUMNS,
     PowerDesign,
@@ -97,8 +98,9 @@ def design(sc: Scenario | None = None, **kw: Any) -> PowerDesign:
 
 
 def power(tmp: Path, d: PowerDesign, workers: int = 2) -> PowerRun:
-    result = run_power(d, tmp, LocalPool(workers))
-    write_power_outputs(result, tmp)
+    with OutputFolder(tmp) as folder:
+        result = run_power(d, tmp, LocalPool(workers))
+        write_power_outputs(result, folder)
     return result
 
 

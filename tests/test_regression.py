@@ -34,8 +34,6 @@ from simulator.scenario import Channels
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "scenarios" / "regression"
-#: The issue's budget for the whole shipped set on a 2-core machine.
-BUDGET_SECONDS = 120.0
 
 
 def contactsim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -85,14 +83,13 @@ def shipped_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str
     return runs
 
 
-def test_shipped_set_passes_within_budget(shipped_runs: dict[int, dict[str, Any]]) -> None:
+def test_shipped_set_passes(shipped_runs: dict[int, dict[str, Any]]) -> None:
     for workers, run in shipped_runs.items():
         r = run["proc"]
         assert r.returncode == 0, r.stdout + r.stderr
         assert "inside their bands" in r.stdout
         print(f"\ncontactsim check, whole shipped set, --workers {workers}: "
-              f"{run['seconds']:.1f} s wall")
-        assert run["seconds"] < BUDGET_SECONDS
+              f"{run['seconds']:.1f} s wall")  # printed, not asserted: no timed tests
     verdicts = shipped_runs[1]["verdicts"]
     scenarios = {v["scenario"] for v in verdicts}
     assert scenarios == {"self_cure", "cadence_cn2026", "capacity_calls", "us_reg_f_caps",

@@ -27,9 +27,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from simulator.kpis import KpiRange, kpi_range
+
+# scipy.stats is imported inside the functions that use it: importing it takes about a
+# second, which every command (a --help, a file refused at once) would otherwise pay.
 
 #: Identifier columns of a KPI frame; every other numeric column is a KPI.
 ID_COLUMNS: tuple[str, ...] = ("strategy", "replication", "seed")
@@ -52,6 +54,7 @@ def t_interval(x: Sequence[float] | np.ndarray,
     Fewer than two finite values give a NaN interval; a constant sample gives a
     zero-width one.
     """
+    from scipy import stats
     a = np.asarray(x, dtype=float)
     a = a[np.isfinite(a)]
     if a.size == 0:
@@ -89,6 +92,7 @@ def kpi_interval(x: Sequence[float] | np.ndarray, kpi: str,
 
 def rough_note(replications: int) -> str:
     """A sentence saying the intervals are rough, or '' from ``ROUGH_BELOW`` replications."""
+    from scipy import stats
     if replications < 2:
         return "One replication: no interval."
     if replications >= ROUGH_BELOW:
@@ -119,6 +123,7 @@ def welch_interval(baseline: Sequence[float] | np.ndarray, other: Sequence[float
     This is the interval one would get from independent seeds per arm; it ignores the
     covariance that common random numbers create.
     """
+    from scipy import stats
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(other, dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]

@@ -45,14 +45,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import (
-    proportion_confint,
-    proportion_effectsize,
-    proportions_ztest,
-)
-from statsmodels.stats.weightstats import ttest_ind
 
 from simulator.engine import Results, run
 from simulator.errors import UserError
@@ -65,6 +57,10 @@ from simulator.population import generate_book
 from simulator.rng import Streams
 from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
 from simulator.strategies.arms import arms_for_run
+
+# scipy.stats and statsmodels are imported inside the functions that use them: importing
+# them takes over a second, which every command (a --help, a file refused at once) would
+# otherwise pay.
 
 #: The two cells of a trial, as the ``arm`` labels of the accounts frame.
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -200,6 +196,7 @@ def two_proportion_test(champion: np.ndarray, challenger: np.ndarray) -> TestRes
     Both cells all 0 or all 1: the proportions are equal and nothing can tell them apart
     (z 0, p 1), where statsmodels would divide by zero.
     """
+    from statsmodels.stats.proportion import proportions_ztest
     n1, n2 = champion.size, challenger.size
     if n1 < 1 or n2 < 1:
         return TestResult(math.nan, math.nan, "z")
@@ -217,6 +214,7 @@ def welch_test(champion: np.ndarray, challenger: np.ndarray) -> TestResult:
     Both cells constant: p is 1 if they are equal and 0 if not (an infinite t), where
     the t statistic itself is undefined.
     """
+    from statsmodels.stats.weightstats import ttest_ind
     n1, n2 = champion.size, challenger.size
     if n1 < 2 or n2 < 2:
         return TestResult(math.nan, math.nan, "welch")
@@ -620,6 +618,7 @@ def _welch_from_cells(m: Mapping[str, Any]) -> float:
     """Welch's t p-value of an outcome from its cells' sizes, means and variances: for a
     binary outcome, the unadjusted test of the same family as the CUPED one (Welch's t),
     so that the adjustment's gain is told apart from the change of test."""
+    from scipy import stats
     a, b = m[CHAMPION], m[CHALLENGER]
     if a["n"] < 2 or b["n"] < 2:
         return math.nan
@@ -699,6 +698,7 @@ def book_effects(design: PowerDesign,
 
 def wilson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a share: inside [0, 1] for any count."""
+    from statsmodels.stats.proportion import proportion_confint
     if trials <= 0:
         return math.nan, math.nan
     low, high = proportion_confint(successes, trials, alpha=1.0 - confidence,
@@ -713,6 +713,7 @@ def effect_size(effect: Mapping[str, Any], rho: float = math.nan) -> float:
     """The standardised effect a closed-form power uses: Cohen's h of the two cells'
     proportions for a binary outcome, Cohen's d (pooled standard deviation) otherwise;
     with ``rho`` (CUPED) divided by ``sqrt(1 - rho^2)``, the adjusted outcome's spread."""
+    from statsmodels.stats.proportion import proportion_effectsize
     cells = effect["cells"]
     p1, p2 = cells[CHAMPION]["mean"], cells[CHALLENGER]["mean"]
     if not (math.isfinite(p1) and math.isfinite(p2)):
@@ -732,6 +733,7 @@ def effect_size(effect: Mapping[str, Any], rho: float = math.nan) -> float:
 def formula_power(es: float, size: float, split: float, alpha: float) -> float:
     """``NormalIndPower`` of a two-sided test with standardised effect ``es``, the
     champion's ``size * split`` accounts and the challenger's ``size * (1 - split)``."""
+    from statsmodels.stats.power import NormalIndPower
     if not math.isfinite(es):
         return math.nan
     if es == 0.0:
@@ -744,6 +746,7 @@ def formula_power(es: float, size: float, split: float, alpha: float) -> float:
 def formula_size(es: float, split: float, alpha: float,
                  power: float = TARGET_POWER) -> float:
     """The trial size (both cells) at which ``formula_power`` reaches ``power``."""
+    from statsmodels.stats.power import NormalIndPower
     if not math.isfinite(es) or es == 0.0:
         return math.nan
     nobs1 = NormalIndPower().solve_power(effect_size=abs(es), nobs1=None, alpha=alpha,

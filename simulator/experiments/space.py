@@ -45,8 +45,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from scipy import stats
-from scipy.stats import qmc
 
 from simulator.errors import ScenarioError
 from simulator.scenario import (
@@ -56,6 +54,9 @@ from simulator.scenario import (
     read_yaml,
     scenario_from_dict,
 )
+
+# scipy.stats is imported inside the functions that use it: importing it takes about a
+# second, which every command (a --help, a file refused at once) would otherwise pay.
 
 #: A category of a categorical parameter: a plain scalar.
 Category = StrictBool | StrictInt | StrictFloat | StrictStr
@@ -164,6 +165,7 @@ class Parameter:
             return float(math.exp(math.log(s.low) + u * (math.log(s.high) - math.log(s.low))))
         if s.kind == "truncated_normal":
             assert s.mean is not None and s.sd is not None
+            from scipy import stats
             a, b = (s.low - s.mean) / s.sd, (s.high - s.mean) / s.sd
             value = float(stats.truncnorm.ppf(u, a, b, loc=s.mean, scale=s.sd))
             return min(max(value, s.low), s.high)
@@ -181,6 +183,7 @@ class Parameter:
             return (math.log(value) - math.log(s.low)) / (math.log(s.high) - math.log(s.low))
         if s.kind == "truncated_normal":
             assert s.mean is not None and s.sd is not None
+            from scipy import stats
             a, b = (s.low - s.mean) / s.sd, (s.high - s.mean) / s.sd
             return float(stats.truncnorm.cdf(value, a, b, loc=s.mean, scale=s.sd))
         return (float(value) - s.low) / (s.high - s.low)
@@ -311,6 +314,7 @@ class ParameterSpace:
 
     def sobol_points(self, n: int, seed: int) -> list[Point]:
         """``n`` points of a scrambled Sobol sequence (scipy.stats.qmc), in order."""
+        from scipy.stats import qmc
         rng = np.random.default_rng(seed)
         if "rng" in inspect.signature(qmc.Sobol).parameters:
             sampler = qmc.Sobol(d=len(self.parameters), scramble=True, rng=rng)

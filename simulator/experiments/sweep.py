@@ -70,7 +70,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from scipy.stats import qmc
 
 from simulator.engine import Results
 from simulator.errors import ResourceError, ScenarioError, StrategyError, UserError
@@ -95,6 +94,9 @@ from simulator.scenario import (
     read_yaml,
     scenario_from_dict,
 )
+
+# scipy.stats.qmc is imported inside the functions that use it: importing it takes about a
+# second, which every command (a --help, a file refused at once) would otherwise pay.
 
 #: A factor value: a plain scalar, so that it fits a column of ``kpis.csv``.
 FactorValue = StrictBool | StrictInt | StrictFloat | StrictStr
@@ -266,6 +268,7 @@ def latin_hypercube_points(design: LatinHypercube) -> list[dict[str, Any]]:
     A float factor is ``low + u (high - low)``; an integer factor takes each integer of
     ``[low, high]`` with equal probability (``floor`` of ``u`` spread over them).
     """
+    from scipy.stats import qmc
     keys = list(design.ranges)
     rng = np.random.default_rng(design.seed)
     if "rng" in inspect.signature(qmc.LatinHypercube).parameters:
