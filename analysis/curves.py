@@ -4,6 +4,9 @@
   Kaplan-Meier estimate with accounts censored by churn or by the horizon;
 * the roll-rate matrix between buckets, 30 days apart;
 * amount owed by bucket over time (``daily.parquet``);
+* the steady state of a living book: accounts by bucket and the agent floor's day
+  (utilisation, calls queued, made and dropped; ``agents_daily.parquet``), day by day,
+  with the warm-up marked;
 * agent utilisation by hour of day (agent-call events over staffed agent time);
 * contact cost by channel (the ``cost_<channel>`` KPIs).
 """
@@ -272,8 +275,9 @@ def balance_by_bucket(daily: pd.DataFrame, states: Sequence[str] = OPEN_STATES[1
 
 
 def balance_figure(daily: pd.DataFrame, currency: str = "money",
-                   confidence: float = 0.95) -> Figure:
-    """Amount owed in each delinquency bucket over time, one panel per strategy."""
+                   confidence: float = 0.95, warmup: float = 0.0) -> Figure:
+    """Amount owed in each delinquency bucket over time, one panel per strategy (the
+    warm-up, if any, shaded)."""
     bal = balance_by_bucket(daily, confidence=confidence)
     strategies = list(dict.fromkeys(bal["strategy"]))
     reps = int(bal["n"].max()) if len(bal) else 0
@@ -284,6 +288,7 @@ def balance_figure(daily: pd.DataFrame, currency: str = "money",
     colours = dict(zip(OPEN_STATES[1:], ("#f2b134", "#ed7d31", "#c0392b", "#6c1f1f"),
                        strict=True))
     for ax, strategy in zip(axes, strategies, strict=False):
+        mark_warmup(ax, warmup)
         for state in OPEN_STATES[1:]:
             s = bal[(bal["strategy"] == strategy) & (bal["state"] == state)]
             if s.empty:
@@ -306,6 +311,79 @@ def balance_figure(daily: pd.DataFrame, currency: str = "money",
     band = (f"mean of {reps} replications, {confidence:.0%} band" if reps > 1
             else "one replication")
     fig.suptitle(f"Amount owed by delinquency bucket over time ({band})", fontsize=12)
+    return fig
+
+
+# --------------------------------------------------------------------------- steady state
+
+
+def mark_warmup(ax: Any, warmup: float) -> None:
+    """Shade the warm-up (``metrics.warmup_days``): days left out of the flow KPIs."""
+    if warmup > 0:
+        ax.axvspan(0, warmup, color="#bbbbbb", alpha=0.3, linewidth=0, label="warm-up")
+
+
+def steady_state_figure(daily: pd.DataFrame, agents_daily: pd.DataFrame | None,
+                        warmup: float = 0.0) -> Figure:
+    """Day by day, per strategy: accounts in each bucket M1-M4 (top) and the agent floor
+    (bottom: utilisation, and calls queued, made and dropped), means over replications,
+    with the warm-up shaded. A steady state shows as flat lines after the warm-up."""
+    d = daily[daily["state"].astype(str).isin(OPEN_STATES[1:])].copy()
+    d["state"] = d["state"].astype(str)
+    counts = d.groupby(["strategy", "state", "day"], sort=False)["accounts"].mean()
+    strategies = list(dict.fromkeys(d["strategy"]))
+    floor = None
+    if agents_daily is not None and len(agents_daily):
+        floor = agents_daily.groupby(["strategy", "day"], sort=False)[
+            ["utilisation", "calls_queued", "calls_made", "calls_dropped"]].mean()
+    nrows = 2 if floor is not None else 1
+    ncols = max(len(strategies), 1)
+    fig = new_figure(4.6 * ncols, 3.4 * nrows + 0.9)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+    colours = dict(zip(OPEN_STATES[1:], ("#f2b134", "#ed7d31", "#c0392b", "#6c1f1f"),
+                       strict=True))
+    for col, strategy in enumerate(strategies):
+        ax = axes[0, col]
+        mark_warmup(ax, warmup)
+        mine = counts.xs(strategy, level="strategy")
+        for state in OPEN_STATES[1:]:
+            if state in mine.index.get_level_values("state"):
+                series = mine.xs(state, level="state")
+                ax.plot(series.index, series.to_numpy(), color=colours[state],
+                        label=STATE_LABELS[OPEN_STATES.index(state)])
+        ax.set_title(str(strategy), fontsize=10)
+        ax.set_ylabel("accounts")
+        style_axes(ax)
+        if floor is not None:
+            ax2 = axes[1, col]
+            mark_warmup(ax2, warmup)
+            if strategy in floor.index.get_level_values(0):
+                f = floor.xs(strategy, level="strategy")
+                ax2.plot(f.index, f["calls_queued"], color="#4472c4", label="calls queued")
+                ax2.plot(f.index, f["calls_made"], color="#70ad47", label="calls made")
+                ax2.plot(f.index, f["calls_dropped"], color="#c0392b", label="calls dropped")
+                util = ax2.twinx()
+                util.plot(f.index, f["utilisation"], color="#555555", linestyle="--",
+                          label="utilisation")
+                util.set_ylim(0, 1.05)
+                percent_axis(util, "y")
+                util.set_ylabel("agent utilisation")
+            ax2.set_ylabel("agent calls a day")
+            ax2.set_xlabel("day of the run")
+            style_axes(ax2)
+        else:
+            ax.set_xlabel("day of the run")
+    handles, labels = [], []
+    for ax in fig.axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5),
+               frameon=False)
+    fig.suptitle("Accounts by bucket and the agent floor, day by day"
+                 + (f" (warm-up: the first {warmup:g} days, shaded)" if warmup > 0 else ""),
+                 fontsize=12)
     return fig
 
 

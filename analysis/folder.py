@@ -117,6 +117,12 @@ class ResultsFolder:
         return self._parquet("daily.parquet") if self.has("daily.parquet") else None
 
     @functools.cached_property
+    def agents_daily(self) -> pd.DataFrame | None:
+        """agents_daily.parquet, if present."""
+        return (self._parquet("agents_daily.parquet") if self.has("agents_daily.parquet")
+                else None)
+
+    @functools.cached_property
     def accounts(self) -> pd.DataFrame | None:
         """accounts.parquet, if present."""
         return self._parquet("accounts.parquet") if self.has("accounts.parquet") else None

@@ -36,6 +36,7 @@ from analysis.curves import (
     cost_figure,
     cure_curve_figure,
     roll_rate_figure,
+    steady_state_figure,
     utilisation_figure,
 )
 from analysis.differences import differences_figure, has_differences
@@ -168,12 +169,21 @@ def _figure_plan(folder: ResultsFolder,
                 "Where accounts in each bucket are 30 days later; snapshots every 30 days, "
                 "replications pooled.",
                 lambda: roll_rate_figure(accounts, horizon)))
+    warmup = float((sc.get("metrics") or {}).get("warmup_days") or 0.0)
     if daily is not None:
         plan.append((
             "balance", "Amount owed by bucket",
             "Amount past due in each delinquency bucket, day by day; band: 95 % CI over "
-            "replications.",
-            lambda: balance_figure(daily, cur, confidence)))
+            "replications" + ("; the warm-up shaded." if warmup > 0 else "."),
+            lambda: balance_figure(daily, cur, confidence, warmup)))
+        agents_daily = folder.agents_daily
+        plan.append((
+            "steady", "Steady state: buckets and the agent floor",
+            "Accounts in each delinquency bucket (top) and the agents' day (bottom: calls "
+            "queued, made and dropped, and utilisation, dashed), day by day, means over "
+            "replications. The warm-up (metrics.warmup_days, shaded) is left out of the "
+            "flow KPIs; after it, flat lines show a steady state.",
+            lambda: steady_state_figure(daily, agents_daily, warmup)))
     if events is not None and isinstance(sc.get("agents"), dict) and horizon > 0:
         agents = sc["agents"]
         plan.append((

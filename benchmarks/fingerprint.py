@@ -1,7 +1,9 @@
 """Fingerprints of every output frame of 48 seeded runs: proof that a change of the
 engine leaves seeded results bit for bit the same.
 
-The runs: the 8 built-in strategies on the default scenario at 2,000 and 20,000 accounts
+The runs: the 8 built-in strategies on the single-cohort scenario
+(scenarios/examples/single_cohort.yaml, the bundled default until the living book) at
+2,000 and 20,000 accounts
 (horizon 120 days), and the golden scenario's two arms (tests/data/golden.yaml) under
 the 4 rule packs, both ``agents.unmade_calls`` modes and decision epochs of 1 and 3
 days. Each run's events, daily and accounts frames and its KPIs are hashed
@@ -62,7 +64,7 @@ def runs() -> list[tuple[str, Results]]:
     """The 48 runs, each with a name."""
     out: list[tuple[str, Results]] = []
     for size in (2000, 20000):
-        sc = load_scenario(ROOT / "scenarios" / "default.yaml",
+        sc = load_scenario(ROOT / "scenarios" / "examples" / "single_cohort.yaml",
                            [f"population.size={size}", "horizon_days=120"])
         for name in BUILTINS:
             out.append((f"default/{size}/{name}", run(sc, name, sc.seed)))

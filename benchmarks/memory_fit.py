@@ -85,7 +85,8 @@ def main() -> int:
                                                                   1_000_000])
     parser.add_argument("--horizons", type=int, nargs="+", default=[90, 180, 360])
     parser.add_argument("--strategies", nargs="+", default=["fixed_cadence"])
-    parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "default.yaml"))
+    parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "examples"
+                                                  / "single_cohort.yaml"))
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from simulator.memory_estimate import run_memory_bytes

@@ -6,7 +6,8 @@ Usage: python benchmarks/power_type1.py [--repetitions 1000] [--type1-size 2000]
        [--split 0.9] [--look 60] [--book-size 20000] [--effect-repetitions 5]
        [--workers 2] [--out DIR]
 
-On the default scenario (``scenarios/default.yaml``, its population set to
+On the single-cohort scenario (``scenarios/examples/single_cohort.yaml``, the default
+before the living book; its population set to
 ``--book-size``), through the code path of ``contactsim power`` (``run_power`` on a
 ``LocalPool``):
 
@@ -183,7 +184,7 @@ def against_formula(args: argparse.Namespace, out: Path) -> list[dict[str, Any]]
 
 def main() -> None:
     args = _args()
-    sc = load_scenario(ROOT / "scenarios" / "default.yaml",
+    sc = load_scenario(ROOT / "scenarios" / "examples" / "single_cohort.yaml",
                        [f"population.size={args.book_size}"])
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)

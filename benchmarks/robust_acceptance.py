@@ -12,12 +12,11 @@ subprocesses and prints what it measured:
   20 days past due inside the 30-day horizon with no agency, ``calls`` (a fixed cadence
   of agent calls every other day) against ``no_contact`` on net value, with the
   agent-call impulse uncertain over [0, 0.3]: calling pays for itself only through the
-  write-offs it prevents, which a low impulse does not. ``P(calls beats no_contact)``
-from ``--draws`` scrambled Sobol draws is
-  compared with the share of a fine grid (``--grid`` points, ``contactsim sweep``, the
-  same seeds) where calls wins (within 0.05), and the bound of the first PRIM box with
-  the grid's flip point (the threshold that best separates the grid's wins from its
-  losses; within 10 % of the range).
+  write-offs it prevents, which a low impulse does not. ``P(calls beats no_contact)`` from
+  ``--draws`` scrambled Sobol draws is compared with the share of a fine grid
+  (``--grid`` points, ``contactsim sweep``, the same seeds) where calls wins (within
+  0.05), and the bound of the first PRIM box with the grid's flip point (the threshold
+  that best separates the grid's wins from its losses; within 10 % of the range).
 * ``sobol``: the same book with a dummy parameter the strategies never touch (the push
   impulse: neither strategy sends pushes) and a Saltelli design of ``--sobol-base`` x
   (2D + 2) draws: the dummy's total Sobol index must be below 0.05 and the agent-call
@@ -163,7 +162,7 @@ def sobol(folder: Path, args: argparse.Namespace) -> bool:
 def speed(folder: Path, args: argparse.Namespace) -> bool:
     out = folder / "speed"
     cmd = [sys.executable, "-c", "from simulator.cli import main; main()", "robust",
-           str(ROOT / "scenarios" / "default.yaml"), "--uncertain",
+           str(ROOT / "scenarios" / "examples" / "single_cohort.yaml"), "--uncertain",
            str(ROOT / "scenarios" / "robust" / "uncertain.yaml"),
            "--strategies", "no_contact,fixed_cadence,risk_tiered",
            "--draws", str(args.speed_draws), "--replications", "1",

@@ -1,7 +1,11 @@
-"""Benchmark: the full default model at several book sizes, against bare SimPy.
+"""Benchmark: the full model at several book sizes, against bare SimPy.
 
 Usage: python benchmarks/run_speed.py [--sizes 10000 100000 1000000] [--strategy NAME]
-       [--agents-per-20k K] [--repeat N] [--profile]
+       [--agents-per-20k K] [--repeat N] [--profile] [--scenario FILE]
+
+The scenario is the single-cohort book (scenarios/examples/single_cohort.yaml: one
+statement per account, the bundled default until the living book) unless ``--scenario``
+names another; ``benchmarks/user_command.py`` times the living book's own command line.
 
 Prints, per size: wall time, microseconds per borrower and per event, events recorded,
 peak RSS, bytes per borrower, and, measured in the same process run, a bare SimPy loop
@@ -56,14 +60,15 @@ def _bare_simpy_us(pending: int, events: int) -> float:
 
 
 def _measure(size: int, strategy: str, agents_per_20k: int | None, repeat: int,
-             profile: bool, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+             profile: bool, scenario: str,
+             queue: mp.Queue) -> None:  # type: ignore[type-arg]
     from simulator.engine import run
     from simulator.scenario import load_scenario
 
     overrides = [f"population.size={size}"]
     if agents_per_20k is not None:  # staff the floor in proportion to the book
         overrides.append(f"agents.count={max(1, round(agents_per_20k * size / 20_000))}")
-    sc = load_scenario(ROOT / "scenarios" / "default.yaml", overrides)
+    sc = load_scenario(ROOT / scenario, overrides)
     walls, events, peak_kib = [], 0, 0
     for k in range(repeat):
         start = time.perf_counter()
@@ -92,6 +97,8 @@ def main() -> None:
                         help="run the model this many times per size and keep the best")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of one run per size")
+    parser.add_argument("--scenario", default="scenarios/examples/single_cohort.yaml",
+                        help="the scenario file, relative to the repository")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -101,7 +108,7 @@ def main() -> None:
     for size in args.sizes:
         q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
         p = ctx.Process(target=_measure, args=(size, args.strategy, args.agents_per_20k,
-                                               args.repeat, args.profile, q))
+                                               args.repeat, args.profile, args.scenario, q))
         p.start()
         r = q.get()
         p.join()

@@ -103,13 +103,13 @@ def main() -> None:
         (folder / "cadence.py").write_text(PLUGIN, encoding="utf-8")
         spec = StrategySpec(use="cadence.py:Cadence")
         supervised.run_supervised(  # start this process's zygote outside the timings
-            load_scenario(ROOT / "scenarios" / "default.yaml",
+            load_scenario(ROOT / "scenarios" / "examples" / "single_cohort.yaml",
                           ["population.size=200", "horizon_days=5"]), spec, 1,
             base_dir=folder, frames=False)
         print(f"{'borrowers':>10} {'in process':>11} {'supervised':>11} {'overhead':>9} "
               f"{'KPIs only':>10} {'identical':>9}")
         for size in args.sizes:
-            sc = load_scenario(ROOT / "scenarios" / "default.yaml",
+            sc = load_scenario(ROOT / "scenarios" / "examples" / "single_cohort.yaml",
                                [f"population.size={size}", f"horizon_days={args.horizon}"])
             here: list[float] = []
             there: list[float] = []

@@ -3,16 +3,17 @@
 Usage: python benchmarks/sweep_efficiency.py [--workers 1 2] [--cells 24]
        [--population 20000] [--horizon 180] [--strategy fixed_cadence] [--rounds 3]
 
-Runs the same sweep (``--cells`` replications of one strategy on the default scenario,
-by default at its own size, so every cell costs about the same) into a fresh folder
-once per worker count, through the code path of ``contactsim sweep`` (``run_sweep`` on
-a ``LocalPool``, pool start-up included). Prints cells per second at each worker count
-and the parallel efficiency ``rate(N) / (N x rate(1))``, then checks that every cell
-file is byte-identical across worker counts. Also printed: the workers' CPU seconds per
-cell (equal at every worker count when the pool adds no overhead) and the share of the
-requested cores the pool obtained (below 100 % the machine is shared, and the speed-up
-understates the pool). Rounds (`--rounds`) alternate the worker counts and the median
-efficiency is kept. Not a unit test: the figures depend on the machine and its load.
+Runs the same sweep (``--cells`` replications of one strategy on the single-cohort
+scenario, scenarios/examples/single_cohort.yaml, by default at its own size, so every
+cell costs about the same) into a fresh folder once per worker count, through the code
+path of ``contactsim sweep`` (``run_sweep`` on a ``LocalPool``, pool start-up included).
+Prints cells per second at each worker count and the parallel efficiency ``rate(N) / (N
+x rate(1))``, then checks that every cell file is byte-identical across worker counts.
+Also printed: the workers' CPU seconds per cell (equal at every worker count when the
+pool adds no overhead) and the share of the requested cores the pool obtained (below 100
+% the machine is shared, and the speed-up understates the pool). Rounds (`--rounds`)
+alternate the worker counts and the median efficiency is kept. Not a unit test: the
+figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _sweep_file(folder: Path, args: argparse.Namespace) -> Path:
-    base = (ROOT / "scenarios" / "default.yaml").resolve()
+    base = (ROOT / "scenarios" / "examples" / "single_cohort.yaml").resolve()
     path = folder / "bench.yaml"
     path.write_text(
         f"name: sweep_efficiency\n"

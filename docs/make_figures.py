@@ -4,13 +4,13 @@
     python docs/make_figures.py --workers 1 --out /tmp/img
 
 ``tradeoff.png``: a sweep of the fixed cadence's agent-call interval (a call every 1, 2,
-3, 5, 7 or 14 days from 10 days past due) on the default scenario with 4,000 accounts,
-6 agents and 3 replications, no contact and the risk-tiered cadence beside it, drawn by
-``analysis.tradeoff.tradeoff_figure`` as ``contactsim report`` draws it. The sweep's
-cells go to a temporary folder (``--cells DIR`` keeps them, and a rerun reuses them).
-The script prints the figures the README quotes, so that its text can be checked
-against the picture.
-"""
+3, 5, 7 or 14 days from 10 days past due) on the single-cohort scenario
+(scenarios/examples/single_cohort.yaml, the default before the living book) with 4,000
+accounts, 6 agents and 3 replications, no contact and the risk-tiered cadence beside it,
+drawn by ``analysis.tradeoff.tradeoff_figure`` as ``contactsim report`` draws it. The
+sweep's cells go to a temporary folder (``--cells DIR`` keeps them, and a rerun reuses
+them). The script prints the figures the README quotes, so that its text can be checked
+against the picture. """
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def tradeoff_sweep(accounts: int, replications: int) -> dict[str, object]:
     return {
         "name": "readme-tradeoff",
         "description": "fixed-cadence agent-call interval, no contact and risk-tiered beside it",
-        "base": str(ROOT / "scenarios" / "default.yaml"),
+        "base": str(ROOT / "scenarios" / "examples" / "single_cohort.yaml"),
         "set": {"population.size": accounts, "agents.count": 6},
         "factors": {"grid": {FACTOR: list(INTERVALS)}},
         "strategies": [

@@ -9,8 +9,9 @@ and no abandoned timeouts pile up in the heap.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
@@ -28,7 +29,9 @@ class ShiftPlan:
 
 @dataclass
 class PoolStats:
-    """What the pool did: calls served, waiting, agent time."""
+    """What the pool did: calls served, waiting, agent time; and day by day (lists indexed
+    by day: agent-days staffed and busy by the day they fall on, calls made by the day of
+    their dial, calls queued, dropped and taken in time by the day they were queued)."""
 
     served: int = 0
     waited: int = 0  # calls that did not start the moment they were queued
@@ -36,6 +39,14 @@ class PoolStats:
     busy_time: float = 0.0  # agent-days spent on calls
     staffed_time: float = 0.0  # agent-days on shift
     dropped: int = 0
+    staffed_by_day: list[float] = field(default_factory=list)
+    busy_by_day: list[float] = field(default_factory=list)
+    made_by_day: list[int] = field(default_factory=list)
+    queued_by_day: list[int] = field(default_factory=list)
+    dropped_by_day: list[int] = field(default_factory=list)
+    # Taken off the queue by an agent (dialled, or found paid or blocked at the dial)
+    # before the decision epoch after the one that queued it.
+    in_time_by_day: list[int] = field(default_factory=list)
 
 
 class AgentPool:
@@ -47,12 +58,16 @@ class AgentPool:
     """
 
     def __init__(self, env: simpy.Environment, shifts: Sequence[ShiftPlan], horizon: float,
-                 serve: Callable[[Any, float], float]):
+                 serve: Callable[[Any, float], float], epoch_days: float = 1.0):
         self.env = env
         self.shifts = list(shifts)
         self.horizon = horizon
         self.serve = serve
-        self.stats = PoolStats()
+        self.epoch_days = epoch_days  # a call is in time before the next epoch
+        days = max(math.ceil(horizon), 1) + 1
+        self.stats = PoolStats(staffed_by_day=[0.0] * days, busy_by_day=[0.0] * days,
+                               made_by_day=[0] * days, queued_by_day=[0] * days,
+                               dropped_by_day=[0] * days, in_time_by_day=[0] * days)
         self._heap: list[tuple[float, int, float, Any]] = []
         self._seq = 0
         self._work: simpy.Event = env.event()
@@ -78,6 +93,7 @@ class AgentPool:
         self._seq += len(entries)
         if not entries:
             return
+        self.stats.queued_by_day[math.floor(now)] += len(entries)
         # Entries are totally ordered by (priority, seq), so the calls come off the queue
         # in the same order however the heap was built; heapify is the cheaper build.
         if len(entries) > len(self._heap):
@@ -91,10 +107,13 @@ class AgentPool:
 
     def drain(self) -> list[Any]:
         """Remove and return every queued call (in priority order)."""
-        items = [entry[3] for entry in sorted(self._heap)]
+        entries = sorted(self._heap)
         self._heap.clear()
-        self.stats.dropped += len(items)
-        return items
+        self.stats.dropped += len(entries)
+        dropped = self.stats.dropped_by_day
+        for entry in entries:
+            dropped[math.floor(entry[2])] += 1
+        return [entry[3] for entry in entries]
 
     def _next_work(self) -> simpy.Event:
         if self._work.triggered:
@@ -112,6 +131,9 @@ class AgentPool:
     def _agent(self, plan: ShiftPlan) -> Generator[simpy.Event, Any, None]:
         # Locals for what the per-call loop touches: it runs once per call made.
         env, heap, serve, stats = self.env, self._heap, self.serve, self.stats
+        staffed_by_day, busy_by_day = stats.staffed_by_day, stats.busy_by_day
+        made_by_day, in_time_by_day = stats.made_by_day, stats.in_time_by_day
+        every = self.epoch_days
         day = int(env.now)
         while True:
             start, end = day + plan.start / 24.0, min(day + plan.end / 24.0, self.horizon)
@@ -121,6 +143,7 @@ class AgentPool:
                 if env.now < start:
                     yield env.timeout(start - env.now)
                 stats.staffed_time += end - start
+                staffed_by_day[day] += end - start
                 # Zero when a long call outlasted this whole shift (a negative delay raises).
                 delay = max(end - env.now, 0.0)
                 shift_over = env.timeout(delay)
@@ -135,12 +158,18 @@ class AgentPool:
                         continue
                     _, _, queued_at, item = heapq.heappop(heap)
                     busy = serve(item, now)
+                    if now < (math.floor(queued_at / every) + 1) * every:
+                        in_time_by_day[math.floor(queued_at)] += 1
                     if busy > 0:
                         # A call running past the shift end is overtime, staffed too, up to
                         # where the agent's next shift would begin anyway.
                         overtime = min(now + busy, next_start) - end
                         if overtime > 0:  # adding a zero would change nothing
                             stats.staffed_time += overtime
+                            staffed_by_day[day] += overtime
+                        day_now = math.floor(now)
+                        busy_by_day[day_now] += busy
+                        made_by_day[day_now] += 1
                         wait = now - queued_at
                         stats.total_wait += wait
                         stats.waited += wait > 0

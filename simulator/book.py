@@ -22,6 +22,10 @@ BOOL = NDArray[np.bool_]
 # Account status codes (``State.status``). Every account is in exactly one at any time.
 PRE_DUE, PAID_ON_TIME, DELINQUENT, CURED, CHARGED_OFF = 0, 1, 2, 3, 4
 STATUS_NAMES = ("pre_due", "paid_on_time", "delinquent", "cured", "charged_off")
+# A living book (monthly statements) adds: owing nothing until the next statement. Paid on
+# time and cured then mean closed: every statement of the plan paid, the last so.
+CURRENT = 5
+LIVING_STATUS_NAMES = (*STATUS_NAMES, "current")
 
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 PUSH, EMAIL, SMS, ROBOCALL, AGENT_CALL = range(len(CHANNELS))
@@ -87,6 +91,7 @@ class SegmentTable:
     impulse_multiplier: F64  # (segments, channels)
     promise_prob: F64
     promise_keep_prob: F64
+    statement_impulse: F64
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> SegmentTable:
@@ -110,7 +115,100 @@ class SegmentTable:
             impulse_multiplier=np.array([s.impulse_multiplier.as_tuple() for s in segs]),
             promise_prob=col("promise_prob"),
             promise_keep_prob=col("promise_keep_prob"),
+            statement_impulse=col("statement_impulse"),
         )
+
+
+@dataclass
+class Plan:
+    """Each account's instalment plan in a living book (docs/model.md sections 2.5, 2.6 and 2.7).
+
+    Statement ``k`` (from 0) bills ``amount_due`` and falls due at the end of day
+    ``first_due + k * cycle``, issued ``lead`` days before that passes. Statement 0 of an
+    account in arrears on day 0 is its oldest unpaid one.
+    """
+
+    cycle: float
+    lead: float
+    first_due: F64
+    statements: NDArray[np.int16]  # statements in the plan
+    past_due0: NDArray[np.int16]  # statements already past due on day 0 (arrears)
+    opened: F64  # the day the account opens (-inf: the book of day 0)
+    excess0: F64  # excess intensity on day 0 of an account in arrears (0 otherwise)
+
+    def due(self, idx: I64, k: NDArray[np.integer] | I64) -> F64:
+        """Due day of statement ``k`` of each account ``idx``."""
+        return self.first_due[idx] + k * self.cycle
+
+    def issued(self, idx: I64, k: NDArray[np.integer] | I64) -> F64:
+        """When statement ``k`` of each account ``idx`` is issued."""
+        return self.first_due[idx] + k * self.cycle + 1.0 - self.lead
+
+
+#: Windows (days after an episode's due date) of the per-episode recovery and cure rates.
+EPISODE_WINDOWS = (30.0, 60.0, 90.0)
+
+
+@dataclass
+class Bills:
+    """What changes of each account's statements in a living book.
+
+    Payments go to the oldest statement first and every instalment is the same amount, so
+    only the oldest unpaid statement can be partly paid: the unpaid statements are
+    ``oldest .. billed - 1``, the oldest with ``oldest_left`` left, the others whole (those
+    past due with the late fee). ``missed`` of them (the oldest ones) are past due.
+    """
+
+    n: int
+    billed: NDArray[np.int16] = field(init=False)  # statements issued so far
+    oldest: NDArray[np.int16] = field(init=False)  # oldest unpaid (billed if none)
+    oldest_left: F64 = field(init=False)
+    missed: NDArray[np.int16] = field(init=False)  # statements past due and unpaid
+    # Due day days past due count from: the oldest unpaid one, else the next one.
+    ref_due: F64 = field(init=False)
+    t_statement: F64 = field(init=False)  # next statement (inf: none)
+    fees: F64 = field(init=False)  # late fees charged
+    delinquencies: NDArray[np.int16] = field(init=False)  # episodes begun in the run
+    t_episode: F64 = field(init=False)  # when the current episode began (its due date passed)
+    # Counted in the KPIs: episodes that began after the warm-up, statements due after it.
+    counted: BOOL = field(init=False)  # the current episode counts
+    deep: BOOL = field(init=False)  # the current episode reached 30 days past due
+    deep60: BOOL = field(init=False)  # ... with room for 60 by the horizon, and reached it
+    watch60: BOOL = field(init=False)  # the current episode counts towards roll_30_60
+    reach30_w: NDArray[np.int16] = field(init=False)  # counted episodes reaching 30
+    reach60_w: NDArray[np.int16] = field(init=False)  # of which reaching 60
+    t_cured_deep: F64 = field(init=False)  # last cure of an episode that reached 30
+    due_w: NDArray[np.int16] = field(init=False)  # statements that fell due
+    missed_w: NDArray[np.int16] = field(init=False)  # of which unpaid
+    episodes_w: NDArray[np.int16] = field(init=False)
+    cures_w: NDArray[np.int16] = field(init=False)
+    episodes30_w: NDArray[np.int16] = field(init=False)  # whose 30 days end by the horizon
+    cures30_w: NDArray[np.int16] = field(init=False)  # of which cured within 30 days
+    amount_w: F64 = field(init=False)  # fallen past due in counted episodes
+    collected_w: F64 = field(init=False)  # paid towards it (in house, then the agency)
+    amount_n: F64 = field(init=False)  # (n, windows): fallen past due within each window
+    collected_n: F64 = field(init=False)  # (n, windows): paid towards it within the window
+    # The no-contact twin only: when each statement was paid in full (inf: never).
+    paid_at: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        n, w = self.n, len(EPISODE_WINDOWS)
+        for name in ("billed", "oldest", "missed", "delinquencies", "due_w", "missed_w",
+                     "episodes_w", "cures_w", "episodes30_w", "cures30_w"):
+            setattr(self, name, np.zeros(n, dtype=np.int16))
+        for name in ("oldest_left", "ref_due", "fees", "amount_w", "collected_w"):
+            setattr(self, name, np.zeros(n))
+        self.t_statement = np.full(n, np.inf)
+        self.t_episode = np.full(n, np.inf)
+        self.counted = np.zeros(n, dtype=bool)
+        self.deep = np.zeros(n, dtype=bool)
+        self.deep60 = np.zeros(n, dtype=bool)
+        self.watch60 = np.zeros(n, dtype=bool)
+        self.reach30_w = np.zeros(n, dtype=np.int16)
+        self.reach60_w = np.zeros(n, dtype=np.int16)
+        self.t_cured_deep = np.full(n, np.inf)
+        self.amount_n = np.zeros((n, w))
+        self.collected_n = np.zeros((n, w))
 
 
 @dataclass
@@ -167,6 +265,8 @@ class State:
     # Per-borrower draw counters (see simulator.rng).
     repay_counter: NDArray[np.uint32] = field(init=False)
     contact_counter: NDArray[np.uint32] = field(init=False)
+    # Statements of a living book (None: one statement per account).
+    bills: Bills | None = None
 
     def __post_init__(self) -> None:
         n, c = self.n, self.n_channels
@@ -205,17 +305,32 @@ class Book:
     observable: Observable
     state: State
     segments: SegmentTable
+    #: When each account enters the strategy's view: its statement date (one statement
+    #: per account), or the day it opens (a living book: -inf for the book of day 0).
+    opens_at: F64
+    #: Each account's instalment plan in a living book (None: one statement each).
+    plan: Plan | None = None
 
     @property
     def n(self) -> int:
         return self.state.n
 
-    def open_mask(self, include_churned: bool = True) -> BOOL:
-        """Accounts still open to in-house contact: owing, not charged off, and (unless
+    def open_mask(self, t: float, include_churned: bool = True) -> BOOL:
+        """Accounts open to in-house contact at time ``t``: in the book by then (its
+        statement issued, or the account opened), owing, not charged off, and (unless
         ``include_churned``: the scenario stops contact after churn) not churned. A
-        churned customer still owes the debt."""
+        churned customer still owes the debt.
+
+        An account whose statement is still ahead has no repayment state before it (its
+        state starts at the statement), so it is kept out: a contact would otherwise
+        move its intensity backwards in time.
+        """
         s = self.state
-        mask = ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & (s.owed > 0)
+        if s.bills is None:
+            mask = ((s.status == PRE_DUE) | (s.status == DELINQUENT)) & (s.owed > 0)
+        else:  # a living book: owing nothing until the next statement is open too
+            mask = (s.status == PRE_DUE) | (s.status == DELINQUENT) | (s.status == CURRENT)
+        mask &= self.opens_at <= t
         return mask if include_churned else mask & ~s.churned
 
     def dpd(self, t: float) -> F64:

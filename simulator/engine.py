@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Generator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +24,28 @@ import pandas as pd
 import simpy
 
 from simulator.agents import AgentPool, ShiftPlan
+from simulator.billing import BilledRepayment
 from simulator.book import (
     AGENT_CALL,
     CALLS,
     CHARGED_OFF,
     CURED,
+    CURRENT,
     DELINQUENT,
     I64,
+    LIVING_STATUS_NAMES,
     PAID_ON_TIME,
     PRE_DUE,
     STATUS_NAMES,
     Book,
+    Plan,
     bucket_of_dpd,
 )
 from simulator.compliance import ContactLog, Context, RulePack
 from simulator.compliance.audit import audit_contacts
 from simulator.errors import StrategyError
-from simulator.kpis import RunFacts, compute_kpis
+from simulator.kpis import MonthEnds, RunFacts, compute_kpis
+from simulator.living_kpis import compute_living_kpis, wasted_by_account
 from simulator.memory import release_free_memory
 from simulator.population import generate_book, initial_state
 from simulator.recorder import Event, Recorder
@@ -133,8 +138,15 @@ def call_strategy(source: str, limit: float, day: int, method: str, call: Callab
 
 DAILY_STATES = ("M0", "M1", "M2", "M3", "M4", "paid_on_time", "cured", "charged_off")
 #: ``DAILY_STATES`` index of each account status; a delinquent account's comes from its bucket.
-_DAILY_STATE_OF_STATUS = np.zeros(len(STATUS_NAMES), dtype=np.intp)
-_DAILY_STATE_OF_STATUS[[PRE_DUE, PAID_ON_TIME, CURED, CHARGED_OFF]] = [0, 5, 6, 7]
+_DAILY_STATE_OF_STATUS = np.zeros(len(LIVING_STATUS_NAMES), dtype=np.intp)
+_DAILY_STATE_OF_STATUS[[PRE_DUE, PAID_ON_TIME, CURED, CHARGED_OFF, CURRENT]] = [0, 5, 6, 7, 0]
+
+#: Columns of the accounts frame of a living book only (after the columns of every run).
+LIVING_ACCOUNT_COLUMNS = (
+    "opened", "statements", "statements_billed", "statements_due", "statements_missed",
+    "missed_payments", "amount_past_due_end", "late_fees", "delinquencies", "episodes",
+    "cures", "amount_delinquent_counted", "collected_counted", "amount_delinquent_counted_30",
+    "collected_counted_30", "balance_start_counted", "t_cured_from_30", "wasted_contacts")
 
 
 @dataclass
@@ -149,6 +161,8 @@ class Results:
     daily: pd.DataFrame
     accounts: pd.DataFrame
     wall_seconds: float = 0.0
+    #: Day by day: the agents' staffed and busy hours, utilisation and calls.
+    agents_daily: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def agents_per_shift(count: int, fractions: list[float]) -> list[int]:
@@ -164,19 +178,41 @@ def agents_per_shift(count: int, fractions: list[float]) -> list[int]:
     return heads
 
 
+def make_repayment(book: Book, scenario: Scenario, streams: Streams,
+                   recorder: Recorder) -> RepaymentProcess:
+    """The repayment process of ``book``: monthly statements in a living book."""
+    if book.plan is not None:
+        return BilledRepayment(book, scenario, streams, recorder)
+    return RepaymentProcess(book, scenario, streams, recorder)
+
+
+def twin_width(plan: Plan, horizon: float) -> int:
+    """Statements of the plan issued by the horizon, at most, over the accounts."""
+    first = plan.first_due + 1.0 - plan.lead
+    issued = np.floor((horizon - first) / plan.cycle) + 1
+    return int(max(np.minimum(issued, plan.statements).max(initial=0), 1))
+
+
 def no_contact_paid_times(book: Book, scenario: Scenario, streams: Streams) -> np.ndarray:
     """When each account of a freshly drawn ``book`` pays in full (inf if never) in its
-    no-contact twin; the book is back at its initial state afterwards.
+    no-contact twin; the book is back at its initial state afterwards. In a living book:
+    when each statement is paid in full, ``(accounts, statements)``, statement ``k`` of
+    an account in column ``k``.
 
     Same borrowers, same per-borrower random streams: the twin is the account's own
     counterfactual under common random numbers. It runs on the run's own book (its
     draws are keyed by borrower and counter, not by order), so no second book is drawn.
     """
-    process = RepaymentProcess(book, scenario, streams, Recorder(enabled=False))
+    process = make_repayment(book, scenario, streams, Recorder(enabled=False))
+    if isinstance(process, BilledRepayment) and book.plan is not None:
+        process.record_paid_times(twin_width(book.plan, scenario.horizon_days))
     process.start()
     process.advance_due(scenario.horizon_days)
-    paid = book.state.t_paid.copy()
-    book.state = initial_state(book.observable)
+    if book.state.bills is not None and book.state.bills.paid_at is not None:
+        paid: np.ndarray = book.state.bills.paid_at
+    else:
+        paid = book.state.t_paid.copy()
+    book.state = initial_state(book.observable, book.plan, scenario.repayment.late_fee)
     return paid
 
 
@@ -199,9 +235,12 @@ class Simulation:
         self.twin_paid_time = (None if spec.use == "no_contact"
                                else no_contact_paid_times(self.book, scenario, streams))
         release_free_memory()  # the twin's temporaries
-        self.balance0 = self.book.state.balance.copy()
+        # The plan's balance (a late fee, even one charged before day 0, comes on top).
+        self.balance0 = self.book.observable.balance.copy()
         self.recorder = Recorder()
-        self.repayment = RepaymentProcess(self.book, scenario, streams, self.recorder)
+        self.repayment = make_repayment(self.book, scenario, streams, self.recorder)
+        self.living = self.book.plan is not None
+        self.warmup = scenario.metrics.warmup_days
         self.response = ContactResponse(self.book, scenario, streams, self.repayment,
                                         self.recorder)
         self.stop_after_churn = scenario.compliance.stop_after_churn
@@ -213,7 +252,8 @@ class Simulation:
         heads = agents_per_shift(ag.count, [s.fraction for s in ag.shifts])
         shifts = [ShiftPlan(s.start, s.end, k, ag.work_days)
                   for s, k in zip(ag.shifts, heads, strict=True)]
-        self.pool = AgentPool(self.env, shifts, self.horizon, self._serve_call)
+        self.pool = AgentPool(self.env, shifts, self.horizon, self._serve_call,
+                              epoch_days=scenario.decision.every_days)
         self.channel_enabled = [scenario.channels.get(c).enabled for c in CHANNELS]
         self.queued = np.zeros(self.book.n, dtype=bool)
         # Agent calls dialled but whose effects on the borrower are not yet applied.
@@ -225,7 +265,15 @@ class Simulation:
         # Accounts queued for a call (a superset: some may have been dialled since).
         self._waiting = np.empty(0, dtype=np.int64)
         self.requests = 0
+        self.requests_after_warmup = 0
         self.blocked = np.zeros(len(self.pack.rules), dtype=np.int64)
+        # Month-ends of a living book (the roll rates): from the end of the warm-up.
+        month = scenario.metrics.month_days
+        count = math.floor((self.horizon - self.warmup) / month + 1e-9) + 1
+        self.month_end_times = [self.warmup + k * month for k in range(count)] \
+            if self.living else []
+        self.month_ends = MonthEnds()
+        self._month_prev: tuple[np.ndarray, np.ndarray] | None = None
         self.daily_rows: list[np.ndarray] = []
         self._paid_before_start: float | None = None
         self._learn_mark = 0
@@ -242,9 +290,14 @@ class Simulation:
             self.repayment.advance_due(0.0)
             self.pool.start()
             self.env.process(self._decisions())
+            if self.month_end_times:
+                self.env.process(self._month_end_process())
             self.env.run(until=self.horizon)
             self._apply_calls()
             self.repayment.advance_due(self.horizon)
+            for t in self.month_end_times:
+                if t >= self.horizon:  # a month-end at the horizon itself
+                    self._month_end(t)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -258,13 +311,15 @@ class Simulation:
             requests=self.requests,
             blocked_by_rule=dict(zip(self.pack.rule_names, self.blocked.tolist(), strict=True)),
             violations=violations, twin_paid_time=twin, balance0=self.balance0,
+            requests_after_warmup=self.requests_after_warmup, month_ends=self.month_ends,
         )
-        kpis = compute_kpis(facts)
+        kpis = compute_living_kpis(facts) if self.living else compute_kpis(facts)
         return Results(
             strategy=self.spec.name, replication=self.replication, seed=self.seed,
             kpis=kpis, events=events, daily=self._daily_frame(),
-            accounts=self._accounts_frame(twin),
+            accounts=self._accounts_frame(twin, facts),
             wall_seconds=time.perf_counter() - self._started,
+            agents_daily=self._agents_daily_frame(),
         )
 
     # ------------------------------------------------------------------ decisions
@@ -288,6 +343,8 @@ class Simulation:
             result = self._call_strategy(day, "decide", self.strategy.decide, day, view)
             requests = validate_requests(self.spec.name, day, result, view.index)
             self.requests += len(requests)
+            if day >= self.warmup:
+                self.requests_after_warmup += len(requests)
             if len(requests):
                 self.env.process(self._dispatch(day, requests))
             yield self.env.timeout(every)
@@ -447,10 +504,47 @@ class Simulation:
         self.response.contact(idx, AGENT_CALL, t, (delivered, attended, np.array(minutes_)))
         self.log.record(idx, self._calls_day, AGENT_CALL, delivered, attended, t)
 
+    # ------------------------------------------------------------------ month-ends
+
+    def _month_end_process(self) -> Generator[simpy.Event, Any, None]:
+        for t in self.month_end_times:
+            if t >= self.horizon:
+                return
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            self._apply_calls()
+            self.repayment.advance_due(t)
+            self._month_end(t)
+
+    def _month_end(self, t: float) -> None:
+        """Each account's days past due and balance at a month-end of a living book: what
+        the month-on-month roll rates pair with the previous month-end's."""
+        s, plan = self.book.state, self.book.plan
+        bills = s.bills
+        assert plan is not None and bills is not None
+        opened = plan.opened <= t
+        dpd = np.where(s.status == DELINQUENT, np.floor(t - bills.ref_due), 0.0)
+        open_ = opened & ((s.status == DELINQUENT) | (s.status == PRE_DUE)
+                          | (s.status == CURRENT))
+        dpd = np.where(open_, dpd, -1.0)  # closed, charged off or not yet opened: out
+        balance = s.balance.copy()
+        if self._month_prev is None:
+            self.month_ends.balance_at_start = float(balance[opened].sum())
+            later = ~opened
+            self.month_ends.opened_after = float(self.book.observable.balance[later].sum())
+            self.month_ends.balance_start = np.where(opened, balance,
+                                                     self.book.observable.balance)
+        else:
+            self.month_ends.add(*self._month_prev, dpd, balance)
+        self._month_prev = (dpd, balance)
+
     # ------------------------------------------------------------------ outputs
 
     def _snapshot(self, day: int) -> None:
         """Accounts and amount owed per daily state (``DAILY_STATES``) at ``day``."""
+        if self.living:
+            self._living_snapshot(day)
+            return
         s = self.book.state
         status = s.status
         # Paid accounts owe exactly 0 for good, so only the others are binned (in book
@@ -474,6 +568,50 @@ class Simulation:
             np.full(len(DAILY_STATES), churned),
             np.full(len(DAILY_STATES), self._paid_before_start)]))
 
+    def _living_snapshot(self, day: int) -> None:
+        """``_snapshot`` of a living book: every account opened by ``day``; current and
+        pre-due accounts are M0, delinquent ones in the bucket of their oldest unpaid due
+        date, closed ones paid on time or cured by how their last statement was paid."""
+        s, plan = self.book.state, self.book.plan
+        assert plan is not None and s.bills is not None
+        opened = np.flatnonzero(plan.opened <= day)
+        status = s.status[opened]
+        code = np.take(_DAILY_STATE_OF_STATUS, status)
+        late = np.flatnonzero(status == DELINQUENT)
+        dpd = np.floor(day - s.bills.ref_due[opened[late]])
+        code[late] = np.maximum(bucket_of_dpd(dpd), 1)
+        counts = np.bincount(code, minlength=len(DAILY_STATES))
+        owed = np.bincount(code, weights=s.owed[opened], minlength=len(DAILY_STATES))
+        if self._paid_before_start is None:
+            self._paid_before_start = float(s.paid_before_start.sum())
+        self.daily_rows.append(np.column_stack([
+            np.full(len(DAILY_STATES), day), np.arange(len(DAILY_STATES)), counts, owed,
+            np.full(len(DAILY_STATES), int(s.churned.sum())),
+            np.full(len(DAILY_STATES), self._paid_before_start)]))
+
+    def _agents_daily_frame(self) -> pd.DataFrame:
+        """Day by day: agent hours staffed and busy, utilisation, and agent calls queued,
+        made, dropped and taken in time (the service level) by the day they were queued."""
+        st = self.pool.stats
+        days = math.ceil(self.horizon)
+        staffed = np.array(st.staffed_by_day[:days]) * 24.0
+        busy = np.array(st.busy_by_day[:days]) * 24.0
+        queued = np.array(st.queued_by_day[:days], dtype=np.int64)
+        in_time = np.array(st.in_time_by_day[:days], dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            utilisation = np.where(staffed > 0, busy / staffed, np.nan)
+            service = np.where(queued > 0, in_time / queued, np.nan)
+        return pd.DataFrame({
+            "day": np.arange(days, dtype=np.int64),
+            "staffed_hours": staffed,
+            "busy_hours": busy,
+            "utilisation": utilisation,
+            "calls_queued": queued,
+            "calls_made": np.array(st.made_by_day[:days], dtype=np.int64),
+            "calls_dropped": np.array(st.dropped_by_day[:days], dtype=np.int64),
+            "service_level": service,
+        })
+
     def _daily_frame(self) -> pd.DataFrame:
         arr = np.vstack(self.daily_rows) if self.daily_rows else np.empty((0, 6))
         df = pd.DataFrame({
@@ -488,7 +626,7 @@ class Simulation:
         })
         return df
 
-    def _accounts_frame(self, twin: np.ndarray | None) -> pd.DataFrame:
+    def _accounts_frame(self, twin: np.ndarray | None, facts: RunFacts) -> pd.DataFrame:
         b, s, o = self.book, self.book.state, self.book.observable
         data: dict[str, Any] = {
             "account_id": np.arange(b.n, dtype=np.int64),
@@ -497,7 +635,8 @@ class Simulation:
             "due_day": o.due_day.astype(np.int64),
             "amount_due": o.amount_due,
             "balance_start": self.balance0,
-            "final_state": pd.Categorical.from_codes(s.status, STATUS_NAMES),
+            "final_state": pd.Categorical.from_codes(
+                s.status, LIVING_STATUS_NAMES if self.living else STATUS_NAMES),
             "amount_delinquent": s.amount_delinquent,
             "owed_end": s.owed,
             "balance_end": s.balance,
@@ -518,13 +657,67 @@ class Simulation:
         }
         for c, name in enumerate(CHANNELS):
             data[f"contacts_{name}"] = s.contacts[:, c]
-        data["twin_t_paid"] = twin if twin is not None else s.t_paid.copy()
+        if self.living:
+            data["twin_t_paid"] = self._twin_closed(twin)
+            data.update(self._living_columns(facts))
+        else:
+            data["twin_t_paid"] = twin if twin is not None else s.t_paid.copy()
         arm_of = getattr(self.strategy, "arm_of", None)
         if callable(arm_of):  # a split portfolio (champion/challenger): each account's arm
             data["arm"] = np.asarray(arm_of(data["account_id"])).astype(str)
         # The book is final and is dropped with the simulation, so the frame may share its
         # arrays instead of holding a second copy of every column.
         return pd.DataFrame(data, copy=False)
+
+
+    def _twin_closed(self, twin: np.ndarray | None) -> np.ndarray:
+        """When the no-contact twin of each account of a living book paid its last
+        statement (inf: not by the horizon)."""
+        if twin is None:  # the no-contact arm is its own twin
+            return self.book.state.t_paid.copy()
+        plan = self.book.plan
+        assert plan is not None
+        last = plan.statements.astype(np.int64) - 1
+        inside = last < twin.shape[1]
+        out = np.full(self.book.n, np.inf)
+        rows = np.flatnonzero(inside)
+        out[rows] = twin[rows, last[rows]]
+        return out
+
+    def _living_columns(self, facts: RunFacts) -> dict[str, Any]:
+        """The accounts frame's columns of a living book (``LIVING_ACCOUNT_COLUMNS``)."""
+        s, plan, bills = self.book.state, self.book.plan, self.book.state.bills
+        assert plan is not None and bills is not None
+        a = self.book.observable.amount_due
+        billed = bills.billed.astype(np.int64)
+        oldest = bills.oldest.astype(np.int64)
+        open_ = bills.missed < billed - oldest
+        open_unpaid = np.where(open_, np.where(billed - 1 == oldest, bills.oldest_left, a), 0.0)
+        house = (s.status == DELINQUENT) | (s.status == PRE_DUE)
+        columns: dict[str, Any] = {
+            "opened": plan.opened,
+            "statements": plan.statements.astype(np.int64),
+            "statements_billed": billed,
+            "statements_due": bills.due_w.astype(np.int64),
+            "statements_missed": bills.missed_w.astype(np.int64),
+            "missed_payments": bills.missed.astype(np.int64),
+            "amount_past_due_end": np.where(house, np.maximum(s.owed - open_unpaid, 0.0), 0.0),
+            "late_fees": bills.fees,
+            "delinquencies": bills.delinquencies.astype(np.int64),
+            "episodes": bills.episodes_w.astype(np.int64),
+            "cures": bills.cures_w.astype(np.int64),
+            "amount_delinquent_counted": bills.amount_w,
+            "collected_counted": bills.collected_w,
+            "amount_delinquent_counted_30": bills.amount_n[:, 0].copy(),
+            "collected_counted_30": bills.collected_n[:, 0].copy(),
+            "balance_start_counted": facts.month_ends.balance_start
+            if facts.month_ends is not None and facts.month_ends.balance_start is not None
+            else np.full(self.book.n, np.nan),
+            "t_cured_from_30": bills.t_cured_deep,
+            "wasted_contacts": wasted_by_account(facts),
+        }
+        assert tuple(columns) == LIVING_ACCOUNT_COLUMNS
+        return columns
 
 
 def run(scenario: Scenario, spec: StrategySpec | str, seed: int, replication: int = 0,

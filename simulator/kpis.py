@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,41 +31,70 @@ from simulator.scenario import CHANNELS, Scenario
 
 #: KPI name -> definition. The order is the order of kpis.csv columns.
 KPI_DEFINITIONS: dict[str, str] = {
-    "accounts": "accounts in the book",
-    "delinquency_rate": "share of accounts whose due date passed unpaid",
-    "amount_delinquent": "amount past due when accounts became delinquent",
+    "accounts": "accounts in the book (a living book: at some time after the warm-up)",
+    "statements_due": "a living book: statements whose due date passed after the warm-up "
+                      "(paid by then or not; none of an account charged off before)",
+    "delinquency_rate": "share of accounts whose due date passed unpaid (a living book: "
+                        "of statements_due, the share unpaid at their due date)",
+    "episodes": "a living book: delinquency episodes begun after the warm-up (a statement "
+                "falling due unpaid on an account with nothing past due)",
+    "amount_delinquent": "amount past due when accounts became delinquent (a living book: "
+                         "amount falling past due in the episodes begun after the warm-up)",
     "collected": "paid towards amounts past due after the due date (in-house and agency; "
                  "each account's agency collections count up to what was still past due at "
                  "charge-off)",
     "recovery_rate": "collected / amount_delinquent",
     "recovery_rate_30": "same, counting payments within 30 days of the due date, among "
                         "accounts due on day 0 or later and at least 30 days before the "
-                        "horizon",
+                        "horizon (a living book: per episode, what fell past due and was "
+                        "collected within 30 days of the episode's due date)",
     "recovery_rate_60": "same within 60 days",
     "recovery_rate_90": "same within 90 days",
-    "cure_rate": "share of delinquent accounts that paid their amount past due in full",
+    "cure_rate": "share of delinquent accounts that paid their amount past due in full (a "
+                 "living book: of the episodes, the share ended by a cure by the horizon)",
     "cure_rate_30": "share of delinquent accounts cured within 30 days of the due date "
-                    "(among those due at least 30 days before the horizon)",
-    "roll_m1_m2": "share of accounts reaching 1 day past due that reach 31 (observable ones)",
-    "roll_m2_m3": "share reaching 31 days past due that reach 61",
-    "roll_m3_m4": "share reaching 61 days past due that reach 91",
-    "roll_30_60": "share of accounts reaching 30 days past due that reach 60",
-    "charge_off_rate": "share of accounts written off",
+                    "(among those due at least 30 days before the horizon; a living book: "
+                    "per episode)",
+    "roll_m1_m2": "share of accounts reaching 1 day past due that reach 31 (observable ones; "
+                  "a living book: month on month, the share of accounts 1-30 days past due "
+                  "at a month-end that are 31-60 at the next)",
+    "roll_m2_m3": "share reaching 31 days past due that reach 61 (a living book: 31-60 at a "
+                  "month-end, 61-90 at the next)",
+    "roll_m3_m4": "share reaching 61 days past due that reach 91 (a living book: 61-90 at a "
+                  "month-end, 91 or more at the next)",
+    "roll_m1_m2_balance": "a living book: roll_m1_m2 by balance, the in-house balance at "
+                          "the first month-end of the accounts that roll / of those 1-30 "
+                          "days past due then",
+    "roll_m2_m3_balance": "a living book: roll_m2_m3 by balance",
+    "roll_m3_m4_balance": "a living book: roll_m3_m4 by balance",
+    "roll_30_60": "share of accounts reaching 30 days past due that reach 60 (a living book: "
+                  "of the episodes begun after the warm-up that reach 30 days past due with "
+                  "30 days left before the horizon)",
+    "charge_off_rate": "share of accounts written off (a living book: after the warm-up)",
     "loss_rate": "balance written off / book balance at the start (gross of what the "
-                 "agency recovers)",
-    "written_off": "balance written off at charge-off",
+                 "agency recovers; a living book: after the warm-up / balance_start)",
+    "written_off": "balance written off at charge-off (a living book: after the warm-up)",
     "agency_collected": "collected by the outside agency after charge-off, towards the "
                         "written-off balance (gross of its commission)",
-    "agency_recovery_rate": "agency_collected / written_off",
+    "agency_recovery_rate": "agency_collected / written_off (a living book: what the agency "
+                            "collected from the accounts written off after the warm-up)",
     "cash_collected": "all payments in the horizon [0, horizon]: on time, late and agency "
-                      "(gross)",
+                      "(gross; a living book: from the end of the warm-up)",
+    "collected_per_month": "a living book: cash_collected per month (metrics.month_days) "
+                           "after the warm-up",
     "paid_before_start": "payments before day 0 (statements issued before the run starts); "
                          "not in cash_collected nor in any other money KPI",
     "balance_left": "balance still owed in house at the horizon, instalments not yet due "
                     "included, at face value (0 for a written-off account)",
+    "balance_start": "a living book: balance owed in house at the end of the warm-up, "
+                     "instalments not yet billed included, plus the balance of the accounts "
+                     "opening after it",
     "contact_cost": "cost of executed contacts, agent time at the staffed-hour rate",
     "cost_per_collected": "contact_cost / collected",
     "agent_utilisation": "agent time on calls / staffed agent time",
+    "service_level": "a living book: agent calls taken from the queue (dialled, or found "
+                     "paid or blocked at the dial) before the next decision epoch / agent "
+                     "calls queued",
     "staffing_cost": "staffed agent hours x cost per hour (whether busy or not)",
     "agency_commission": "commission kept by the outside agency",
     "churned": "customers who closed their account or stopped using the product",
@@ -80,7 +109,8 @@ KPI_DEFINITIONS: dict[str, str] = {
     "wasted_contact_cost": "cost of wasted contacts",
     "net_value": "cash_collected + balance_left - contact_cost - agency_commission - "
                  "clv_lost: what the book is worth at the horizon, receivables at face value, "
-                 "so that a write-off counts as the loss it is",
+                 "so that a write-off counts as the loss it is (a living book: less "
+                 "balance_start, what the window adds to the book it started with)",
     "requests": "contact requests made by the strategy",
     "blocked_requests": "requests refused by the rule pack (by rule: blocked_<rule>)",
     "violations": "executed contacts that break the rule pack, found by an independent "
@@ -132,7 +162,8 @@ KPI_RANGES: dict[str, KpiRange] = {
         "delinquency_rate", "recovery_rate", "recovery_rate_30", "recovery_rate_60",
         "recovery_rate_90", "cure_rate", "cure_rate_30", "roll_m1_m2", "roll_m2_m3",
         "roll_m3_m4", "roll_30_60", "charge_off_rate", "loss_rate", "agency_recovery_rate",
-        "agent_utilisation",
+        "agent_utilisation", "roll_m1_m2_balance", "roll_m2_m3_balance", "roll_m3_m4_balance",
+        "service_level",
         "churn_rate", "rpc_rate", "promise_kept_rate")},
     "net_value": UNBOUNDED,
 }
@@ -165,6 +196,26 @@ RATIO_DENOMINATORS: dict[str, str | None] = {
     "agency_recovery_rate": "written_off",
 }
 
+#: KPIs a living book alone reports (``population.billing.enabled``); a single cohort's
+#: KPIs are every other one of ``KPI_DEFINITIONS``.
+LIVING_ONLY_KPIS: tuple[str, ...] = (
+    "statements_due", "episodes", "roll_m1_m2_balance", "roll_m2_m3_balance",
+    "roll_m3_m4_balance", "collected_per_month", "balance_start", "service_level")
+
+#: The ratios of a living book whose denominator differs from a single cohort's (per
+#: statement, per episode, over the balance at the end of the warm-up), and its new ones.
+LIVING_RATIO_DENOMINATORS: dict[str, str | None] = {
+    **RATIO_DENOMINATORS,
+    "delinquency_rate": "statements_due",
+    "cure_rate": "episodes",
+    "loss_rate": "balance_start",
+    "roll_m1_m2_balance": None,
+    "roll_m2_m3_balance": None,
+    "roll_m3_m4_balance": None,
+    "collected_per_month": None,
+    "service_level": None,
+}
+
 #: Families of KPIs named after a channel or a rule, and their range.
 _KPI_FAMILIES: tuple[tuple[str, KpiRange], ...] = (
     ("cost_", NON_NEGATIVE), ("contacts_", NON_NEGATIVE), ("blocked_", NON_NEGATIVE))
@@ -185,8 +236,13 @@ def kpi_problem(kpis: Mapping[str, float | None]) -> str | None:
     """What makes ``kpis`` (one run's, as stored: None or NaN for an undefined ratio)
     impossible, or None: every KPI of ``KPI_DEFINITIONS`` and every channel's cost and
     contacts present, no unknown name, each value inside its range (``kpi_range``), and
-    undefined only for a ratio whose denominator is 0 (``RATIO_DENOMINATORS``)."""
-    required = [*KPI_DEFINITIONS, *(f"{p}{c}" for c in CHANNELS for p in ("cost_", "contacts_"))]
+    undefined only for a ratio whose denominator is 0 (``RATIO_DENOMINATORS``). A living
+    book's KPIs (told by ``statements_due``) include ``LIVING_ONLY_KPIS`` and read their
+    denominators from ``LIVING_RATIO_DENOMINATORS``."""
+    living = "statements_due" in kpis
+    ratios = LIVING_RATIO_DENOMINATORS if living else RATIO_DENOMINATORS
+    required = [*(k for k in KPI_DEFINITIONS if living or k not in LIVING_ONLY_KPIS),
+                *(f"{p}{c}" for c in CHANNELS for p in ("cost_", "contacts_"))]
     missing = [k for k in required if k not in kpis]
     if missing:
         return f"missing KPI(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
@@ -197,9 +253,9 @@ def kpi_problem(kpis: Mapping[str, float | None]) -> str | None:
         if isinstance(value, bool) or not (value is None or isinstance(value, int | float)):
             return f"{name} is not a number ({value!r})"
         if value is None or math.isnan(value):
-            if name not in RATIO_DENOMINATORS:
+            if name not in ratios:
                 return f"{name} is undefined, but it is not a ratio"
-            denominator = RATIO_DENOMINATORS[name]
+            denominator = ratios[name]
             if denominator is not None and kpis.get(denominator) != 0:
                 return (f"{name} is undefined, but its denominator {denominator} is "
                         f"{kpis.get(denominator)!r}, not 0")
@@ -234,6 +290,52 @@ TABLE_KPIS: list[tuple[str, str, str]] = [
 ]
 
 
+#: The month-on-month roll rates of a living book: name -> (days past due at one
+#: month-end, days past due at the next), each an inclusive band.
+ROLL_BANDS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "m1_m2": ((1, 30), (31, 60)),
+    "m2_m3": ((31, 60), (61, 90)),
+    "m3_m4": ((61, 90), (91, math.inf)),
+}
+
+
+@dataclass
+class MonthEnds:
+    """What the month-ends of a living book add up to (the first is the end of the
+    warm-up): for each roll of ``ROLL_BANDS``, over every pair of consecutive
+    month-ends, the accounts in the first band at one month-end, those of them in the
+    second band at the next, and the balances of both at the first; and the in-house
+    balance at the first month-end with that of the accounts opening after it."""
+
+    balance_at_start: float = math.nan
+    opened_after: float = 0.0
+    #: Each account's part of the two: its in-house balance at the first month-end, or
+    #: its balance when it opens after it.
+    balance_start: np.ndarray | None = None
+    pairs: int = 0
+    rolls: dict[str, list[float]] = field(
+        default_factory=lambda: {name: [0.0, 0.0, 0.0, 0.0] for name in ROLL_BANDS})
+
+    def add(self, dpd0: np.ndarray, balance0: np.ndarray, dpd1: np.ndarray,
+            balance1: np.ndarray) -> None:
+        """Pair one month-end (``dpd0``, ``balance0``; -1: not an open account) with the
+        next (``balance1`` is not used: a roll by balance weighs the accounts by their
+        balance at the first month-end, the money that rolls)."""
+        self.pairs += 1
+        for name, ((lo, hi), (lo2, hi2)) in ROLL_BANDS.items():
+            start = (dpd0 >= lo) & (dpd0 <= hi)
+            rolled = start & (dpd1 >= lo2) & (dpd1 <= hi2)
+            counts = self.rolls[name]
+            counts[0] += float(start.sum())
+            counts[1] += float(rolled.sum())
+            counts[2] += float(balance0[start].sum())
+            counts[3] += float(balance0[rolled].sum())
+
+    def rate(self, name: str, by_balance: bool = False) -> float:
+        counts = self.rolls[name]
+        return _ratio(counts[3], counts[2]) if by_balance else _ratio(counts[1], counts[0])
+
+
 @dataclass
 class RunFacts:
     """Everything the KPIs are computed from."""
@@ -247,6 +349,9 @@ class RunFacts:
     violations: int
     twin_paid_time: np.ndarray | None  # t_paid of each account in the no-contact twin
     balance0: np.ndarray
+    # A living book: requests from the end of the warm-up, and its month-ends.
+    requests_after_warmup: int = 0
+    month_ends: MonthEnds | None = None
 
 
 def _ratio(a: float, b: float) -> float:

@@ -8,14 +8,29 @@ order, so the segment shares in the scenario are met exactly.
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import TypeVar
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
 
-from simulator.book import F64, Book, Latent, Observable, SegmentTable, State
+from simulator.book import (
+    CURRENT,
+    DELINQUENT,
+    F64,
+    Bills,
+    Book,
+    Latent,
+    Observable,
+    Plan,
+    SegmentTable,
+    State,
+    bucket_of_dpd,
+)
 from simulator.portfolio import OPT_OUT_COLUMNS, read_accounts
 from simulator.rng import Streams
-from simulator.scenario import CHANNELS, PRODUCTS, SEGMENTS, LogNormal, Scenario
+from simulator.scenario import BUCKET_NAMES, CHANNELS, PRODUCTS, SEGMENTS, LogNormal, Scenario
 
 
 def _lognormal(rng: np.random.Generator, dist: LogNormal, size: int | tuple[int, ...]) -> F64:
@@ -79,13 +94,62 @@ def assign_segments(
 
 
 def generate_book(scenario: Scenario, streams: Streams) -> Book:
-    """Draw the book of ``scenario.population.size`` accounts from the population stream
-    (or seed it from a lender's accounts file: ``book_from_file``)."""
-    if scenario.population.from_file is not None:
-        return book_from_file(scenario, streams)
+    """Draw the book of ``scenario.population.size`` accounts from the population stream;
+    in a living book, with accounts in arrears on day 0 (the ``arrears`` stream) and the
+    accounts opening over the horizon after them (the ``inflow`` stream). A lender's
+    accounts file seeds the book instead with ``population.from_file``
+    (``book_from_file``)."""
     pop = scenario.population
-    n = pop.size
-    rng = streams.generator("population")
+    if pop.from_file is not None:
+        return book_from_file(scenario, streams)
+    latent, observable, instalments = _draw_accounts(scenario, streams.generator("population"),
+                                                     pop.size)
+    segments = SegmentTable.from_scenario(scenario)
+    if not pop.billing.enabled:
+        # The statement is issued statement_lead_days before the due date passes.
+        statement_date = observable.due_day + 1.0 - pop.statement_lead_days
+        return Book(latent=latent, observable=observable, state=initial_state(observable),
+                    segments=segments, opens_at=statement_date)
+    first_due = observable.due_day.copy()
+    statements = (1 + instalments).astype(np.int16)
+    past_due0 = np.zeros(pop.size, dtype=np.int16)
+    excess0 = np.zeros(pop.size)
+    opened = np.full(pop.size, -np.inf)
+    if pop.arrears.any:
+        _put_in_arrears(scenario, streams.generator("arrears"), latent, observable, segments,
+                        first_due, statements, past_due0, excess0)
+    if pop.inflow.rate_per_day > 0:
+        rng = streams.generator("inflow")
+        count = int(rng.poisson(pop.inflow.rate_per_day * pop.size * scenario.horizon_days))
+        new_opened = np.sort(rng.uniform(0.0, scenario.horizon_days, count))
+        full = pop.instalments_remaining
+        new_latent, new_observable, _ = _draw_accounts(scenario, rng, count, instalments=full,
+                                                       opened=new_opened)
+        latent = _joined(latent, new_latent)
+        observable = _joined(observable, new_observable)
+        first_due = np.concatenate([first_due, new_observable.due_day])
+        statements = np.concatenate([statements, np.full(count, 1 + full, dtype=np.int16)])
+        past_due0 = np.concatenate([past_due0, np.zeros(count, dtype=np.int16)])
+        excess0 = np.concatenate([excess0, np.zeros(count)])
+        opened = np.concatenate([opened, new_opened])
+    plan = Plan(cycle=float(pop.billing.cycle_days), lead=pop.statement_lead_days,
+                first_due=first_due, statements=statements, past_due0=past_due0,
+                opened=opened, excess0=excess0)
+    return Book(latent=latent, observable=observable,
+                state=initial_state(observable, plan, scenario.repayment.late_fee),
+                segments=segments, opens_at=opened, plan=plan)
+
+
+def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
+                   instalments: int | None = None, opened: F64 | None = None
+                   ) -> tuple[Latent, Observable, NDArray[np.int64]]:
+    """Draw ``n`` accounts: their latent traits, what the lender observes, and how many
+    instalments follow the current one (drawn; ``instalments`` for a full plan).
+
+    ``opened`` (new accounts): the day each opens; its first due date is then a cycle
+    later (a whole day) and its tenure 0.
+    """
+    pop = scenario.population
     seg_cfg = [pop.segments[name] for name in SEGMENTS]
 
     # Latent traits. Ability and willingness through a Gaussian copula.
@@ -131,13 +195,14 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
     score = np.clip(pop.score.mean + pop.score.sd * (signal - delta * g) / sd, 300, 900)
 
     amount_due = np.round(_lognormal(rng, pop.amount_due, n), 2)
-    instalments = rng.integers(0, pop.instalments_remaining + 1, n)
-    balance = amount_due * (1 + instalments)
+    drawn = rng.integers(0, pop.instalments_remaining + 1, n)
+    plan = drawn if instalments is None else np.full(n, instalments, dtype=np.int64)
+    balance = amount_due * (1 + plan)
     credit_line = np.round(
         balance * rng.uniform(pop.credit_line_multiple.low, pop.credit_line_multiple.high, n), -2
     )
     credit_line = np.maximum(credit_line, np.ceil(balance / 100) * 100)
-    tenure = _lognormal(rng, pop.tenure_months, n)
+    tenure = _lognormal(rng, pop.tenure_months, n) if opened is None else np.zeros(n)
     prior_mean = np.array([s.prior_delinquencies_mean for s in seg_cfg])[segment]
     prior = rng.poisson(prior_mean).astype(np.int16)
     product_shares = [pop.products.get(p, 0.0) for p in PRODUCTS]  # type: ignore[call-overload]
@@ -151,6 +216,8 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
         [app, email] + [phone_u < on_file_p[c] * reach for c in (2, 3, 4)]
     )
     due_day = rng.integers(int(np.ceil(pop.due_day.low)), int(np.floor(pop.due_day.high)) + 1, n)
+    if opened is not None:  # a new account: its first instalment falls due a cycle later
+        due_day = np.floor(opened).astype(np.int64) + pop.billing.cycle_days
     dnc = rng.random(n) < pop.do_not_contact_share
     consent = rng.random(n) < pop.consent_share
     clv_estimate = clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise), n)
@@ -161,19 +228,145 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
         product=product.astype(np.int8), on_file=on_file, due_day=due_day.astype(np.float64),
         do_not_contact=dnc, consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
     )
-
-    return Book(latent=latent, observable=observable, state=initial_state(observable),
-                segments=SegmentTable.from_scenario(scenario))
+    return latent, observable, plan
 
 
-def initial_state(observable: Observable) -> State:
-    """Every account at its statement: owing the amount due, nothing happened yet (the
-    opt-outs a lender's file gives excepted)."""
+_T = TypeVar("_T", Latent, Observable)
+
+
+def _joined(a: _T, b: _T) -> _T:
+    """The accounts of ``a`` followed by those of ``b``, column by column."""
+    return type(a)(**{f.name: None if getattr(a, f.name) is None  # an optional column
+                      else np.concatenate([getattr(a, f.name), getattr(b, f.name)])
+                      for f in fields(a)})
+
+
+def _log_days_unpaid(scenario: Scenario, segments: SegmentTable, max_dpd: int) -> F64:
+    """``(segments, max_dpd + 1)``: log of each segment's weight of being ``d`` days past
+    due with no contact (docs/model.md section 2.6): no payment in full in the pre-due
+    window from ``lambda_0``, nor in the ``d`` days since at ``lambda_inf`` times each
+    day's bucket multiplier. Payments in full come at ``full_payment_prob`` times the
+    intensity."""
+    lead = scenario.population.statement_lead_days
+    mult = scenario.repayment.bucket_multiplier
+    lam0, lam_inf, kappa = segments.lambda_0, segments.lambda_inf, segments.kappa
+    full = segments.full_payment_prob
+    safe_kappa = np.where(kappa > 0, kappa, 1.0)
+    decay = np.where(kappa > 0, -np.expm1(-safe_kappa * lead) / safe_kappa, lead)
+    pre_due = mult["M0"] * (lam_inf * lead + (lam0 - lam_inf) * decay)
+    days = np.arange(max_dpd + 1)
+    bucket = bucket_of_dpd(days.astype(np.float64))
+    per_day = np.array([mult[BUCKET_NAMES[b]] for b in bucket])
+    per_day[0] = 0.0
+    since = np.cumsum(per_day)  # integrated multiplier over days 1..d
+    return -full[:, None] * (pre_due[:, None] + lam_inf[:, None] * since[None, :])
+
+
+def _put_in_arrears(scenario: Scenario, rng: np.random.Generator, latent: Latent,
+                    observable: Observable, segments: SegmentTable, first_due: F64,
+                    statements: NDArray[np.int16], past_due0: NDArray[np.int16],
+                    excess0: F64) -> None:
+    """Put ``population.arrears`` of the day-0 book in arrears (docs/model.md section
+    2.6): which accounts, how many days past due, what they owe and their history. The
+    arrays are changed in place."""
+    pop, rp = scenario.population, scenario.repayment
+    n, cycle, lead = observable.due_day.size, pop.billing.cycle_days, pop.statement_lead_days
+    seg = latent.segment
+    max_dpd = rp.charge_off_dpd - 1
+    log_w = _log_days_unpaid(scenario, segments, max_dpd)
+    bounds = ((1, 30), (31, 60), (61, 90), (91, max_dpd))
+    counts = np.floor(np.array(pop.arrears.shares()) * n + 0.5).astype(np.int64)
+    free = np.ones(n, dtype=bool)
+    dpd = np.zeros(n, dtype=np.int64)
+    for (low, high), k in zip(bounds, counts.tolist(), strict=True):
+        k = min(k, int(free.sum()))
+        if k <= 0 or high < low:
+            continue
+        days = np.arange(low, high + 1)
+        # Each segment's weight of the bucket, and the days within it given the segment.
+        w = log_w[:, low:high + 1]
+        top = w.max(axis=1, keepdims=True)
+        within = np.exp(w - top)
+        log_bucket = top[:, 0] + np.log(within.sum(axis=1))
+        # Weighted sampling without replacement: the k first arrivals of exponential
+        # clocks of rate w_i (Efraimidis and Spirakis), computed in logs.
+        candidates = np.flatnonzero(free)
+        u = rng.random(candidates.size)
+        arrival = np.log(-np.log(u)) - log_bucket[seg[candidates]]
+        chosen = candidates[np.argpartition(arrival, k - 1)[:k]] if k < candidates.size \
+            else candidates
+        free[chosen] = False
+        cdf = np.cumsum(within, axis=1)
+        cdf /= cdf[:, -1:]
+        pick = rng.random(chosen.size)
+        for s in np.unique(seg[chosen]):
+            rows = chosen[seg[chosen] == s]
+            at = np.searchsorted(cdf[s], pick[seg[chosen] == s], side="right")
+            dpd[rows] = days[np.minimum(at, days.size - 1)]
+    late = np.flatnonzero(dpd > 0)
+    if late.size == 0:
+        return
+    d = dpd[late].astype(np.float64)
+    # Statements since the oldest unpaid one (due on day -d) whose due date has passed.
+    m = (np.floor((d - 1) / cycle) + 1).astype(np.int16)
+    open_ = (-d + m * cycle + 1 - lead) <= 0  # the next statement was issued by day 0
+    first_due[late] = -d
+    statements[late] = m + statements[late]  # the rest of the plan from the next one on
+    past_due0[late] = m
+    a = observable.amount_due[late]
+    # The balance of the plan; the late fees of the missed statements come on top of it
+    # (``initial_state``), as a late fee in the run does.
+    observable.balance[late] = a * statements[late]
+    observable.prior_delinquencies[late] += 1
+    # The excess left on day 0 by every jump since the oldest statement, nothing paid.
+    code = seg[late]
+    kappa = segments.kappa[code]
+    x = (segments.lambda_0[code] - segments.lambda_inf[code]) * np.exp(-kappa * (d - 1 + lead))
+    billed = m + open_
+    for j in range(int(m.max())):
+        x += np.where(j < m, segments.due_impulse[code] * np.exp(-kappa * (d - 1 - j * cycle)),
+                      0.0)
+    for j in range(1, int(billed.max())):
+        age = d - 1 - j * cycle + lead
+        x += np.where(j < billed, segments.statement_impulse[code] * np.exp(-kappa * age), 0.0)
+    if rp.bureau_report_dpd is not None:
+        reported = d >= rp.bureau_report_dpd
+        x += np.where(reported, segments.bureau_impulse[code]
+                      * np.exp(-kappa * (d - rp.bureau_report_dpd)), 0.0)
+    excess0[late] = x
+
+
+def initial_state(observable: Observable, plan: Plan | None = None,
+                  late_fee: float = 0.0) -> State:
+    """Every account at its start, nothing happened yet: at its statement, owing the
+    amount due (one statement per account); in a living book, owing nothing before its
+    first statement, or (in arrears on day 0) owing every statement since its oldest
+    unpaid one."""
     state = State(observable.amount_due.size)
-    state.owed[:] = observable.amount_due
     state.balance[:] = observable.balance
-    if observable.opted_out is not None:
+    if observable.opted_out is not None:  # a lender's file: opted out before day 0
         state.opted_out[:] = observable.opted_out
+    if plan is None:
+        state.owed[:] = observable.amount_due
+        return state
+    bills = state.bills = Bills(state.n)
+    state.status[:] = CURRENT
+    bills.ref_due[:] = plan.first_due
+    late = np.flatnonzero(plan.past_due0 > 0)
+    if late.size:
+        a = observable.amount_due[late]
+        m = plan.past_due0[late]
+        open_ = plan.issued(late, m) <= 0
+        bills.billed[late] = m + open_
+        bills.missed[late] = m
+        bills.oldest_left[late] = a + late_fee
+        bills.fees[late] = m * late_fee
+        bills.t_episode[late] = plan.first_due[late] + 1.0
+        state.owed[late] = m * (a + late_fee) + open_ * a
+        state.balance[late] += m * late_fee
+        state.status[late] = DELINQUENT
+        state.t_delinquent[late] = plan.first_due[late] + 1.0
+        state.amount_delinquent[late] = m * (a + late_fee)
     return state
 
 
@@ -298,5 +491,7 @@ def book_from_file(scenario: Scenario, streams: Streams) -> Book:
             dtype=bool), consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
         opted_out=opted_out,
     )
+    # As a drawn book's: an account is open from its statement, issued before its due date.
+    statement_date = observable.due_day + 1.0 - pop.statement_lead_days
     return Book(latent=latent, observable=observable, state=initial_state(observable),
-                segments=SegmentTable.from_scenario(scenario))
+                segments=SegmentTable.from_scenario(scenario), opens_at=statement_date)

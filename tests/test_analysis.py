@@ -29,6 +29,7 @@ from analysis.curves import (
     kaplan_meier,
     roll_rate_matrix,
     staffed_minutes_by_hour,
+    steady_state_figure,
     survival_at,
     utilisation_by_hour,
 )
@@ -55,7 +56,8 @@ strategies: [{use: no_contact}, {use: fixed_cadence}, {use: risk_tiered}]
 """
 
 #: Figures a run folder with every file and a 60-day horizon gets.
-RUN_FIGURES = ("tradeoff", "pareto", "cure", "roll", "balance", "utilisation", "cost")
+RUN_FIGURES = ("tradeoff", "pareto", "cure", "roll", "balance", "steady", "utilisation",
+               "cost")
 
 # --------------------------------------------------------------------------- Pareto
 
@@ -418,3 +420,42 @@ def test_report_renders_in_headless_chromium(
     # Figures drawn: far more non-white pixels than text alone would give.
     ink = (img[..., :3] < 0.9).any(axis=-1).mean()
     assert ink > 0.05
+
+
+def test_steady_state_figure_shades_the_warm_up_and_draws_each_series() -> None:
+    days = np.arange(60)
+    daily = pd.DataFrame([{"strategy": "a", "replication": 0, "day": d, "state": st,
+                           "accounts": 10 + k} for d in days
+                          for k, st in enumerate(("M0", "M1", "M2", "M3", "M4"))])
+    agents = pd.DataFrame({"strategy": "a", "replication": 0, "day": days,
+                           "utilisation": 0.5, "calls_queued": 9, "calls_made": 8,
+                           "calls_dropped": 1})
+    fig = steady_state_figure(daily, agents, warmup=20)
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert len(top.lines) == 4  # M1-M4
+    assert {line.get_label() for line in bottom.lines} == {
+        "calls queued", "calls made", "calls dropped"}
+    shaded = [p for p in top.patches if p.get_label() == "warm-up"]
+    assert len(shaded) == 1
+    span = shaded[0]
+    assert (span.get_x(), span.get_x() + span.get_width()) == (0, 20)  # type: ignore[attr-defined]
+    # No warm-up, no shading.
+    assert not [p for p in steady_state_figure(daily, agents).axes[0].patches
+                if p.get_label() == "warm-up"]
+
+
+def test_staffing_figure_draws_service_level_recovery_and_utilisation() -> None:
+    from analysis.staffing import staffing_figure, staffing_table
+
+    kpis = pd.DataFrame([{"strategy": "fixed_cadence", "agents.count": a, "replication": r,
+                          "service_level": min(1.0, a / 6) - 0.01 * r,
+                          "recovery_rate": 0.8 + 0.01 * min(a, 6),
+                          "agent_utilisation": min(1.0, 6 / a)}
+                         for a in (40, 2, 4, 8) for r in range(2)])
+    table = staffing_table(kpis)
+    assert table["agents.count"].tolist() == [2, 4, 8, 40]
+    assert (table["service_level_high"] <= 1).all()  # intervals inside the KPI's range
+    fig = staffing_figure(kpis)
+    assert [ax.get_title() for ax in fig.axes] == ["service level", "recovery rate",
+                                                   "agent utilisation"]
+    assert all(len(ax.lines) == 1 for ax in fig.axes)

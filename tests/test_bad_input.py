@@ -1188,3 +1188,41 @@ def test_real_command_line_exits_2_with_one_line(
     _, outcome = subprocess_outcomes[case_id]
     assert outcome.passed, outcome.detail
 
+
+
+# --------------------------------------------------------------------------- living book
+
+#: (id, the scenario's living-book sections, what the one line must say: the field).
+LIVING_BOOK_CASES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("cycle_shorter_than_pre_due_window",
+     "population: {billing: {enabled: true, cycle_days: 10}, statement_lead_days: 15}\n",
+     ("population.billing", "cycle_days", "statement_lead_days")),
+    ("arrears_shares_above_one",
+     "population: {billing: {enabled: true}, arrears: {M1: 0.7, M2: 0.2, M3: 0.1, M4: 0.1}}\n",
+     ("population.arrears", "at most 1")),
+    ("negative_inflow",
+     "population: {billing: {enabled: true}, inflow: {rate_per_day: -0.001}}\n",
+     ("population.inflow.rate_per_day",)),
+    ("warmup_not_shorter_than_horizon",
+     "horizon_days: 120\npopulation: {billing: {enabled: true}}\n"
+     "metrics: {warmup_days: 120}\n",
+     ("metrics", "warmup_days", "horizon_days")),
+    ("arrears_without_billing", "population: {arrears: {M1: 0.05}}\n",
+     ("population.arrears", "population.billing.enabled")),
+    ("warmup_without_billing", "metrics: {warmup_days: 30}\n",
+     ("metrics", "warmup_days", "population.billing.enabled")),
+]
+
+
+@pytest.mark.parametrize("case", LIVING_BOOK_CASES, ids=lambda c: c[0])
+def test_bad_living_book_is_one_line_naming_the_field_exit_2(
+        case: tuple[str, str, tuple[str, ...]], tmp_path: Path) -> None:
+    from simulator.cli import app
+
+    _, text, says = case
+    path = tmp_path / "living.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    outcome = check_cli_result(result.exit_code, result.stderr, (str(path), *says))
+    assert outcome.passed, outcome.detail
+    assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from simulator.cli.app import app
 from simulator.engine import Results, run
-from simulator.errors import UserError
+from simulator.errors import ScenarioError, UserError
 from simulator.experiments.backends import LocalPool
 from simulator.experiments.calibrate import (
     OUTPUTS,
@@ -403,13 +403,18 @@ def test_a_bad_accounts_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_from_file_and_arrears_together_name_the_one_to_drop() -> None:
-    from simulator.scenario.schema import Population
+    for billing in (False, True):
+        with pytest.raises(ScenarioError, match=r"drop population\.arrears"):
+            scenario_from_dict({"population": {"from_file": "x.csv",
+                                               "billing": {"enabled": billing},
+                                               "arrears": {"M1": 0.05}}})
+    # All-zero arrears give no arrears: nothing to drop.
+    scenario_from_dict({"population": {"from_file": "x.csv", "arrears": {"M1": 0.0}}})
 
-    if "arrears" not in Population.model_fields:
-        pytest.skip("population.arrears (the living book, issue 15) is not in the schema yet")
-    with pytest.raises(Exception, match=r"drop population\.arrears"):
-        scenario_from_dict({"population": {"from_file": "x.csv",
-                                           "arrears": {"m1": 0.05}}})
+
+def test_a_lenders_file_with_monthly_statements_is_refused_in_one_line() -> None:
+    with pytest.raises(ScenarioError, match=r"set population\.billing\.enabled to false"):
+        scenario_from_dict({"population": {"from_file": "x.csv", "billing": {"enabled": True}}})
 
 
 # --------------------------------------------------------------------------- calibrate

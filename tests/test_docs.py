@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from simulator.book import OUTCOMES
 from simulator.compliance.packs import PACKS, RulePack
-from simulator.engine import DAILY_STATES, Results, run
+from simulator.engine import DAILY_STATES, LIVING_ACCOUNT_COLUMNS, Results, run
 from simulator.experiments.cells import CELL_FIELDS
 from simulator.experiments.compare import COMPARISON_COLUMNS
 from simulator.experiments.outputs import write_outputs
@@ -36,6 +36,7 @@ from simulator.experiments.regression import Verdict
 from simulator.experiments.runner import summarise
 from simulator.experiments.sweep import load_sweep
 from simulator.kpis import KPI_DEFINITIONS
+from simulator.living_kpis import LIVING_KPIS
 from simulator.recorder import EVENT_NAMES, PAY_AGENCY, PAY_DELINQUENT, PAY_PRE_DUE
 from simulator.scenario import CHANNELS, Scenario, StrategySpec, scenario_from_dict
 from simulator.scenario import schema as S
@@ -324,7 +325,16 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     results: list[Results] = [run(scenario, spec, 7) for spec in specs]
     out = tmp_path_factory.mktemp("run")
     write_outputs(results, scenario, out)
-    return {"dir": out, "events": results[0].events}
+    # A living book writes its own KPIs and account columns besides.
+    living = scenario_from_dict({
+        "horizon_days": 90, "population": {
+            "size": 400, "billing": {"enabled": True}, "arrears": {"M1": 0.05, "M3": 0.02},
+            "inflow": {"rate_per_day": 0.003}},
+        "agency": {"enabled": True}, "metrics": {"warmup_days": 20}})
+    living_results = [run(living, spec, 7) for spec in specs]
+    living_out = tmp_path_factory.mktemp("living")
+    write_outputs(living_results, living, living_out)
+    return {"dir": out, "events": results[0].events, "living": living_out}
 
 
 def columns_of(path: Path) -> list[str]:
@@ -363,16 +373,27 @@ def test_outputs_lists_every_kpi_in_order() -> None:
     assert documented("kpis_by_arm.csv") == [*ARM_KPI_DEFINITIONS, "contacts_<channel>"]
 
 
+@pytest.mark.parametrize("book", ["single_statement", "living"])
 def test_outputs_lists_exactly_the_columns_of_the_files_run_writes(
-        written: dict[str, Any]) -> None:
-    out = written["dir"]
+        written: dict[str, Any], book: str) -> None:
+    out = written["dir" if book == "single_statement" else "living"]
+    # What only a living book writes is documented as such, in its place.
+    for kpi in LIVING_KPIS:
+        assert "a living book" in KPI_DEFINITIONS[kpi], kpi
+    only_living = {"kpis.csv": set(LIVING_KPIS), "accounts.parquet": set(LIVING_ACCOUNT_COLUMNS)}
+
+    def expected(section: str) -> list[str]:
+        left_out = only_living.get(section, set()) if book != "living" else set()
+        return [name for name in documented(section) if name not in left_out]
+
     kpis = columns_of(out / "kpis.csv")
     assert kpis[:3] == ["strategy", "replication", "seed"]
-    assert collapse(kpis[3:]) == documented("kpis.csv")
+    assert collapse(kpis[3:]) == expected("kpis.csv")
     summary = summarise(pd.read_csv(out / "kpis.csv"))
     assert list(summary.columns) == documented("summary.csv")
-    for name in ("events.parquet", "daily.parquet", "accounts.parquet"):
-        assert collapse(columns_of(out / name)) == documented(name), name
+    for name in ("events.parquet", "daily.parquet", "accounts.parquet",
+                 "agents_daily.parquet"):
+        assert collapse(columns_of(out / name)) == expected(name), name
     by_arm = columns_of(out / "kpis_by_arm.csv")
     assert by_arm[:3] == ["strategy", "replication", "arm"]
     assert collapse(by_arm[3:]) == documented("kpis_by_arm.csv")

@@ -16,6 +16,12 @@ SMALL = {"population": {"size": 1500}, "horizon_days": 90, "agents": {"count": 2
 #: calls and promises have no denominator and are undefined (NaN).
 UNDEFINED = {"population": {"size": 300}, "horizon_days": 20, "agents": {"count": 1},
              "repayment": {"charge_off_dpd": 60}, "agency": {"enabled": True}}
+#: A living book (monthly statements, arrears on day 0, inflow, a warm-up): its KPIs
+#: include the living-only ones and read per statement and per episode.
+LIVING = {"population": {"size": 1500, "billing": {"enabled": True},
+                         "arrears": {"M1": 0.05, "M2": 0.02}, "inflow": {"rate_per_day": 0.002}},
+          "horizon_days": 90, "agents": {"count": 2}, "metrics": {"warmup_days": 30},
+          "repayment": {"charge_off_dpd": 45}, "agency": {"enabled": True}}
 
 
 def test_every_defined_kpi_has_a_range() -> None:
@@ -35,7 +41,8 @@ def test_every_kpi_of_a_run_lies_in_its_range(strategy: str) -> None:
         assert math.isnan(value) or found.contains(value), (name, value, found)
 
 
-@pytest.mark.parametrize("book", [SMALL, UNDEFINED], ids=["small", "undefined_ratios"])
+@pytest.mark.parametrize("book", [SMALL, UNDEFINED, LIVING],
+                         ids=["small", "undefined_ratios", "living"])
 @pytest.mark.parametrize("strategy", ["no_contact", "fixed_cadence", "bandit",
                                       "champion_challenger"])
 def test_every_run_passes_the_cell_validation(strategy: str, book: dict) -> None:
@@ -50,3 +57,5 @@ def test_every_run_passes_the_cell_validation(strategy: str, book: dict) -> None
     assert kpi_problem({**stored, "recovery_rate": 7.5}) is not None
     assert kpi_problem({**stored, "violations": None}) is not None
     assert kpi_problem({"accounts": 1500.0}) is not None
+    if book is LIVING:  # a living book missing one of its own KPIs is refused
+        assert kpi_problem({k: v for k, v in stored.items() if k != "service_level"})

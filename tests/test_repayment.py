@@ -24,6 +24,8 @@ from simulator.recorder import Event, Recorder
 from simulator.repayment import RepaymentProcess, next_event_delay
 from simulator.rng import Streams
 from simulator.scenario import SEGMENTS, Scenario, scenario_from_dict
+from simulator.strategies import Strategy, make_requests
+from simulator.strategies.loader import BUILTINS
 
 FLAT_BUCKETS = {"M0": 1.0, "M1": 1.0, "M2": 1.0, "M3": 1.0, "M4": 1.0, "agency": 1.0}
 
@@ -659,3 +661,67 @@ def test_events_are_recorded_in_time_order_per_account() -> None:
     assert delinquent["account_id"].is_unique
     due = book.observable.due_day[delinquent["account_id"].to_numpy()]
     np.testing.assert_array_equal(delinquent["t"].to_numpy(), due + 1.0)
+
+
+def _never_backwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make ``RepaymentProcess.decay_to`` fail on a time before an account's own state
+    time; returns the list that counts the calls checked."""
+    checked: list[int] = []
+    original = RepaymentProcess.decay_to
+
+    def decay_to(self: RepaymentProcess, idx: np.ndarray, t: Any) -> None:
+        behind = np.asarray(t) < self.book.state.t_state[idx]
+        assert not behind.any(), f"accounts {idx[np.broadcast_to(behind, idx.shape)][:5]} " \
+                                 "advanced to a time before their own state time"
+        checked.append(int(idx.size))
+        original(self, idx, t)
+
+    monkeypatch.setattr(RepaymentProcess, "decay_to", decay_to)
+    return checked
+
+
+class _ContactEveryone(Strategy):
+    """An SMS at 10:00 to every account in the view, every day."""
+
+    name = "contact_everyone"
+    description = "an SMS to every account the view holds"
+
+    def decide(self, day: int, accounts: pd.DataFrame) -> pd.DataFrame:
+        return make_requests(accounts.index.to_numpy(), "sms", 10.0)
+
+
+@pytest.mark.parametrize("strategy", ["contact_everyone", "fixed_cadence", "early_warning",
+                                      "value_based", "bandit", "escalation"])
+def test_nothing_moves_an_account_backwards_in_time(monkeypatch: pytest.MonkeyPatch,
+                                                     strategy: str) -> None:
+    # Statements fall between day -14 and day 16: before its statement an account has no
+    # repayment state, so it must not be in the view (a contact then would wind its
+    # intensity backwards, the excess growing by exp(kappa dt)). ``contact_everyone``
+    # contacts whatever the view holds; the built-ins are checked too.
+    monkeypatch.setitem(BUILTINS, _ContactEveryone.name, _ContactEveryone)
+    checked = _never_backwards(monkeypatch)
+    scenario = scenario_from_dict({"horizon_days": 40, "population": {"size": 800},
+                                   "agents": {"count": 2}})
+    run(scenario, strategy, seed=3)
+    assert sum(checked) > 800  # the check ran on every account's events
+    # A living book: accounts current between statements are in the view (a contact
+    # finds nothing owed), new accounts enter it when they open, arrears start on day 0.
+    checked.clear()
+    scenario = scenario_from_dict({
+        "horizon_days": 70, "agents": {"count": 2},
+        "population": {"size": 800, "billing": {"enabled": True},
+                       "arrears": {"M1": 0.05, "M2": 0.05}, "inflow": {"rate_per_day": 0.01}}})
+    run(scenario, strategy, seed=3)
+    assert sum(checked) > 800
+
+
+def test_the_view_holds_an_account_only_once_its_statement_is_issued() -> None:
+    from simulator.view import build_view
+
+    scenario = scenario_from_dict({"population": {"size": 500}})
+    book = generate_book(scenario, Streams(2))
+    issued = book.observable.due_day + 1.0 - scenario.population.statement_lead_days
+    for day in (0.0, 5.0, 16.0):
+        view = build_view(book, day)
+        assert (issued[view.index.to_numpy()] <= day).all()
+        assert len(view) == int((issued <= day).sum())  # and every such account

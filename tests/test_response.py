@@ -15,10 +15,12 @@ from simulator.response import ContactResponse
 from simulator.scenario import StrategySpec, load_scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
+#: One statement per account: these tests stand borrowers at their statements.
+SINGLE_COHORT = ROOT / "scenarios" / "examples" / "single_cohort.yaml"
 
 
 def _response() -> ContactResponse:
-    sc = load_scenario(ROOT / "scenarios" / "default.yaml", ["population.size=3000"])
+    sc = load_scenario(SINGLE_COHORT, ["population.size=3000"])
     return Simulation(sc, StrategySpec(use="no_contact"), seed=7).response
 
 
@@ -58,7 +60,7 @@ def test_a_dial_after_another_contact_draws_afresh() -> None:
 
 def _started(overrides: list[str], size: int = 3000) -> Simulation:
     """A simulation of the default scenario whose borrowers stand at their statements."""
-    sc = load_scenario(ROOT / "scenarios" / "default.yaml",
+    sc = load_scenario(SINGLE_COHORT,
                        [f"population.size={size}", *overrides])
     sim = Simulation(sc, StrategySpec(use="no_contact"), seed=7)
     sim.repayment.start()
@@ -101,7 +103,7 @@ def test_a_kept_full_promise_covers_a_late_fee_added_after_it(covers: bool) -> N
     zero = {name: {"lambda_0": 0.0, "lambda_inf": 0.0, "due_impulse": 0.0, "delta10": 0.0,
                    "delta11": 0.0, "payday_impulse": 0.0, "bureau_impulse": 0.0}
             for name in ("on_time", "self_curer", "cash_flow", "unwilling", "hardship")}
-    sc = load_scenario(ROOT / "scenarios" / "default.yaml", [
+    sc = load_scenario(SINGLE_COHORT, [
         "population.size=200", "repayment.late_fee=25",
         f"promises.full_covers_fees={str(covers).lower()}"])
     data = sc.to_dict()

@@ -4,9 +4,8 @@ dummy parameter, resuming after SIGKILL, Dask, a calibration's draws, and bad in
 The model runs on a tiny book where agent calls are the only contact and cost 70 per
 attempt (``FLIP``): over an agent-call impulse of [0, 0.3], calling every other day
 loses net value against no contact at a low impulse and wins at a high one, by the
-write-offs it prevents (the flip is near 0.13 on these seeds). The full-size versions
-of these checks are
-``benchmarks/robust_acceptance.py``.
+write-offs it prevents (the flip is near 0.13 on these seeds). The full-size versions of these
+checks are ``benchmarks/robust_acceptance.py``.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ def test_hostile_labels_never_steer_where_results_go(tmp_path: Path) -> None:
     written = files_under(tmp_path) - before
     assert written == {str((out / name).relative_to(tmp_path)) for name in (
         "kpis.csv", "summary.csv", "daily.parquet", "accounts.parquet", "events.parquet",
-        "scenario.resolved.yaml", RECORD)}
+        "agents_daily.parquet", "scenario.resolved.yaml", RECORD)}
     assert {p.parent for p in paths.values()} == {out}
     assert not Path("/tmp/contactsim-evil").exists()
     daily = pd.read_parquet(out / "daily.parquet")

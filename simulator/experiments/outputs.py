@@ -8,7 +8,7 @@ written; then the files an earlier contactsim command wrote there and this one d
 are removed. Which files those are is read from the folder's record (``.contactsim.json``),
 so a file contactsim did not write is never removed, and a sweep's ``cells/`` is kept.
 
-The frames (events, daily, accounts) are written a row group at a time as each result
+The frames (events, daily, accounts, agents_daily) are written a row group at a time as each result
 arrives (``ResultsWriter``), never concatenated in memory. In the written files a time
 that never happened (``inf`` in memory: an account never paid, never charged off) is
 written as NaN (null): the in-memory ``Results`` and the KPIs keep ``inf``.
@@ -43,8 +43,8 @@ from simulator.scenario import Scenario
 #: ever removed, and only when the folder's record says contactsim wrote them.
 KNOWN_OUTPUTS: frozenset[str] = frozenset({
     "kpis.csv", "summary.csv", "daily.parquet", "accounts.parquet", "events.parquet",
-    "kpis_by_arm.csv", "scenario.resolved.yaml", "kpis.parquet", "comparison.csv",
-    "comparison.parquet", "sweep.resolved.yaml", "run.yaml",
+    "agents_daily.parquet", "kpis_by_arm.csv", "scenario.resolved.yaml", "kpis.parquet",
+    "comparison.csv", "comparison.parquet", "sweep.resolved.yaml", "run.yaml",
     # contactsim robust
     "robust.resolved.yaml", "results.csv", "ranking.csv", "pairwise.csv", "sensitivity.csv",
     "where.csv",
@@ -68,7 +68,8 @@ ROWS_PER_GROUP = 1 << 16
 
 #: The frames of a run and their files.
 FRAMES: tuple[tuple[str, str], ...] = (
-    ("daily", "daily.parquet"), ("accounts", "accounts.parquet"), ("events", "events.parquet"))
+    ("daily", "daily.parquet"), ("accounts", "accounts.parquet"), ("events", "events.parquet"),
+    ("agents_daily", "agents_daily.parquet"))
 
 
 # --------------------------------------------------------------------------- files
@@ -435,7 +436,7 @@ class ResultsWriter:
                                          self.scenario))
         release_free_memory()  # what the run freed, before the frames are converted
         # The largest frames first, each dropped (with ``release``) once it is written.
-        for kind in ("accounts", "events", "daily"):
+        for kind in ("accounts", "events", "daily", "agents_daily"):
             stream = self._streams.get(kind)
             if stream is not None:
                 try:
@@ -468,9 +469,11 @@ class ResultsWriter:
         folder.stage("scenario.resolved.yaml", lambda p: p.write_text(text, encoding="utf-8"))
         placed = folder.commit("contactsim run")
         order = ["kpis.csv", "summary.csv", "daily.parquet", "accounts.parquet",
-                 "events.parquet", "kpis_by_arm.csv", "scenario.resolved.yaml", "run.yaml"]
+                 "agents_daily.parquet", "events.parquet", "kpis_by_arm.csv",
+                 "scenario.resolved.yaml", "run.yaml"]
         keys = {"kpis.csv": "kpis", "summary.csv": "summary", "daily.parquet": "daily",
-                "accounts.parquet": "accounts", "events.parquet": "events",
+                "accounts.parquet": "accounts", "agents_daily.parquet": "agents_daily",
+                "events.parquet": "events",
                 "kpis_by_arm.csv": "kpis_by_arm", "scenario.resolved.yaml": "scenario",
                 "run.yaml": "run"}
         return {keys[n]: placed[n] for n in order if n in placed}

@@ -37,7 +37,7 @@ from simulator.engine import Results
 from simulator.errors import UserError
 from simulator.experiments.cells import simulator_version
 from simulator.experiments.runner import cells_of, run_cells
-from simulator.kpis import KPI_DEFINITIONS, kpi_range
+from simulator.kpis import KPI_DEFINITIONS, LIVING_ONLY_KPIS, kpi_range
 from simulator.scenario import CHANNELS, Scenario, format_validation_error, load_scenario, read_yaml
 
 BASELINE_SUFFIX = ".baseline.yaml"
@@ -151,8 +151,11 @@ def scenario_hash(scenario: Scenario) -> str:
 
 
 def known_kpis(scenario: Scenario) -> set[str]:
-    """Every KPI name a run of ``scenario`` reports."""
+    """Every KPI name a run of ``scenario`` reports (``LIVING_ONLY_KPIS`` only for a
+    living book)."""
     names = set(KPI_DEFINITIONS)
+    if not scenario.population.billing.enabled:
+        names -= set(LIVING_ONLY_KPIS)
     names.update(f"cost_{c}" for c in CHANNELS)
     names.update(f"contacts_{c}" for c in CHANNELS)
     names.update(f"blocked_{r}" for r in RulePack.named(scenario.compliance.pack).rule_names)

@@ -104,7 +104,8 @@ class RunJob:
                       watch=watch)
         if not self.frames:
             empty = pd.DataFrame()
-            results = replace(results, events=empty, daily=empty, accounts=empty)
+            results = replace(results, events=empty, daily=empty, accounts=empty,
+                              agents_daily=empty)
         return results
 
 

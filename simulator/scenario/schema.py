@@ -11,7 +11,14 @@ import copy
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 CHANNELS: tuple[str, ...] = ("push", "email", "sms", "robocall", "agent_call")
 SEGMENTS: tuple[str, ...] = (
@@ -132,6 +139,12 @@ class Segment(Section):
     payday_impulse: NonNegative = Field(
         0.0, description="intensity jump on each payday (cash-flow constrained), 1/day"
     )
+    statement_impulse: NonNegative = Field(
+        0.0,
+        description="intensity jump when a new statement is issued to an account still in "
+        "arrears (population.billing; an account that owes nothing starts a new episode at "
+        "lambda_0 instead), 1/day",
+    )
     bureau_impulse: NonNegative = Field(
         0.0,
         description="intensity jump when the delinquency is reported to the credit bureau "
@@ -245,6 +258,58 @@ class Score(Section):
     sd: Positive = Field(70.0, description="standard deviation of the score, points")
 
 
+class Billing(Section):
+    """Monthly statements: the living book (docs/model.md section 2.5)."""
+
+    enabled: bool = Field(
+        False,
+        description="issue a statement every cycle_days while the account has instalments "
+        "left and is not charged off. False: every account has a single statement (the "
+        "instalment of population.amount_due), the rest of its balance never falls due",
+    )
+    cycle_days: Annotated[int, Field(ge=1, le=365)] = Field(
+        30, description="days between two statements (and two due dates) of an account; "
+        "at least population.statement_lead_days",
+    )
+
+
+class Arrears(Section):
+    """Accounts already past due on day 0, by bucket (docs/model.md section 2.6)."""
+
+    M1: Probability = Field(0.0, description="share of accounts 1-30 days past due on day 0")
+    M2: Probability = Field(0.0, description="share of accounts 31-60 days past due on day 0")
+    M3: Probability = Field(0.0, description="share of accounts 61-90 days past due on day 0")
+    M4: Probability = Field(
+        0.0, description="share of accounts 91 or more days past due on day 0 (below "
+        "repayment.charge_off_dpd)")
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> Arrears:
+        total = self.M1 + self.M2 + self.M3 + self.M4
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"shares M1 to M4 sum to {total:.6g}; they must sum to at most 1")
+        return self
+
+    def shares(self) -> tuple[float, float, float, float]:
+        return (self.M1, self.M2, self.M3, self.M4)
+
+    @property
+    def any(self) -> bool:
+        return any(v > 0 for v in self.shares())
+
+
+class Inflow(Section):
+    """New accounts opening over the horizon (docs/model.md section 2.7)."""
+
+    rate_per_day: NonNegative = Field(
+        0.0,
+        description="new accounts opening per day, per account of the day-0 book "
+        "(population.size): 0.0028 opens about 56 a day on 20,000 accounts. Each new account "
+        "has a full plan of 1 + population.instalments_remaining statements, the first "
+        "due population.billing.cycle_days after it opens",
+    )
+
+
 class Population(Section):
     """The synthetic book: who the borrowers are (docs/model.md section 2)."""
 
@@ -258,6 +323,15 @@ class Population(Section):
     statement_lead_days: Annotated[float, Field(ge=0.0, le=365.0)] = Field(
         15.0, description="days between the statement and its due date (the pre-due window)"
     )
+    billing: Billing = Field(
+        default_factory=Billing,
+        description="monthly statements (off: a single statement per account)")
+    arrears: Arrears = Field(
+        default_factory=Arrears,
+        description="accounts already past due on day 0 (needs billing)")
+    inflow: Inflow = Field(
+        default_factory=Inflow,
+        description="new accounts opening over the horizon (needs billing)")
     amount_due: LogNormal = Field(
         default_factory=lambda: LogNormal(mean=600.0, sigma=0.6),
         description="instalment due on the statement, currency",
@@ -319,7 +393,9 @@ class Population(Section):
         "traits drawn given them (the risk class from the score). population.size accounts "
         "are drawn from the file with replacement, unless size equals the file's number of "
         "accounts (each taken once). A relative path is relative to the scenario file. An "
-        "account's dpd is its arrears: due on day -dpd. null: a synthetic book",
+        "account's dpd is its arrears: due on day -dpd (so population.arrears is refused "
+        "beside it). One statement per account: population.billing must stay off. null: a "
+        "synthetic book",
     )
 
     @field_validator("from_file")
@@ -329,18 +405,48 @@ class Population(Section):
             raise ValueError("give a path, or null for a synthetic book")
         return value
 
-    @model_validator(mode="after")
-    def _one_source_of_arrears(self) -> Population:
-        # The living book's day-0 arrears (population.arrears, issue 15) and a lender's
-        # file both say which accounts are in arrears on day 0: one must go. Written
-        # against the field's name so that it applies once the field exists.
-        arrears = getattr(self, "arrears", None)
-        if (self.from_file is not None and "arrears" in self.model_fields_set
-                and _gives_arrears(arrears)):
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source_of_arrears(cls, data: Any) -> Any:
+        # A lender's file and population.arrears both say which accounts are in arrears on
+        # day 0: one must go. Checked before the fields, so that this is the one line a
+        # user reads (arrears alone would first ask for monthly statements).
+        if (isinstance(data, dict) and data.get("from_file") is not None
+                and _gives_arrears(data.get("arrears"))):
             raise ValueError("population.from_file and population.arrears both give the "
                              "book's arrears on day 0 (the file's days past due are the "
                              "arrears): drop population.arrears")
+        return data
+
+    @model_validator(mode="after")
+    def _file_is_one_statement(self) -> Population:
+        # A lender's file seeds the single-statement book (docs/model.md section 2.8);
+        # its accounts' instalment plans are not in the accounts table.
+        if self.from_file is not None and self.billing.enabled:
+            raise ValueError("population.from_file seeds a book of one statement per "
+                             "account: set population.billing.enabled to false (monthly "
+                             "statements from a lender's file are not supported yet)")
         return self
+
+    @field_validator("billing")
+    @classmethod
+    def _cycle_covers_lead(cls, value: Billing, info: ValidationInfo) -> Billing:
+        lead = info.data.get("statement_lead_days")
+        if value.enabled and lead is not None and value.cycle_days < lead:
+            raise ValueError(f"cycle_days ({value.cycle_days}) is shorter than the pre-due "
+                             f"window population.statement_lead_days ({lead:g}); a statement "
+                             "must fall due before the next is issued")
+        return value
+
+    @field_validator("arrears", "inflow")
+    @classmethod
+    def _needs_billing(cls, value: Arrears | Inflow, info: ValidationInfo) -> Arrears | Inflow:
+        billing = info.data.get("billing")
+        used = value.any if isinstance(value, Arrears) else value.rate_per_day > 0
+        if used and billing is not None and not billing.enabled:
+            raise ValueError("needs monthly statements: set population.billing.enabled to "
+                             "true")
+        return value
 
     @field_validator("due_day")
     @classmethod
@@ -641,6 +747,19 @@ class Decision(Section):
 class Metrics(Section):
     """Choices in how KPIs are measured."""
 
+    warmup_days: NonNegative = Field(
+        0.0,
+        description="days at the start of the run left out of the flow KPIs (delinquency "
+        "per statement, roll rates, collected, contacts, cost, churn, agent utilisation, "
+        "service level), as in steady-state simulation; shorter than horizon_days; needs "
+        "population.billing",
+    )
+    month_days: Annotated[float, Field(gt=0.0, le=365.0, allow_inf_nan=False)] = Field(
+        30.0,
+        description="days between two month-ends of the month-on-month roll rates of a "
+        "living book (the first month-end is the end of the warm-up)",
+    )
+
     wasted_window_days: Positive = Field(
         30.0,
         description="a contact is wasted when the account's no-contact twin paid in full "
@@ -686,6 +805,34 @@ class Scenario(Section):
         default_factory=lambda: (StrategySpec(use="no_contact"),),
         description="arms compared on the same borrowers",
     )
+
+    @field_validator("repayment")
+    @classmethod
+    def _arrears_before_charge_off(cls, value: Repayment, info: ValidationInfo) -> Repayment:
+        pop = info.data.get("population")
+        if pop is None:
+            return value
+        # The lowest days past due of each bucket: an account in it must not be written off.
+        for bucket, low in zip(("M1", "M2", "M3", "M4"), (1, 31, 61, 91), strict=True):
+            if getattr(pop.arrears, bucket) > 0 and value.charge_off_dpd <= low:
+                raise ValueError(f"charge_off_dpd ({value.charge_off_dpd}) leaves no room for "
+                                 f"population.arrears.{bucket} (accounts {low} or more days "
+                                 "past due on day 0): set that share to 0 or charge off later")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _warmup_inside_horizon(cls, value: Metrics, info: ValidationInfo) -> Metrics:
+        horizon = info.data.get("horizon_days")
+        if value.warmup_days > 0:
+            pop = info.data.get("population")
+            if pop is not None and not pop.billing.enabled:
+                raise ValueError("warmup_days needs a living book: set "
+                                 "population.billing.enabled to true")
+            if horizon is not None and value.warmup_days >= horizon:
+                raise ValueError(f"warmup_days ({value.warmup_days:g}) must be shorter than "
+                                 f"horizon_days ({horizon:g})")
+        return value
 
     @field_validator("strategies")
     @classmethod

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.kpis import Ledger, Payments, collected_within, recovery_eligible
+from simulator.recorder import PAY_AGENCY
 from simulator.rng import Streams
 from simulator.scenario import CHANNELS, Scenario, StrategySpec
 from simulator.strategies.loader import build_strategy
@@ -134,6 +135,17 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
     paid30 = collected_within(payments, amount_del, t_del, eligible30, 30)
     written = acc["written_off"].to_numpy(dtype=np.float64)
 
+    living = "statements_due" in acc.columns
+    if living:  # a living book: every flow counts from the end of the warm-up
+        warmup = scenario.metrics.warmup_days
+        late = ev["t"].to_numpy() >= warmup if len(ev) else np.empty(0, dtype=bool)
+        contact &= late
+        wasted_all &= late
+        in_window = (payments.t >= warmup) & (payments.t <= horizon)
+        pay_arm = arm_codes[payments.pos]
+        t_off = acc["t_charged_off"].to_numpy(dtype=np.float64)
+        charged_w = (t_off >= warmup) & (t_off <= horizon)
+        t_churn = acc["t_churn"].to_numpy(dtype=np.float64)
     rows: list[dict[str, Any]] = []
     for k, name in enumerate(arm_names):
         a = arm_codes == k
@@ -187,13 +199,84 @@ def arm_kpis(results: RunFrames, arms: np.ndarray | SplitsAccounts,
             "cash_collected_per_account": _ratio(cash, n),
             "net_value_per_account": _ratio(net, n),
         }
+        if living:
+            row.update(_living_arm(acc, a, e & late, event, contact & e, in_window
+                                   & (pay_arm == k), payments, charged_w & a,
+                                   a & (t_churn >= warmup), row, scenario))
         for ch in CHANNELS:
             row[f"contacts_{ch}"] = float(acc[f"contacts_{ch}"].to_numpy()[a].sum())
+        if living:
+            channel = ev["channel"].astype(str).to_numpy()
+            for ch in CHANNELS:
+                row[f"contacts_{ch}"] = float((contact & e & (channel == ch)).sum())
         rows.append(row)
     out = pd.DataFrame(rows)
     out.insert(0, "replication", results.replication)
     out.insert(0, "strategy", results.strategy)
     return out
+
+
+def _living_arm(acc: pd.DataFrame, a: np.ndarray, e: np.ndarray, event: np.ndarray,
+                contact: np.ndarray, paid: np.ndarray, payments: Payments,
+                charged: np.ndarray, churned: np.ndarray, row: dict[str, Any],
+                scenario: Scenario) -> dict[str, float]:
+    """The KPIs of one arm of a living book that differ from a single statement's, as
+    ``simulator.living_kpis`` defines them: per statement and per episode, every flow
+    from the end of the warm-up (``e``, ``contact`` and ``paid`` are already limited to
+    it, and to the arm)."""
+
+    def total(column: str, rows: np.ndarray = a) -> float:
+        return float(acc[column].to_numpy(dtype=np.float64)[rows].sum())
+
+    warmup, horizon = scenario.metrics.warmup_days, scenario.horizon_days
+    closed = np.where(acc["final_state"].isin(["paid_on_time", "cured"]).to_numpy(),
+                      acc["t_paid"].to_numpy(dtype=np.float64),
+                      np.where(acc["final_state"].to_numpy() == "charged_off",
+                               acc["t_charged_off"].to_numpy(dtype=np.float64), np.inf))
+    n = float((a & (acc["opened"].to_numpy() <= horizon) & (closed >= warmup)).sum())
+    amount = total("amount_delinquent_counted")
+    collected = total("collected_counted")
+    agency = float(payments.amount[paid & (payments.code == PAY_AGENCY)].sum())
+    cash = float(payments.amount[paid].sum())
+    written_off = total("written_off", charged)
+    contact_cost = float(row["contact_cost"])
+    clv_lost = total("clv", churned)
+    commission = agency * scenario.agency.commission
+    balance_left = total("balance_end")
+    n_contacts = float(contact.sum())
+    complaints = float((e & (event == "complaint")).sum())
+    balance_start = total("balance_start_counted")
+    net = cash + balance_left - balance_start - contact_cost - commission - clv_lost
+    return {
+        "accounts": n,
+        "delinquency_rate": _ratio(total("statements_missed"), total("statements_due")),
+        "amount_delinquent": amount,
+        "collected": collected,
+        "recovery_rate": _ratio(collected, amount),
+        "recovery_rate_30": _ratio(total("collected_counted_30"),
+                                   total("amount_delinquent_counted_30")),
+        "cure_rate": _ratio(total("cures"), total("episodes")),
+        "charge_off_rate": _ratio(float(charged.sum()), n),
+        "loss_rate": _ratio(written_off, balance_start),
+        "written_off": written_off,
+        "agency_collected": agency,
+        "agency_recovery_rate": _ratio(total("agency_collected", charged), written_off),
+        "cash_collected": cash,
+        "balance_left": balance_left,
+        "cost_per_collected": _ratio(contact_cost, collected),
+        "agency_commission": commission,
+        "churned": float(churned.sum()),
+        "churn_rate": _ratio(float(churned.sum()), n),
+        "clv_lost": clv_lost,
+        "complaints_per_1000": 1000 * _ratio(complaints, n),
+        "contacts": n_contacts,
+        "contacts_per_account": _ratio(n_contacts, n),
+        "blocked_requests": float((e & (event == "blocked")).sum()),
+        "promises_made": float((e & (event == "promise")).sum()),
+        "net_value": net,
+        "cash_collected_per_account": _ratio(cash, n),
+        "net_value_per_account": _ratio(net, n),
+    }
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:

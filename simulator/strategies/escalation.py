@@ -58,7 +58,9 @@ class Escalation(Strategy[EscalationParams]):
     ``patience_days`` (3) pass after its last contact with no payment and no promise, at
     once when a promise is broken, and when it cannot be reached on the rung's channel.
     It steps down one rung after any payment or a new promise. A rung changes by at
-    most one step per decision epoch, so no rung is ever skipped. The top rung
+    most one step per decision epoch, so no rung is ever skipped. Once nothing is past
+    due (a cure, with monthly statements), the ladder resets: the next delinquency starts
+    again at the first rung. The top rung
     ``agency`` ends in-house contact; the engine places the account with the agency at
     charge-off. While a promise is open nothing is sent (``pause_on_promise``).
     ``ladder`` sets the rungs (softest first), ``hours`` the hour of each channel.
@@ -130,6 +132,12 @@ class Escalation(Strategy[EscalationParams]):
         st["seen"][ids] = True
 
         rung = st["rung"][ids].astype(np.int64)
+        # Cured: nothing past due any more (a living book's accounts stay in the view
+        # between statements). The ladder starts afresh at the next delinquency.
+        cured = (rung >= 0) & (dpd < 1)
+        if cured.any():
+            st["rung"][ids[cured]] = NOT_STARTED
+            rung = np.where(cured, NOT_STARTED, rung)
         top = len(p.ladder) - 1
         started = rung >= 0
         start = ~started & (dpd >= p.start_dpd)
