@@ -9,7 +9,7 @@ order, so the segment shares in the scenario are met exactly.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -236,9 +236,10 @@ _T = TypeVar("_T", Latent, Observable)
 
 def _joined(a: _T, b: _T) -> _T:
     """The accounts of ``a`` followed by those of ``b``, column by column."""
-    return type(a)(**{f.name: None if getattr(a, f.name) is None  # an optional column
-                      else np.concatenate([getattr(a, f.name), getattr(b, f.name)])
-                      for f in fields(a)})
+    columns: dict[str, Any] = {
+        f.name: None if getattr(a, f.name) is None  # an optional column not given
+        else np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a)}
+    return type(a)(**columns)
 
 
 def _log_days_unpaid(scenario: Scenario, segments: SegmentTable, max_dpd: int) -> F64:
