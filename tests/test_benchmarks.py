@@ -36,6 +36,28 @@ def test_run_speed_prints_every_figure_per_size() -> None:
         assert column in header, header
 
 
+def test_daystep_baseline_prints_every_figure() -> None:
+    out = bench("daystep_baseline.py", "--sizes", "2000", "--repeat", "2")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000]
+    r = rows[0]
+    for arm in ("daystep", "no_contact", "fixed_cadence"):
+        assert r[f"{arm}_wall"] > 0 and len(r[f"{arm}_walls"]) == 2
+        assert r[f"{arm}_wall"] == min(r[f"{arm}_walls"])  # the best of two
+    assert r["ratio_no_contact"] == r["no_contact_wall"] / r["daystep_wall"]
+    assert r["ratio_fixed_cadence"] == r["fixed_cadence_wall"] / r["daystep_wall"]
+    for share in ("paid_in_full", "charged_off"):
+        assert 0.0 <= r[f"daystep_{share}"] <= 1.0 and 0.0 <= r[f"engine_{share}"] <= 1.0
+    # The same book: on the single cohort ~96 % of accounts pay in full. The two models
+    # draw independently, so at 2,000 accounts the difference of the shares has a
+    # binomial sd of about 0.6 points; the day step's own bias is ~0.3 points (100,000
+    # accounts). 3 points apart (5 sd) would be a different book or a broken model.
+    assert abs(r["daystep_paid_in_full"] - r["engine_paid_in_full"]) < 0.03, r
+    header = out.splitlines()[0]
+    for column in ("day-step", "no_contact", "fixed_cad", "nc/day", "fc/day", "paid full"):
+        assert column in header, header
+
+
 def test_run_speed_profiles_a_run_on_request() -> None:
     out = bench("run_speed.py", "--sizes", "2000", "--profile")
     assert "profile of one run at 2,000 borrowers" in out
