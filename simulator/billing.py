@@ -311,16 +311,7 @@ class BilledRepayment(RepaymentProcess):
         code = b.latent.segment[idx]
         self.decay_to(idx, t)
         owed = s.owed[idx]
-        if amount is None:
-            u = self.amount_stream.uniforms(idx, s.repay_counter[idx], 2)
-            s.repay_counter[idx] += 1
-            full = u[:, 0] < seg.full_payment_prob[code]
-            lo, hi = seg.partial_low[code], seg.partial_high[code]
-            frac = np.where(full, 1.0, lo + (hi - lo) * u[:, 1])
-        else:
-            frac = np.minimum(amount / owed, 1.0)
-        paid = frac * owed
-        paid = np.where(owed - paid < CENT, owed, paid)
+        frac, paid = self._payment(idx, code, owed, amount)
         st = s.status[idx]
         in_house = st != CHARGED_OFF
         a = b.observable.amount_due[idx]

@@ -313,13 +313,14 @@ class RepaymentProcess:
             rest = np.where(self._covers_all(i), s.owed[i], s.promise_amount[i] - s.promise_paid[i])
             self._on_payment(i, t[kept], amount=rest)
 
-    def _on_payment(self, idx: I64, t: F64, amount: F64 | None = None) -> None:
-        s, b = self.book.state, self.book
-        seg = b.segments
-        code = b.latent.segment[idx]
-        self.decay_to(idx, t)
-        owed = s.owed[idx]
+    def _payment(self, idx: I64, code: np.ndarray, owed: F64,
+                 amount: F64 | None) -> tuple[F64, F64]:
+        """(share, amount) each account in ``idx`` pays of ``owed``: ``amount`` (a promise
+        kept), else in full with the segment's ``full_payment_prob`` or a uniform share
+        between its partial bounds (section 3.2); a remainder under a cent is paid with
+        it. The jump of the intensity follows the share drawn (section 3.2)."""
         if amount is None:
+            s, seg = self.book.state, self.book.segments
             u = self.amount_stream.uniforms(idx, s.repay_counter[idx], 2)
             s.repay_counter[idx] += 1
             full = u[:, 0] < seg.full_payment_prob[code]
@@ -328,7 +329,15 @@ class RepaymentProcess:
         else:
             frac = np.minimum(amount / owed, 1.0)
         paid = frac * owed
-        paid = np.where(owed - paid < CENT, owed, paid)
+        return frac, np.where(owed - paid < CENT, owed, paid)
+
+    def _on_payment(self, idx: I64, t: F64, amount: F64 | None = None) -> None:
+        s, b = self.book.state, self.book
+        seg = b.segments
+        code = b.latent.segment[idx]
+        self.decay_to(idx, t)
+        owed = s.owed[idx]
+        frac, paid = self._payment(idx, code, owed, amount)
         st = s.status[idx]
         s.owed[idx] = owed - paid
         in_house = st != CHARGED_OFF
