@@ -53,16 +53,23 @@ EXAMPLE = REPO / "scenarios" / "examples" / "call_big_balances.py"
 
 
 def tracked_text_files() -> list[tuple[Path, str]]:
-    """Every file git tracks that is UTF-8 text, with its text."""
+    """Every file git tracks that is UTF-8 text, with its text; outside a git checkout
+    (an unpacked archive), every file of the project's tree but hidden folders, caches
+    and build or run outputs."""
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
                              check=True).stdout
+        names = [n for n in out.decode().split("\0") if n]
     except (FileNotFoundError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout")
+        skipped = {"__pycache__", "out", "build", "dist"}
+        names = [str(p.relative_to(REPO)) for p in REPO.rglob("*")
+                 if not any(part.startswith(".") or part in skipped
+                            or part.endswith(".egg-info")
+                            for part in p.relative_to(REPO).parts)]
     files = []
-    for name in out.decode().split("\0"):
+    for name in names:
         path = REPO / name
-        if not name or not path.is_file():
+        if not path.is_file():
             continue
         try:
             files.append((path, path.read_text(encoding="utf-8")))

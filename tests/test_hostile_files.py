@@ -435,23 +435,32 @@ def test_two_writers_of_one_file_never_share_a_temporary_file(tmp_path: Path) ->
 # ----------------------------------------------------------- 14: one complete run
 
 
+#: A folder no one may create files in, root included: sysfs refuses it (EACCES).
+SYSFS_FOLDER = Path("/sys/kernel")
+
+
 @contextlib.contextmanager
-def read_only(folder: Path) -> Iterator[None]:
-    """``folder`` made unwritable, for root too (immutable), restored afterwards."""
+def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder this process cannot write to: a new folder made read-only (and immutable
+    with ``chattr +i`` for root, restored afterwards), or, for root where ``chattr +i``
+    is refused (some file systems), a sysfs folder, which refuses root too."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
     folder.chmod(0o555)
+    chattr = shutil.which("chattr")
     immutable = False
-    if os.geteuid() == 0:
-        chattr = shutil.which("chattr")
-        immutable = chattr is not None and subprocess.run(
-            [chattr, "+i", str(folder)], capture_output=True).returncode == 0
-        if not immutable:
-            folder.chmod(0o755)
-            pytest.skip("running as root without chattr +i: no folder is read-only")
     try:
-        yield
+        if os.geteuid() == 0:
+            immutable = chattr is not None and subprocess.run(
+                [chattr, "+i", str(folder)], capture_output=True).returncode == 0
+            if not immutable:
+                assert SYSFS_FOLDER.is_dir(), "no folder is read-only for root here"
+                yield SYSFS_FOLDER
+                return
+        yield folder
     finally:
         if immutable:
-            subprocess.run([shutil.which("chattr") or "chattr", "-i", str(folder)], check=True)
+            subprocess.run([chattr or "chattr", "-i", str(folder)], check=True)
         folder.chmod(0o755)
 
 
@@ -470,9 +479,7 @@ class Mark(Strategy):
 def test_a_read_only_output_folder_is_found_before_the_run(tmp_path: Path) -> None:
     (tmp_path / "mark.py").write_text(PLUGIN, encoding="utf-8")
     write_yaml(tmp_path / "tiny.yaml", {**TINY, "strategies": [{"use": "mark.py:Mark"}]})
-    out = tmp_path / "ro"
-    out.mkdir()
-    with read_only(out):
+    with unwritable_folder(tmp_path) as out:
         r = contactsim("run", str(tmp_path / "tiny.yaml"), "--out", str(out), "-q")
     assert r.returncode == 2
     line = one_error_line(r.stderr)

@@ -114,7 +114,6 @@ def test_designs_cover_the_unit_cube_and_saltelli_checks_its_size() -> None:
 
 
 def test_optuna_distributions() -> None:
-    pytest.importorskip("optuna")
     dists = space({"agents.count": {"low": 2, "high": 40, "integer": True, "log": True},
                    "channels.sms.impulse": {"low": 0.01, "high": 1.0, "log": True},
                    "compliance.pack": {"values": ["none", "cn-2026"]}}).to_optuna()
