@@ -162,27 +162,7 @@ def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
     segment = assign_segments(fraud, ability, willingness, attention,
                               [s.share for s in seg_cfg])
 
-    def per_segment(dist_of: str) -> F64:
-        out = np.empty(n)
-        for k, s in enumerate(seg_cfg):
-            idx = np.flatnonzero(segment == k)
-            out[idx] = _lognormal(rng, getattr(s, dist_of), idx.size)
-        return out
-
-    tolerance = per_segment("tolerance")
-    complaint = per_segment("complaint_propensity")
-    resp_dist = LogNormal(mean=1.0, sigma=pop.responsiveness_sigma)
-    responsiveness = _lognormal(rng, resp_dist, (n, len(CHANNELS)))
-    answer_mult = np.array([s.answer_multiplier for s in seg_cfg])[segment]
-    answer = _lognormal(rng, LogNormal(mean=1.0, sigma=pop.answer_sigma), n) * answer_mult
-    clv = _lognormal(rng, pop.clv, n)
-    payday_offset = rng.random(n) * scenario.repayment.payday_period_days
-
-    latent = Latent(
-        segment=segment, ability=ability, willingness=willingness, tolerance=tolerance,
-        complaint_propensity=complaint, responsiveness=responsiveness,
-        answer_propensity=answer, clv=clv, payday_offset=payday_offset,
-    )
+    latent = _latent_traits(scenario, rng, segment, ability, willingness)
 
     # Observable columns.
     bad = np.array([s.score_bad for s in seg_cfg])[segment]
@@ -220,7 +200,8 @@ def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
         due_day = np.floor(opened).astype(np.int64) + pop.billing.cycle_days
     dnc = rng.random(n) < pop.do_not_contact_share
     consent = rng.random(n) < pop.consent_share
-    clv_estimate = clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise), n)
+    clv_estimate = latent.clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise),
+                                           n)
 
     observable = Observable(
         score=np.round(score), balance=balance, amount_due=amount_due,
@@ -229,6 +210,37 @@ def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
         do_not_contact=dnc, consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
     )
     return latent, observable, plan
+
+
+def _latent_traits(scenario: Scenario, rng: np.random.Generator, segment: NDArray[np.int8],
+                   ability: F64, willingness: F64) -> Latent:
+    """The latent traits drawn once the segments are known (docs/model.md section 2.2):
+    tolerance and complaint propensity by segment, responsiveness per channel, answer
+    propensity, CLV and payday offset; a drawn book and a lender's book alike."""
+    pop = scenario.population
+    seg_cfg = [pop.segments[name] for name in SEGMENTS]
+    n = segment.size
+
+    def per_segment(dist_of: str) -> F64:
+        out = np.empty(n)
+        for k, s in enumerate(seg_cfg):
+            idx = np.flatnonzero(segment == k)
+            out[idx] = _lognormal(rng, getattr(s, dist_of), idx.size)
+        return out
+
+    tolerance = per_segment("tolerance")
+    complaint = per_segment("complaint_propensity")
+    resp_dist = LogNormal(mean=1.0, sigma=pop.responsiveness_sigma)
+    responsiveness = _lognormal(rng, resp_dist, (n, len(CHANNELS)))
+    answer_mult = np.array([s.answer_multiplier for s in seg_cfg])[segment]
+    answer = _lognormal(rng, LogNormal(mean=1.0, sigma=pop.answer_sigma), n) * answer_mult
+    clv = _lognormal(rng, pop.clv, n)
+    payday_offset = rng.random(n) * scenario.repayment.payday_period_days
+    return Latent(
+        segment=segment, ability=ability, willingness=willingness, tolerance=tolerance,
+        complaint_propensity=complaint, responsiveness=responsiveness,
+        answer_propensity=answer, clv=clv, payday_offset=payday_offset,
+    )
 
 
 _T = TypeVar("_T", Latent, Observable)
@@ -448,26 +460,7 @@ def book_from_file(scenario: Scenario, streams: Streams) -> Book:
         segment[idx] = assign_segments(fraud[idx], ability[idx], willingness[idx],
                                        attention[idx], [float(x) for x in class_shares])
 
-    def per_segment(dist_of: str) -> F64:
-        out = np.empty(n)
-        for k, s in enumerate(seg_cfg):
-            idx = np.flatnonzero(segment == k)
-            out[idx] = _lognormal(rng, getattr(s, dist_of), idx.size)
-        return out
-
-    tolerance = per_segment("tolerance")
-    complaint = per_segment("complaint_propensity")
-    responsiveness = _lognormal(rng, LogNormal(mean=1.0, sigma=pop.responsiveness_sigma),
-                                (n, len(CHANNELS)))
-    answer_mult = np.array([s.answer_multiplier for s in seg_cfg])[segment]
-    answer = _lognormal(rng, LogNormal(mean=1.0, sigma=pop.answer_sigma), n) * answer_mult
-    clv = _lognormal(rng, pop.clv, n)
-    payday_offset = rng.random(n) * scenario.repayment.payday_period_days
-    latent = Latent(
-        segment=segment, ability=ability, willingness=willingness, tolerance=tolerance,
-        complaint_propensity=complaint, responsiveness=responsiveness,
-        answer_propensity=answer, clv=clv, payday_offset=payday_offset,
-    )
+    latent = _latent_traits(scenario, rng, segment, ability, willingness)
 
     dpd = a["dpd"].to_numpy(dtype=np.int64)
     drawn = rng.integers(int(np.ceil(pop.due_day.low)), int(np.floor(pop.due_day.high)) + 1, n)
@@ -479,7 +472,8 @@ def book_from_file(scenario: Scenario, streams: Streams) -> Book:
     for column, channel in zip(OPT_OUT_COLUMNS, ("push", "email", "sms"), strict=True):
         opted_out[:, CHANNELS.index(channel)] = a[column].to_numpy(dtype=bool)
     consent = rng.random(n) < pop.consent_share
-    clv_estimate = clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise), n)
+    clv_estimate = latent.clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise),
+                                           n)
     amount_due = a["amount_due"].to_numpy(dtype=float)
     balance = np.maximum(a["balance"].to_numpy(dtype=float), amount_due)
     observable = Observable(
