@@ -11,7 +11,8 @@ never computes a finished cell twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,20 @@ from typing import Any
 from simulator.errors import UserError
 from simulator.experiments.backends import Backend, run_tasks
 from simulator.experiments.cells import CellTask, cell_record, check_cell, write_cell
-from simulator.experiments.outputs import temporary_path
+from simulator.experiments.outputs import OutputFolder, temporary_path
+
+
+@contextmanager
+def locked_folder(out_dir: Path, backend: Backend) -> Iterator[OutputFolder]:
+    """``out_dir`` opened and locked (``OutputFolder``) for an experiment whose cells run
+    on ``backend``; on any failure, the folder refused before any cell ran included,
+    the backend's cells are cancelled before the error goes on."""
+    try:
+        with OutputFolder(out_dir) as folder:
+            yield folder
+    except BaseException:
+        backend.close(cancel=True)
+        raise
 
 
 @dataclass

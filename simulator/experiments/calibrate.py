@@ -52,7 +52,7 @@ import yaml
 
 from simulator.errors import UserError
 from simulator.experiments.backends import Backend
-from simulator.experiments.cache import run_cached
+from simulator.experiments.cache import locked_folder, run_cached
 from simulator.experiments.cells import NOT_IN_CELL, CellTask, simulator_version
 from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.space import ParameterSpace, Point, _lookup
@@ -550,13 +550,9 @@ def run_calibration(plan: CalibrationPlan, out_dir: Path, backend: Backend, *,
     once everything has run, so the folder holds either the previous complete
     calibration or this one, never a half-written mix.
     """
-    try:
-        with OutputFolder(out_dir) as folder:
-            _check_study(plan, out_dir)
-            return _run_calibration(plan, folder, backend, on_trial)
-    except BaseException:
-        backend.close(cancel=True)  # also when the folder was refused before any trial ran
-        raise
+    with locked_folder(out_dir, backend) as folder:
+        _check_study(plan, out_dir)
+        return _run_calibration(plan, folder, backend, on_trial)
 
 
 def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backend,

@@ -50,7 +50,7 @@ from threadpoolctl import threadpool_limits
 
 from simulator.errors import ScenarioError, UserError
 from simulator.experiments.backends import Backend
-from simulator.experiments.cache import run_cached
+from simulator.experiments.cache import locked_folder, run_cached
 from simulator.experiments.cells import NOT_IN_CELL, CellTask, simulator_version
 from simulator.experiments.measures import Measure
 from simulator.experiments.outputs import OutputFolder
@@ -682,12 +682,8 @@ def run_robust(plan: RobustPlan, out_dir: Path, backend: Backend, *, fail_fast: 
     its files are put in place together, and an earlier run's tables that this one
     does not write are removed, so they never describe another run.
     """
-    try:
-        with OutputFolder(out_dir) as folder:
-            return _run_robust(plan, folder, backend, fail_fast, on_progress)
-    except BaseException:
-        backend.close(cancel=True)  # also when the folder was refused before any cell ran
-        raise
+    with locked_folder(out_dir, backend) as folder:
+        return _run_robust(plan, folder, backend, fail_fast, on_progress)
 
 
 def _run_robust(plan: RobustPlan, folder: OutputFolder, backend: Backend, fail_fast: bool,

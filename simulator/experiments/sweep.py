@@ -74,7 +74,7 @@ from pydantic import (
 from simulator.engine import Results
 from simulator.errors import ResourceError, ScenarioError, StrategyError, UserError
 from simulator.experiments.backends import Backend
-from simulator.experiments.cache import run_cached
+from simulator.experiments.cache import locked_folder, run_cached
 from simulator.experiments.cells import (
     NOT_IN_CELL,
     CellTask,
@@ -522,12 +522,8 @@ def run_sweep(plan: SweepPlan, out_dir: Path, backend: Backend, *, fail_fast: bo
     ``on_progress(done, total)`` is called after the scan and after every cell. The
     output folder is locked for the whole sweep (``OutputFolder``).
     """
-    try:
-        with OutputFolder(out_dir) as folder:
-            return _run_sweep(plan, folder, backend, fail_fast, on_progress)
-    except BaseException:
-        backend.close(cancel=True)  # also when the folder was refused before any cell ran
-        raise
+    with locked_folder(out_dir, backend) as folder:
+        return _run_sweep(plan, folder, backend, fail_fast, on_progress)
 
 
 def _run_sweep(plan: SweepPlan, folder: OutputFolder, backend: Backend, fail_fast: bool,
