@@ -143,10 +143,11 @@ _DAILY_STATE_OF_STATUS[[PRE_DUE, PAID_ON_TIME, CURED, CHARGED_OFF, CURRENT]] = [
 
 #: Columns of the accounts frame of a living book only (after the columns of every run).
 LIVING_ACCOUNT_COLUMNS = (
-    "opened", "statements", "statements_billed", "statements_due", "statements_missed",
-    "missed_payments", "amount_past_due_end", "late_fees", "delinquencies", "episodes",
-    "cures", "amount_delinquent_counted", "collected_counted", "amount_delinquent_counted_30",
-    "collected_counted_30", "balance_start_counted", "t_cured_from_30", "wasted_contacts")
+    "opened", "first_due_day", "statements", "statements_billed", "statements_due",
+    "statements_missed", "missed_payments", "amount_past_due_end", "late_fees",
+    "delinquencies", "episodes", "cures", "amount_delinquent_counted", "collected_counted",
+    "amount_delinquent_counted_30", "collected_counted_30", "balance_start_counted",
+    "t_cured_from_30", "wasted_contacts")
 
 
 @dataclass
@@ -696,6 +697,7 @@ class Simulation:
         house = (s.status == DELINQUENT) | (s.status == PRE_DUE)
         columns: dict[str, Any] = {
             "opened": plan.opened,
+            "first_due_day": plan.first_due,
             "statements": plan.statements.astype(np.int64),
             "statements_billed": billed,
             "statements_due": bills.due_w.astype(np.int64),

@@ -57,6 +57,7 @@ from simulator.experiments.outputs import atomic_write
 from simulator.portfolio import CENT_TOLERANCE, OUTCOMES, Portfolio, read_portfolio
 from simulator.recorder import PAY_AGENCY
 from simulator.scenario import CHANNELS, Scenario, read_yaml
+from simulator.scenario.schema import Billing
 
 CURE_DAYS: tuple[int, ...] = (2, 3, 5, 7, 10, 15, 30, 60, 90)
 TIMING_DAYS: tuple[int, ...] = (7, 3, 1)
@@ -414,25 +415,49 @@ def as_of_day(horizon: float) -> int:
     return math.ceil(horizon)
 
 
-def _run_statements(accounts: pd.DataFrame, events: pd.DataFrame, end: int) -> pd.DataFrame:
+def _run_statements(accounts: pd.DataFrame, end: int, cycle_days: float | None
+                    ) -> pd.DataFrame:
     """The simulated book's statements, in days from ``as_of``.
 
-    Everything that depends on how statements appear in a simulation's outputs is here:
-    in the single-statement model every account has one statement, its instalment
-    ``amount_due`` due on ``due_day`` (accounts.parquet). A model with several
-    statements per account changes this function only.
+    Everything that depends on how statements appear in a simulation's outputs is here.
+    In the single-statement model every account has one statement, its instalment
+    ``amount_due`` due on ``due_day`` (accounts.parquet). In a living book (the accounts
+    table has ``statements_billed``) statement ``k`` of an account, for ``k`` below its
+    ``statements_billed``, bills the same instalment and falls due ``k`` cycles after its
+    ``first_due_day`` (statement 0: the oldest unpaid one of an account in arrears on day 0;
+    docs/model.md section 2.5), unless the account was charged off before it fell due
+    (charge-off writes the whole balance off: that statement never falls due). Late fees
+    are not statements: with a late fee the model's oldest statement takes its fee
+    before the next one is paid, which these statements do not see (the schema's default
+    fee is 0).
     """
-    return pd.DataFrame({
-        "account_id": accounts["account_id"].to_numpy(),
-        "due_day": accounts["due_day"].to_numpy(dtype=float) - end,
-        "amount_due": accounts["amount_due"].to_numpy(dtype=float)})
+    acc = accounts["account_id"].to_numpy()
+    due = accounts["due_day"].to_numpy(dtype=float) - end
+    amount = accounts["amount_due"].to_numpy(dtype=float)
+    if "statements_billed" not in accounts.columns:
+        return pd.DataFrame({"account_id": acc, "due_day": due, "amount_due": amount})
+    if cycle_days is None:
+        raise ValueError("a living book's statements need its cycle (cycle_days)")
+    billed = accounts["statements_billed"].to_numpy(dtype=np.int64)
+    due = accounts["first_due_day"].to_numpy(dtype=float) - end
+    rows = np.repeat(np.arange(acc.size), billed)
+    k = np.arange(rows.size) - np.repeat(np.cumsum(billed) - billed, billed)
+    st_due = due[rows] + k * cycle_days
+    # A statement falls due at the end of its due day (+ 1).
+    charged = accounts["t_charged_off"].to_numpy(dtype=float)[rows] - end
+    keep = st_due + 1.0 <= charged
+    return pd.DataFrame({"account_id": acc[rows][keep], "due_day": st_due[keep],
+                         "amount_due": amount[rows][keep]})
 
 
 def portfolio_from_run(accounts: pd.DataFrame, events: pd.DataFrame, horizon: float,
-                       source: str = "simulation") -> Portfolio:
+                       source: str = "simulation", cycle_days: float | None = None
+                       ) -> Portfolio:
     """One run's book as a portfolio: its accounts, its statements, its in-house payments
     (the agency's collections after charge-off are not the lender's payments) and its
-    contacts, every time in days from the horizon (``as_of``)."""
+    contacts, every time in days from the horizon (``as_of``). ``cycle_days``: the
+    billing cycle of a living book (its statements are rebuilt from the accounts table;
+    see ``_run_statements``)."""
     end = as_of_day(horizon)
     kind = events["event"].astype(str).to_numpy()
     t = events["t"].to_numpy(dtype=float)
@@ -475,8 +500,17 @@ def portfolio_from_run(accounts: pd.DataFrame, events: pd.DataFrame, horizon: fl
         "score": accounts["score"].to_numpy(dtype=float),
         "balance": accounts["balance_start"].to_numpy(dtype=float),
         "amount_due": accounts["amount_due"].to_numpy(dtype=float)})
-    return Portfolio(accounts=accounts_table, statements=_run_statements(accounts, events, end),
+    return Portfolio(accounts=accounts_table, statements=_run_statements(accounts, end, cycle_days),
                      payments=payments, contacts=contacts, as_of=None, source=source)
+
+
+def billing_cycle(scenario: Mapping[str, Any]) -> float | None:
+    """The billing cycle (days) of a resolved scenario as a dictionary (a run folder's
+    ``scenario.resolved.yaml``), None without billing."""
+    population = scenario.get("population")
+    billing = Billing.model_validate(population.get("billing") or {}
+                                     if isinstance(population, Mapping) else {})
+    return float(billing.cycle_days) if billing.enabled else None
 
 
 def simulated_targets(results: Results, scenario: Scenario,
@@ -486,7 +520,8 @@ def simulated_targets(results: Results, scenario: Scenario,
     ``params``: ``definition`` (``Definition.params()``), ``resamples`` and
     ``seed`` of the bootstrap.
     """
-    p = portfolio_from_run(results.accounts, results.events, scenario.horizon_days)
+    p = portfolio_from_run(results.accounts, results.events, scenario.horizon_days,
+                           cycle_days=billing_cycle(scenario.to_dict()))
     found = extract(p, Definition.from_params(params.get("definition", {})),
                     int(params.get("resamples", RESAMPLES)), int(params.get("seed", 0)))
     return {"values": found.values, "se": found.se, "counts": found.counts}
@@ -537,7 +572,8 @@ def read_run_folder(folder: Path, strategy: str | None, replication: int | None
                & (events["replication"] == replication)]
     return portfolio_from_run(a.reset_index(drop=True), e.reset_index(drop=True),
                               float(horizon), source=f"{folder} ({strategy}, replication "
-                                                     f"{replication})")
+                                                     f"{replication})",
+                              cycle_days=billing_cycle(scenario))
 
 
 def is_run_folder(folder: Path) -> bool:
