@@ -114,10 +114,23 @@ def generate_book(scenario: Scenario, streams: Streams) -> Book:
     statements = (1 + instalments).astype(np.int16)
     past_due0 = np.zeros(pop.size, dtype=np.int16)
     excess0 = np.zeros(pop.size)
-    opened = np.full(pop.size, -np.inf)
     if pop.arrears.any:
-        _put_in_arrears(scenario, streams.generator("arrears"), latent, observable, segments,
-                        first_due, statements, past_due0, excess0)
+        dpd = _draw_arrears(scenario, streams.generator("arrears"), latent, segments)
+        _put_in_arrears(scenario, segments, latent, observable, dpd, first_due, statements,
+                        past_due0, excess0, history=True)
+    return _living_book(scenario, streams, latent, observable, segments, first_due,
+                        statements, past_due0, excess0)
+
+
+def _living_book(scenario: Scenario, streams: Streams, latent: Latent,
+                 observable: Observable, segments: SegmentTable, first_due: F64,
+                 statements: NDArray[np.int16], past_due0: NDArray[np.int16], excess0: F64
+                 ) -> Book:
+    """A living book from its day-0 accounts and their plans, with the accounts opening
+    over the horizon after them (the ``inflow`` stream; drawn from the scenario's
+    population)."""
+    pop = scenario.population
+    opened = np.full(first_due.size, -np.inf)
     if pop.inflow.rate_per_day > 0:
         rng = streams.generator("inflow")
         count = int(rng.poisson(pop.inflow.rate_per_day * pop.size * scenario.horizon_days))
@@ -247,10 +260,23 @@ _T = TypeVar("_T", Latent, Observable)
 
 
 def _joined(a: _T, b: _T) -> _T:
-    """The accounts of ``a`` followed by those of ``b``, column by column."""
-    columns: dict[str, Any] = {
-        f.name: None if getattr(a, f.name) is None  # an optional column not given
-        else np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(a)}
+    """The accounts of ``a`` followed by those of ``b``, column by column. An optional
+    column (``None``) given on one side only is zero (false) on the other: a lender's
+    accounts have opted out of channels before day 0, drawn accounts have not."""
+    sizes = [getattr(x, fields(x)[0].name).shape[0] for x in (a, b)]
+    columns: dict[str, Any] = {}
+    for f in fields(a):
+        parts = [getattr(a, f.name), getattr(b, f.name)]
+        given: list[NDArray[Any]] = [x for x in parts if x is not None]
+        if not given:
+            columns[f.name] = None
+            continue
+        like: NDArray[Any] = given[0]
+        filled: list[NDArray[Any]] = []
+        for x, size in zip(parts, sizes, strict=True):
+            filled.append(x if x is not None
+                          else np.zeros((size, *like.shape[1:]), dtype=like.dtype))
+        columns[f.name] = np.concatenate(filled)
     return type(a)(**columns)
 
 
@@ -275,16 +301,13 @@ def _log_days_unpaid(scenario: Scenario, segments: SegmentTable, max_dpd: int) -
     return -full[:, None] * (pre_due[:, None] + lam_inf[:, None] * since[None, :])
 
 
-def _put_in_arrears(scenario: Scenario, rng: np.random.Generator, latent: Latent,
-                    observable: Observable, segments: SegmentTable, first_due: F64,
-                    statements: NDArray[np.int16], past_due0: NDArray[np.int16],
-                    excess0: F64) -> None:
-    """Put ``population.arrears`` of the day-0 book in arrears (docs/model.md section
-    2.6): which accounts, how many days past due, what they owe and their history. The
-    arrays are changed in place."""
+def _draw_arrears(scenario: Scenario, rng: np.random.Generator, latent: Latent,
+                  segments: SegmentTable) -> NDArray[np.int64]:
+    """Which accounts of the day-0 book are in arrears (``population.arrears``) and how
+    many days past due each is (0: not in arrears; docs/model.md section 2.6)."""
     pop, rp = scenario.population, scenario.repayment
-    n, cycle, lead = observable.due_day.size, pop.billing.cycle_days, pop.statement_lead_days
     seg = latent.segment
+    n = seg.size
     max_dpd = rp.charge_off_dpd - 1
     log_w = _log_days_unpaid(scenario, segments, max_dpd)
     bounds = ((1, 30), (31, 60), (61, 90), (91, max_dpd))
@@ -316,13 +339,29 @@ def _put_in_arrears(scenario: Scenario, rng: np.random.Generator, latent: Latent
             rows = chosen[seg[chosen] == s]
             at = np.searchsorted(cdf[s], pick[seg[chosen] == s], side="right")
             dpd[rows] = days[np.minimum(at, days.size - 1)]
+    return dpd
+
+
+def _put_in_arrears(scenario: Scenario, segments: SegmentTable, latent: Latent,
+                    observable: Observable, dpd: NDArray[np.int64], first_due: F64,
+                    statements: NDArray[np.int16], past_due0: NDArray[np.int16],
+                    excess0: F64, history: bool) -> None:
+    """Put the accounts ``dpd`` days past due on day 0 in arrears: what they owe and the
+    intensity their history left (docs/model.md section 2.6). ``statements``: of each
+    account, the statements of its plan after those past due. ``history``: the episode
+    began before day 0 and counts among the prior delinquencies (a drawn book; a lender's
+    file gives its own count). The arrays are changed in place."""
+    pop, rp = scenario.population, scenario.repayment
+    cycle, lead = pop.billing.cycle_days, pop.statement_lead_days
+    seg = latent.segment
     late = np.flatnonzero(dpd > 0)
     if late.size == 0:
         return
     d = dpd[late].astype(np.float64)
     # Statements since the oldest unpaid one (due on day -d) whose due date has passed.
     m = (np.floor((d - 1) / cycle) + 1).astype(np.int16)
-    open_ = (-d + m * cycle + 1 - lead) <= 0  # the next statement was issued by day 0
+    # The next statement was issued by day 0 (if the plan has one).
+    open_ = ((-d + m * cycle + 1 - lead) <= 0) & (statements[late] > 0)
     first_due[late] = -d
     statements[late] = m + statements[late]  # the rest of the plan from the next one on
     past_due0[late] = m
@@ -330,7 +369,8 @@ def _put_in_arrears(scenario: Scenario, rng: np.random.Generator, latent: Latent
     # The balance of the plan; the late fees of the missed statements come on top of it
     # (``initial_state``), as a late fee in the run does.
     observable.balance[late] = a * statements[late]
-    observable.prior_delinquencies[late] += 1
+    if history:
+        observable.prior_delinquencies[late] += 1
     # The excess left on day 0 by every jump since the oldest statement, nothing paid.
     code = seg[late]
     kappa = segments.kappa[code]
@@ -369,7 +409,7 @@ def initial_state(observable: Observable, plan: Plan | None = None,
     if late.size:
         a = observable.amount_due[late]
         m = plan.past_due0[late]
-        open_ = plan.issued(late, m) <= 0
+        open_ = (plan.issued(late, m) <= 0) & (m < plan.statements[late])
         bills.billed[late] = m + open_
         bills.missed[late] = m
         bills.oldest_left[late] = a + late_fee
@@ -474,7 +514,7 @@ def book_from_file(scenario: Scenario, streams: Streams) -> Book:
     consent = rng.random(n) < pop.consent_share
     clv_estimate = latent.clv * _lognormal(rng, LogNormal(mean=1.0, sigma=pop.clv_estimate_noise),
                                            n)
-    amount_due = a["amount_due"].to_numpy(dtype=float)
+    amount_due = np.array(a["amount_due"], dtype=float)  # a copy: a living book rewrites it
     balance = np.maximum(a["balance"].to_numpy(dtype=float), amount_due)
     observable = Observable(
         score=score, balance=balance, amount_due=amount_due,
@@ -486,7 +526,42 @@ def book_from_file(scenario: Scenario, streams: Streams) -> Book:
             dtype=bool), consent_quiet_hours=consent, clv_estimate=np.round(clv_estimate, 2),
         opted_out=opted_out,
     )
+    segments = SegmentTable.from_scenario(scenario)
+    if pop.billing.enabled:
+        return _lenders_living_book(scenario, streams, latent, observable, segments, dpd)
     # As a drawn book's: an account is open from its statement, issued before its due date.
     statement_date = observable.due_day + 1.0 - pop.statement_lead_days
     return Book(latent=latent, observable=observable, state=initial_state(observable),
-                segments=SegmentTable.from_scenario(scenario), opens_at=statement_date)
+                segments=segments, opens_at=statement_date)
+
+
+#: The longest plan a lender's account is given (statements), whatever its balance.
+MAX_PLAN_STATEMENTS = 1200
+
+
+def _lenders_living_book(scenario: Scenario, streams: Streams, latent: Latent,
+                         observable: Observable, segments: SegmentTable,
+                         dpd: NDArray[np.int64]) -> Book:
+    """A lender's accounts as a living book (docs/model.md section 2.8): an account
+    ``dpd`` days past due has missed the ``floor((dpd - 1) / cycle) + 1`` statements due
+    since day ``-dpd`` and its ``amount_due`` (the file's amount past due) is that many
+    instalments; its plan is ``round(balance / instalment)`` instalments in all (at least
+    one, and at least those past due). ``observable`` is changed in place: its amount due
+    becomes the instalment and its balance the plan's."""
+    cycle = scenario.population.billing.cycle_days
+    m = np.where(dpd > 0, np.floor((dpd - 1) / cycle) + 1, 0).astype(np.int64)
+    instalment = observable.amount_due / np.maximum(m, 1)
+    has = instalment > 0
+    total = np.where(has, np.rint(observable.balance / np.where(has, instalment, 1.0)), 1.0)
+    total = np.clip(total, np.maximum(m, 1), MAX_PLAN_STATEMENTS).astype(np.int64)
+    observable.amount_due[:] = instalment
+    observable.balance[:] = instalment * total
+    n = dpd.size
+    first_due = observable.due_day.copy()
+    statements = (total - m).astype(np.int16)  # after those past due (all of them if none)
+    past_due0 = np.zeros(n, dtype=np.int16)
+    excess0 = np.zeros(n)
+    _put_in_arrears(scenario, segments, latent, observable, dpd, first_due, statements,
+                    past_due0, excess0, history=False)
+    return _living_book(scenario, streams, latent, observable, segments, first_due,
+                        statements, past_due0, excess0)

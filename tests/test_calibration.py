@@ -440,9 +440,46 @@ def test_from_file_and_arrears_together_name_the_one_to_drop() -> None:
     scenario_from_dict({"population": {"from_file": "x.csv", "arrears": {"M1": 0.0}}})
 
 
-def test_a_lenders_file_with_monthly_statements_is_refused_in_one_line() -> None:
-    with pytest.raises(ScenarioError, match=r"set population\.billing\.enabled to false"):
-        scenario_from_dict({"population": {"from_file": "x.csv", "billing": {"enabled": True}}})
+def test_a_lenders_file_seeds_a_living_book(tmp_path: Path) -> None:
+    """With monthly statements, a lender's account dpd days past due has missed the
+    statements due since day -dpd (its amount past due is that many instalments), its
+    plan is round(balance / instalment) statements, money adds up over every statement,
+    and the accounts opening later are drawn from the scenario's population."""
+    from tests.test_living_book import money_adds_up
+
+    file = Path(__file__).resolve().parents[1] / "scenarios" / "calibration" / "data" / \
+        "accounts.csv"
+    accounts = pd.read_csv(file)
+    accounts.loc[:399, "dpd"] = np.arange(400) % 119 + 1  # arrears of every bucket
+    accounts.to_csv(tmp_path / "accounts.csv", index=False)
+    sc = scenario_from_dict({
+        "seed": 8, "horizon_days": 120,
+        "population": {"from_file": str(tmp_path / "accounts.csv"), "size": len(accounts),
+                       "billing": {"enabled": True, "cycle_days": 30},
+                       "inflow": {"rate_per_day": 0.002}},
+        "repayment": {"charge_off_dpd": 120}, "strategies": [{"use": "no_contact"}]})
+    book = generate_book(sc, Streams(sc.seed))
+    results = run(sc, sc.strategies[0], 0)
+    plan, o = book.plan, book.observable
+    assert plan is not None
+    n = len(accounts)
+    dpd = accounts["dpd"].to_numpy()
+    missed = np.where(dpd > 0, (dpd - 1) // 30 + 1, 0)
+    assert (plan.past_due0[:n] == missed).all()
+    late = dpd > 0
+    assert (plan.first_due[:n][late] == -dpd[late]).all()
+    np.testing.assert_allclose(o.amount_due[:n][late] * missed[late],
+                               accounts["amount_due"].to_numpy()[late])
+    instalment = o.amount_due[:n]
+    expected = np.maximum(np.rint(accounts["balance"].to_numpy() / instalment),
+                          np.maximum(missed, 1))
+    assert (plan.statements[:n] == expected).all()
+    assert (book.state.owed[:n][late] > 0).all() and (book.state.owed[:n][~late] == 0).all()
+    assert np.isfinite(plan.opened[n:]).all() and plan.opened.size > n  # inflow
+    a = results.accounts
+    assert len(a) > n  # the run draws its own inflow (its own seed)
+    money_adds_up(results, sc)
+    assert (a["statements_billed"][:n][~late] >= 1).all()
 
 
 # --------------------------------------------------------------------------- calibrate
@@ -569,11 +606,31 @@ def test_resampled_targets_stay_shares(small: tuple[Path, Path, Path]) -> None:
     targets, scenario, params = small
     plan = plan_calibration(load_scenario(scenario), str(scenario),
                             ParameterSpace.load(params), load_targets(targets),
-                            str(targets), budget=1, refits=2, refit_budget=0)
+                            str(targets), budget=1, refits=2, refit_budget=1)
     for b in range(20):
         draw = resampled_targets(plan, b)
         assert all(0.0 <= draw[t] <= 1.0 for t in plan.fitted)
     assert resampled_targets(plan, 3) == resampled_targets(plan, 3)
+
+
+def test_each_refit_runs_on_fresh_seeds_of_its_own(small: tuple[Path, Path, Path]) -> None:
+    """The simulation's noise enters the intervals only if a refit does not reuse the
+    fit's seeds (nor the check's, nor another refit's)."""
+    targets, scenario, params = small
+    plan = plan_calibration(load_scenario(scenario), str(scenario),
+                            ParameterSpace.load(params), load_targets(targets),
+                            str(targets), budget=1, refits=5, refit_budget=1,
+                            replications=2)
+    seen = [*plan.seeds, *plan.check_seeds]
+    for b in range(plan.refits):
+        assert len(plan.refit_seeds(b)) == len(plan.seeds)
+        seen.extend(plan.refit_seeds(b))
+    assert len(set(seen)) == len(seen)
+    assert plan.refit_seeds(2) == plan.refit_seeds(2)  # reproducible
+    with pytest.raises(UserError, match="refit"):
+        plan_calibration(load_scenario(scenario), str(scenario), ParameterSpace.load(params),
+                         load_targets(targets), str(targets), budget=1, refits=2,
+                         refit_budget=0)
 
 
 def _valid_cells(cells: Path) -> set[str]:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from simulator.engine import Simulation  # noqa: E402
 from simulator.experiments.space import ParameterSpace  # noqa: E402
-from simulator.experiments.targets import portfolio_from_run  # noqa: E402
+from simulator.experiments.targets import billing_cycle, portfolio_from_run  # noqa: E402
 from simulator.portfolio import ON_FILE_COLUMNS, OPT_OUT_COLUMNS, portfolio_frames  # noqa: E402
 from simulator.scenario import PRODUCTS, load_scenario, scenario_from_dict  # noqa: E402
 
@@ -47,7 +47,8 @@ def main() -> None:
     truth = scenario_from_dict(space.apply(base, TRUTH), source="the synthetic lender")
     sim = Simulation(truth, truth.strategies[0], SEED)
     results = sim.run()
-    portfolio = portfolio_from_run(results.accounts, results.events, truth.horizon_days)
+    portfolio = portfolio_from_run(results.accounts, results.events, truth.horizon_days,
+                                   cycle_days=billing_cycle(truth.to_dict()))
     o = sim.book.observable
     accounts = pd.DataFrame({
         "account_id": results.accounts["account_id"],

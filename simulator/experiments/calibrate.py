@@ -24,13 +24,16 @@ Each trial's sample depends only on the seed, the stored optimiser and the trial
 number (a fresh sampler is made for every ask), so a resumed calibration reaches the
 same estimates as an uninterrupted one.
 
-Intervals come from a parametric bootstrap of the targets: each refit draws targets
-from N(observed, se^2), clipped to [0, 1], and refits warm-started from the estimate
-(every trial already run is scored against the resampled targets for free, then a
-short CMA-ES run around the best of them); the refits' estimates are ``draws.csv``, and
-the 2.5 and 97.5 percentiles of each parameter its interval. The estimate is re-run on
-fresh seeds (not those of the fit) for ``fit.csv``, which also holds the held-out
-targets.
+Intervals come from a parametric bootstrap of the data and of the simulation: refit
+``b`` draws targets from N(observed, se_observed^2), clipped to [0, 1], and refits them
+on R fresh seeds of its own (not the fit's), so that both the data's noise and the
+simulation's enter the refits' spread; with the fit's seeds a refit would inherit the
+fit's own simulation noise and the intervals would be too narrow. The refit starts from
+the fit's trial that best matches its resampled targets (every trial already run is
+scored against them for free) and runs a short CMA-ES around it; its best trial is one
+row of ``draws.csv``, and the 2.5 and 97.5 percentiles of each parameter over the refits
+its interval. The estimate is re-run on fresh seeds (not those of the fit) for
+``fit.csv``, which also holds the held-out targets.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class CalibrationPlan:
     fitted: tuple[str, ...]
     held_out: tuple[str, ...]
     weights: dict[str, float]
+    observed_se: dict[str, float]
     seeds: tuple[int, ...]
     check_seeds: tuple[int, ...]
     budget: int
@@ -143,6 +147,12 @@ class CalibrationPlan:
                             for n in self.targets.names},
                 "fitted": list(self.fitted), "seeds": list(self.seeds),
                 "simulator_version": simulator_version()}
+
+    def refit_seeds(self, b: int) -> tuple[int, ...]:
+        """The R fresh seeds of bootstrap refit ``b``: after the fit's and the check's."""
+        first = len(self.seeds) + len(self.check_seeds) + b * len(self.seeds)
+        return tuple(replication_seed(int(self.scenario["seed"]), first + r)
+                     for r in range(len(self.seeds)))
 
     def fingerprint(self) -> str:
         text = json.dumps(self.problem(), sort_keys=True, default=str)
@@ -187,6 +197,9 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
                         source="--check-replications")
     if refits < 0 or (refits == 1):
         raise UserError("0 (no intervals) or at least 2 refits", source="--refits")
+    if refits and refit_budget < 1:
+        raise UserError("a refit runs at least one trial on its own seeds",
+                        source="--refit-budget")
     base = scenario.to_dict()
     space.check(base, scenario_source)
     if scenario.population.from_file is not None:
@@ -204,12 +217,12 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
                         "most as many parameters as targets", source=space.source)
     n_sim = int(base["population"]["size"])
     scale = math.sqrt(max(targets.accounts, 1) / (n_sim * replications))
-    weights = {}
+    weights, observed_se = {}, {}
     for t in fitted:
         se = targets.se[t]
         floor = 0.5 / max(targets.counts[t], 1.0)  # half a unit of the count
-        se = se if math.isfinite(se) and se > floor else floor
-        weights[t] = se * math.sqrt(1.0 + scale**2)
+        observed_se[t] = se if math.isfinite(se) and se > floor else floor
+        weights[t] = observed_se[t] * math.sqrt(1.0 + scale**2)
     spec = scenario.strategies[0]
     fit_seeds = tuple(replication_seed(scenario.seed, r) for r in range(replications))
     check = tuple(replication_seed(scenario.seed, replications + r)
@@ -217,7 +230,8 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
     return CalibrationPlan(
         name=scenario.name, scenario_source=scenario_source, scenario=base, spec=spec,
         space=space, targets=targets, targets_source=targets_source, fitted=fitted,
-        held_out=tuple(held_out), weights=weights, seeds=fit_seeds, check_seeds=check,
+        held_out=tuple(held_out), weights=weights, observed_se=observed_se, seeds=fit_seeds,
+        check_seeds=check,
         budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir)
 
 
@@ -346,10 +360,11 @@ def _start(plan: CalibrationPlan) -> Point:
 
 def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator,
             observed: Mapping[str, float], budget: int, seed: int, x0: Point | None,
-            sigma0: float | None, on_trial: Callable[[int], None] | None = None,
+            sigma0: float | None, seeds: Sequence[int],
+            on_trial: Callable[[int], None] | None = None,
             fingerprint: str | None = None) -> list[tuple[Point, float, dict[str, Any]]]:
-    """Run (or resume) the CMA-ES study ``name`` to ``budget`` complete trials; returns
-    every complete trial as (point, distance, simulated)."""
+    """Run (or resume) the CMA-ES study ``name`` to ``budget`` complete trials, every
+    trial on ``seeds``; returns every complete trial as (point, distance, simulated)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -382,7 +397,7 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
                 study.sampler = _sampler(plan, seed, x0, sigma0, len(trials) + len(batch))
                 trial = study.ask(distributions)
                 batch.append((trial.number, dict(trial.params)))
-        results = evaluator.run([p for _, p in batch], plan.seeds)
+        results = evaluator.run([p for _, p in batch], seeds)
         for (number, _), found in zip(batch, results, strict=True):
             study.tell(number, distance(found["values"], observed, plan.weights))
         if on_trial is not None:
@@ -390,18 +405,19 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     done.sort(key=lambda t: t.number)
     points = [dict(t.params) for t in done]
-    sims = evaluator.run(points, plan.seeds)
+    sims = evaluator.run(points, seeds)
     return [(p, float(t.value), s)  # type: ignore[arg-type]
             for p, t, s in zip(points, done, sims, strict=True)]
 
 
 def resampled_targets(plan: CalibrationPlan, b: int) -> dict[str, float]:
-    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed, se^2),
-    clipped to [0, 1] (every target is a share)."""
+    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed,
+    se_observed^2), clipped to [0, 1] (every target is a share). The simulation's noise
+    comes from the refit's own seeds, not from here."""
     rng = np.random.default_rng([int(plan.scenario["seed"]), 7919, b])
     out = dict(plan.targets.values)
     for name in plan.fitted:
-        draw = plan.targets.values[name] + plan.weights[name] * rng.standard_normal()
+        draw = plan.targets.values[name] + plan.observed_se[name] * rng.standard_normal()
         out[name] = float(min(max(draw, 0.0), 1.0))
     return out
 
@@ -569,7 +585,7 @@ def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backe
     seed = int(plan.scenario["seed"]) % (2**31 - 1)
     started = time.perf_counter()
     trials = _search(plan, storage, STUDY, evaluator, plan.targets.values, plan.budget,
-                     seed, _start(plan), None, fingerprint=plan.fingerprint(),
+                     seed, _start(plan), None, plan.seeds, fingerprint=plan.fingerprint(),
                      on_trial=None if on_trial is None
                      else (lambda k: on_trial("fit", k, plan.budget)))
     best = min(trials, key=lambda t: t[1])
@@ -583,11 +599,12 @@ def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backe
                   for p, _, s in trials]
         warm = min(scored, key=lambda t: t[1])
         # The refit's study is named after the budget as well: a rerun with another
-        # --budget has other trials, so another warm start, and refits afresh.
-        found = (_search(plan, storage, f"refit-{plan.budget}-{b:03d}", evaluator, observed,
-                         plan.refit_budget, seed + 1 + b, dict(warm[0]), REFIT_SIGMA)
-                 if plan.refit_budget > 0 else [])
-        draws.append(dict(min([warm, *found], key=lambda t: t[1])[0]))
+        # --budget has other trials, so another warm start, and refits afresh. Its first
+        # trial is the warm start itself, re-run on the refit's seeds.
+        found = _search(plan, storage, f"refit-{plan.budget}-{b:03d}", evaluator, observed,
+                        plan.refit_budget, seed + 1 + b, dict(warm[0]), REFIT_SIGMA,
+                        plan.refit_seeds(b))
+        draws.append(dict(min(found, key=lambda t: t[1])[0]))
         if on_trial is not None:
             on_trial("bootstrap", b + 1, plan.refits)
     seconds_bootstrap = time.perf_counter() - started

@@ -394,8 +394,8 @@ class Population(Section):
         "are drawn from the file with replacement, unless size equals the file's number of "
         "accounts (each taken once). A relative path is relative to the scenario file. An "
         "account's dpd is its arrears: due on day -dpd (so population.arrears is refused "
-        "beside it). One statement per account: population.billing must stay off. null: a "
-        "synthetic book",
+        "beside it). With population.billing each account's plan is round(balance / "
+        "instalment) statements (docs/model.md section 2.8). null: a synthetic book",
     )
 
     @field_validator("from_file")
@@ -417,16 +417,6 @@ class Population(Section):
                              "book's arrears on day 0 (the file's days past due are the "
                              "arrears): drop population.arrears")
         return data
-
-    @model_validator(mode="after")
-    def _file_is_one_statement(self) -> Population:
-        # A lender's file seeds the single-statement book (docs/model.md section 2.8);
-        # its accounts' instalment plans are not in the accounts table.
-        if self.from_file is not None and self.billing.enabled:
-            raise ValueError("population.from_file seeds a book of one statement per "
-                             "account: set population.billing.enabled to false (monthly "
-                             "statements from a lender's file are not supported yet)")
-        return self
 
     @field_validator("billing")
     @classmethod
