@@ -63,8 +63,8 @@ def main() -> None:
                     default=ROOT / "scenarios" / "examples" / "single_cohort.yaml")
     ap.add_argument("--accounts", type=int, default=10_000)
     ap.add_argument("--budget", type=int, default=300)
-    ap.add_argument("--refits", type=int, default=20)
-    ap.add_argument("--refit-budget", type=int, default=20)
+    ap.add_argument("--refits", type=int, default=100)
+    ap.add_argument("--refit-budget", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="keep the calibration folder")
     args = ap.parse_args()
@@ -124,7 +124,7 @@ def main() -> None:
     print(f"\npoint estimate: {result.trials} trials at {args.accounts:,} accounts, "
           f"{result.seconds_point:.0f} s ({result.seconds_point / 60:.1f} min) on "
           f"{args.workers} workers")
-    print(f"bootstrap: {args.refits} refits x {args.refit_budget} trials, "
+    print(f"bootstrap: {args.refits} refits, {args.refit_budget} chord iteration(s), "
           f"{result.seconds_bootstrap:.0f} s ({result.seconds_bootstrap / 60:.1f} min)")
     print(f"CPU time of the whole calibration (this process and its workers): {cpu:.0f} s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

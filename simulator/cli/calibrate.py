@@ -45,9 +45,10 @@ def calibrate_command(
         help="calibration folder; rerunning into it resumes (finished trials are reused)")],
     refits: Annotated[int, typer.Option(
         min=0, help="parametric bootstrap refits behind the intervals and draws.csv "
-                    "(0: none)")] = 20,
+                    "(0: none); each is a Gauss-Newton solution from the estimate")] = 100,
     refit_budget: Annotated[int, typer.Option(
-        "--refit-budget", min=0, help="trials of each refit (warm-started)")] = 20,
+        "--refit-budget", min=0, help="chord iterations of each refit: runs re-measuring "
+                                      "its targets (0: the linearised solution alone)")] = 1,
     replications: Annotated[int, typer.Option(
         "--replications", "-r", min=1, help="seeds per trial (the same for every trial)")
     ] = 1,

@@ -24,16 +24,22 @@ Each trial's sample depends only on the seed, the stored optimiser and the trial
 number (a fresh sampler is made for every ask), so a resumed calibration reaches the
 same estimates as an uninterrupted one.
 
-Intervals come from a parametric bootstrap of the data and of the simulation: refit
-``b`` draws targets from N(observed, se_observed^2), clipped to [0, 1], and refits them
-on R fresh seeds of its own (not the fit's), so that both the data's noise and the
-simulation's enter the refits' spread; with the fit's seeds a refit would inherit the
-fit's own simulation noise and the intervals would be too narrow. The refit starts from
-the fit's trial that best matches its resampled targets (every trial already run is
-scored against them for free) and runs a short CMA-ES around it; its best trial is one
-row of ``draws.csv``, and the 2.5 and 97.5 percentiles of each parameter over the refits
-its interval. The estimate is re-run on fresh seeds (not those of the fit) for
-``fit.csv``, which also holds the held-out targets.
+Intervals come from a parametric bootstrap of the targets solved by Gauss-Newton: the
+simulated targets are linearised at the estimate (their Jacobian by central differences,
+``JACOBIAN_STEP`` of each parameter's prior range either side, on the fit's seeds, where
+common random numbers make the differences smooth); refit ``b`` draws targets from
+N(observed, se^2) (se: the observed and simulated standard errors combined, as in the
+distance, so both the data's noise and the simulation's are in it), clipped to [0, 1],
+and solves the weighted least-squares problem of the linearised targets inside the prior
+box (``scipy.optimize.lsq_linear``); ``refit_budget`` chord iterations then re-measure
+each refit's simulated targets at its solution and step again with the same Jacobian,
+for what the linearisation misses. Each refit is one row of ``draws.csv``, and the 2.5
+and 97.5 percentiles of each parameter over the refits its interval. A short CMA-ES
+from the estimate, scored on the resampled targets, would instead pick the best of a
+few points near the estimate: its spread is the search's, not the estimate's, and the
+intervals it gave missed the truth of known-parameter tests. The estimate is re-run on
+fresh seeds (not those of the fit) for ``fit.csv``, which also holds the held-out
+targets.
 """
 
 from __future__ import annotations
@@ -85,9 +91,10 @@ UNDEFINED_PENALTY = 1e6
 IDENTIFIED_SHARE = 0.5
 #: Level of the bootstrap intervals.
 CONFIDENCE = 0.95
-#: The step size of a refit's CMA-ES, in the unit range of each parameter (a whole fit
-#: starts at 1/6, optuna's default): refits search near the estimate.
-REFIT_SIGMA = 0.08
+#: Central differences of the Jacobian: this share of each parameter's prior range (on its
+#: unit scale) either side of the estimate, large enough for the change to stand above
+#: the simulation's remaining noise under common random numbers, small enough to be local.
+JACOBIAN_STEP = 0.05
 ESTIMATE_COLUMNS = ("param", "estimate", "low", "high", "prior_low", "prior_high",
                     "identified", "note")
 FIT_COLUMNS = ("target", "observed", "se", "simulated", "z", "observed_se", "simulated_se",
@@ -96,7 +103,7 @@ STUDY = "calibration"
 #: The files of a finished calibration, put in place together.
 OUTPUTS = ("calibration.resolved.yaml", "targets.yaml", "calibrated.yaml", "estimates.csv",
            "fit.csv", "draws.csv")
-#: The optuna studies (the fit and each refit), kept for resuming.
+#: The optuna study of the fit, kept for resuming.
 STUDY_FILE = "study.db"
 
 
@@ -124,7 +131,6 @@ class CalibrationPlan:
     fitted: tuple[str, ...]
     held_out: tuple[str, ...]
     weights: dict[str, float]
-    observed_se: dict[str, float]
     seeds: tuple[int, ...]
     check_seeds: tuple[int, ...]
     budget: int
@@ -147,12 +153,6 @@ class CalibrationPlan:
                             for n in self.targets.names},
                 "fitted": list(self.fitted), "seeds": list(self.seeds),
                 "simulator_version": simulator_version()}
-
-    def refit_seeds(self, b: int) -> tuple[int, ...]:
-        """The R fresh seeds of bootstrap refit ``b``: after the fit's and the check's."""
-        first = len(self.seeds) + len(self.check_seeds) + b * len(self.seeds)
-        return tuple(replication_seed(int(self.scenario["seed"]), first + r)
-                     for r in range(len(self.seeds)))
 
     def fingerprint(self) -> str:
         text = json.dumps(self.problem(), sort_keys=True, default=str)
@@ -197,9 +197,6 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
                         source="--check-replications")
     if refits < 0 or (refits == 1):
         raise UserError("0 (no intervals) or at least 2 refits", source="--refits")
-    if refits and refit_budget < 1:
-        raise UserError("a refit runs at least one trial on its own seeds",
-                        source="--refit-budget")
     base = scenario.to_dict()
     space.check(base, scenario_source)
     if scenario.population.from_file is not None:
@@ -217,12 +214,12 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
                         "most as many parameters as targets", source=space.source)
     n_sim = int(base["population"]["size"])
     scale = math.sqrt(max(targets.accounts, 1) / (n_sim * replications))
-    weights, observed_se = {}, {}
+    weights = {}
     for t in fitted:
         se = targets.se[t]
         floor = 0.5 / max(targets.counts[t], 1.0)  # half a unit of the count
-        observed_se[t] = se if math.isfinite(se) and se > floor else floor
-        weights[t] = observed_se[t] * math.sqrt(1.0 + scale**2)
+        se = se if math.isfinite(se) and se > floor else floor
+        weights[t] = se * math.sqrt(1.0 + scale**2)
     spec = scenario.strategies[0]
     fit_seeds = tuple(replication_seed(scenario.seed, r) for r in range(replications))
     check = tuple(replication_seed(scenario.seed, replications + r)
@@ -230,8 +227,7 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
     return CalibrationPlan(
         name=scenario.name, scenario_source=scenario_source, scenario=base, spec=spec,
         space=space, targets=targets, targets_source=targets_source, fitted=fitted,
-        held_out=tuple(held_out), weights=weights, observed_se=observed_se, seeds=fit_seeds,
-        check_seeds=check,
+        held_out=tuple(held_out), weights=weights, seeds=fit_seeds, check_seeds=check,
         budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir)
 
 
@@ -410,14 +406,81 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
             for p, t, s in zip(points, done, sims, strict=True)]
 
 
+def _target_vector(plan: CalibrationPlan, values: Mapping[str, Any]) -> np.ndarray:
+    """The fitted targets of ``values`` in the plan's order (nan: undefined)."""
+    out = [values.get(t) for t in plan.fitted]
+    return np.array([math.nan if v is None else float(v) for v in out], dtype=float)
+
+
+def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point
+             ) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """The simulated targets' Jacobian at ``estimate``, per unit of each parameter's unit
+    scale, by central differences on the fit's seeds: (the parameters linearised, their
+    unit values at the estimate, the fitted targets x parameters matrix). A categorical
+    parameter stays at its estimate; a target undefined at either side gets slope 0."""
+    params = [p for p in plan.space.parameters if not p.categorical]
+    u0 = np.array([p.to_unit(estimate[p.path]) for p in params], dtype=float)
+    points: list[Point] = []
+    for j, p in enumerate(params):
+        for u in (max(u0[j] - JACOBIAN_STEP, 0.0), min(u0[j] + JACOBIAN_STEP, 1.0)):
+            points.append({**estimate, p.path: p.from_unit(u)})
+    sims = evaluator.run(points, plan.seeds)
+    g = np.zeros((len(plan.fitted), len(params)))
+    for j, p in enumerate(params):
+        below, above = points[2 * j][p.path], points[2 * j + 1][p.path]
+        step = p.to_unit(above) - p.to_unit(below)  # as realised (an integer rounds)
+        if step <= 0:
+            continue
+        diff = (_target_vector(plan, sims[2 * j + 1]["values"])
+                - _target_vector(plan, sims[2 * j]["values"])) / step
+        g[:, j] = np.where(np.isfinite(diff), diff, 0.0)
+    return params, u0, g
+
+
+def _refits(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point,
+            at_estimate: Mapping[str, Any], on_refit: Callable[[int], None] | None
+            ) -> list[Point]:
+    """The bootstrap refits (module docstring): ``plan.refits`` points, in order."""
+    from scipy.optimize import lsq_linear
+
+    if plan.refits == 0:
+        return []
+    params, u0, g = jacobian(plan, evaluator, estimate)
+    w = np.array([plan.weights[t] for t in plan.fitted])
+    jac = g / w[:, None]
+    observed = [_target_vector(plan, resampled_targets(plan, b)) for b in range(plan.refits)]
+    simulated = [_target_vector(plan, at_estimate["values"])] * plan.refits
+    units = [u0.copy() for _ in range(plan.refits)]
+
+    def points() -> list[Point]:
+        return [{**estimate, **{p.path: p.from_unit(float(x))
+                                for p, x in zip(params, u, strict=True)}} for u in units]
+
+    for iteration in range(plan.refit_budget + 1):
+        if iteration > 0:  # a chord iteration: the targets where the last step led
+            simulated = [_target_vector(plan, s["values"])
+                         for s in evaluator.run(points(), plan.seeds)]
+        for b in range(plan.refits):
+            residual = (simulated[b] - observed[b]) / w
+            ok = np.isfinite(residual)
+            if not ok.any() or not params:
+                continue
+            lo, hi = -units[b], 1.0 - units[b]
+            step = lsq_linear(jac[ok], -residual[ok], bounds=(lo, hi)).x
+            units[b] = np.clip(units[b] + step, 0.0, 1.0)
+        if on_refit is not None:
+            on_refit(plan.refits)
+    return points()
+
+
 def resampled_targets(plan: CalibrationPlan, b: int) -> dict[str, float]:
-    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed,
-    se_observed^2), clipped to [0, 1] (every target is a share). The simulation's noise
-    comes from the refit's own seeds, not from here."""
+    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed, se^2),
+    se the distance's (observed and simulated combined), clipped to [0, 1] (every target
+    is a share)."""
     rng = np.random.default_rng([int(plan.scenario["seed"]), 7919, b])
     out = dict(plan.targets.values)
     for name in plan.fitted:
-        draw = plan.targets.values[name] + plan.observed_se[name] * rng.standard_normal()
+        draw = plan.targets.values[name] + plan.weights[name] * rng.standard_normal()
         out[name] = float(min(max(draw, 0.0), 1.0))
     return out
 
@@ -592,21 +655,9 @@ def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backe
     estimate = dict(best[0])
     seconds_point = time.perf_counter() - started
     started = time.perf_counter()
-    draws: list[Point] = []
-    for b in range(plan.refits):
-        observed = resampled_targets(plan, b)
-        scored = [(p, distance(s["values"], observed, plan.weights), s)
-                  for p, _, s in trials]
-        warm = min(scored, key=lambda t: t[1])
-        # The refit's study is named after the budget as well: a rerun with another
-        # --budget has other trials, so another warm start, and refits afresh. Its first
-        # trial is the warm start itself, re-run on the refit's seeds.
-        found = _search(plan, storage, f"refit-{plan.budget}-{b:03d}", evaluator, observed,
-                        plan.refit_budget, seed + 1 + b, dict(warm[0]), REFIT_SIGMA,
-                        plan.refit_seeds(b))
-        draws.append(dict(min(found, key=lambda t: t[1])[0]))
-        if on_trial is not None:
-            on_trial("bootstrap", b + 1, plan.refits)
+    draws = _refits(plan, evaluator, estimate, best[2],
+                    None if on_trial is None else (lambda k: on_trial("bootstrap", k,
+                                                                      plan.refits)))
     seconds_bootstrap = time.perf_counter() - started
     check = evaluator.run([estimate], plan.check_seeds)[0]
     backend.close(cancel=False)
