@@ -172,7 +172,8 @@ class CalibrationPlan:
             "contacts": self.targets.has_contacts,
             "seeds": list(self.seeds), "check_seeds": list(self.check_seeds),
             "budget": self.budget, "refits": self.refits, "refit_budget": self.refit_budget,
-            "method": "simulated method of moments; optuna CMA-ES; parametric bootstrap",
+            "method": "simulated method of moments; optuna CMA-ES; parametric bootstrap "
+                      "(Gauss-Newton refits)",
             "scenario": self.scenario,
         }
 
