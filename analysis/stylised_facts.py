@@ -41,7 +41,8 @@ FACTS = (
          0.15, 0.40, "the common 'about 20 %' card figure"),
     Fact("sms_lift", "pre-due SMS reminder: relative lift of statements paid on time",
          0.03, 0.15, "Cadena & Schoar (NBER w17020): +7 to 9 %"),
-    Fact("churn_cured_30", "typical cadence: churn within 60 days of curing from 30+ DPD",
+    Fact("churn_cured_30",
+         "typical cadence: churn in or 60 days after a collection cured at 30+ DPD",
          0.015, 0.06, "Experian (2018): about 3 % closed the account after curing"),
     Fact("promise_kept", "typical cadence: promises to pay kept", 0.50, 0.70,
          "vendor figures: 30-50 % broken"),
@@ -76,18 +77,37 @@ def _on_time_rate(r: Results) -> float:
     return float(1 - np.isfinite(a.loc[reminded, "t_delinquent"]).mean())
 
 
+def _episode_start(r: Results, cured: np.ndarray) -> np.ndarray:
+    """When the delinquency episode that ended in the cure at ``cured`` began: the
+    account's last ``delinquent`` event with code 1 (its first missed statement) before
+    the cure; ``-inf`` when there is none (an episode already open on day 0) or no cure."""
+    ev = r.events
+    starts = ev.loc[(ev["event"] == "delinquent") & (ev["code"] == 1), ["account_id", "t"]]
+    cures = pd.DataFrame({"account_id": r.accounts["account_id"].to_numpy(),
+                          "t": cured, "row": np.arange(cured.size)})
+    cures = cures[np.isfinite(cures["t"])].sort_values("t")
+    found = pd.merge_asof(cures, starts.rename(columns={"t": "t_start"}).assign(
+        t=lambda x: x["t_start"]).sort_values("t"), on="t", by="account_id",
+        direction="backward")
+    out = np.full(cured.size, -np.inf)
+    out[found["row"].to_numpy()] = found["t_start"].fillna(-np.inf).to_numpy()
+    return out
+
+
 def _churn_after_cure(r: Results, scenario: Scenario) -> float:
-    """Churn by 60 days after a cure from 30 or more days past due (in collection or
-    after it): of the accounts that cured so (a single cohort), of the accounts whose
-    last such cure fell after the warm-up and 60 days before the horizon (a living
-    book)."""
+    """Churn in the collection that ended in a cure from 30 or more days past due, or by
+    60 days after the cure: of the accounts that cured so (a single cohort, one episode
+    each), of the accounts whose last such cure fell after the warm-up and 60 days before
+    the horizon (a living book, where only churn from the start of the cured episode
+    counts: a customer who churned in an earlier episode did not churn after this cure).
+    """
     horizon = scenario.horizon_days
     a = r.accounts
     churned_at = a["t_churn"].to_numpy()
     if _living(r):
         cured = a["t_cured_from_30"].to_numpy()
         late_cure = ((cured >= scenario.metrics.warmup_days) & (cured + 60 <= horizon))
-        churned = churned_at <= cured + 60
+        churned = (churned_at <= cured + 60) & (churned_at >= _episode_start(r, cured))
         return float(churned[late_cure].mean()) if late_cure.any() else math.nan
     due = a["due_day"].to_numpy()
     t_paid = a["t_paid"].to_numpy()

@@ -469,3 +469,24 @@ def test_staffing_figure_draws_service_level_recovery_and_utilisation() -> None:
     assert [ax.get_title() for ax in fig.axes] == ["service level", "recovery rate",
                                                    "agent utilisation"]
     assert all(len(ax.lines) == 1 for ax in fig.axes)
+
+
+def test_staffing_money_and_paired_recovery() -> None:
+    from analysis.staffing import money_table, paired_with_largest
+
+    # Recovery rises by 0.01 per agent up to 6 on every replication, with a replication
+    # effect of 0.05 (the spread common random numbers pair away).
+    kpis = pd.DataFrame([{"strategy": "fixed_cadence", "agents.count": a, "replication": r,
+                          "recovery_rate": 0.8 + 0.05 * r + 0.01 * min(a, 6),
+                          "contact_cost": 10.0 * a, "staffing_cost": 100.0 * a,
+                          "cost_agent_call": 50.0 * min(a, 6), "net_value": -1000.0 + a}
+                         for a in (40, 2, 6) for r in range(3)])
+    money = money_table(kpis)
+    assert money["agents.count"].tolist() == [2, 6, 40]
+    # Net value less the idle hours: staffed cost less the agents' time on calls.
+    assert money["net_of_floor"].tolist() == [-998.0 - 100.0, -994.0 - 300.0,
+                                              -960.0 - 3700.0]
+    paired = paired_with_largest(kpis, "recovery_rate")
+    row = paired.set_index("agents.count").loc[2]
+    assert row["recovery_rate_difference"] == pytest.approx(-0.04)
+    assert row["low"] == pytest.approx(-0.04) and row["high"] == pytest.approx(-0.04)
