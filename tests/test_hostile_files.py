@@ -161,6 +161,18 @@ def test_a_run_larger_than_the_memory_is_refused_before_it_starts(tmp_path: Path
     assert not (tmp_path / "o").exists()
 
 
+def test_the_memory_check_names_the_tightest_limit_exceeded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever order the limits are read in, the line names the one to change first."""
+    gib = 2**30
+    monkeypatch.delenv(resources.SKIP_VARIABLE, raising=False)
+    limits = [Limit(12 * gib, "MemAvailable"), Limit(4 * gib, "RLIMIT_AS", per_process=True)]
+    for order in (limits, limits[::-1]):
+        monkeypatch.setattr(resources, "memory_limits", lambda order=order: order)
+        with pytest.raises(ResourceError, match="RLIMIT_AS"):
+            check_memory(20 * gib, 1, what="x")
+
+
 def test_the_memory_check_counts_the_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     gib = 2**30
     monkeypatch.setattr(resources, "memory_limits", lambda: [Limit(10 * gib, "MemAvailable")])

@@ -138,15 +138,19 @@ def check_memory(per_run: int, processes: int, what: str,
     processes = max(1, processes)
     started = processes - 1 if new_processes is None else new_processes
     total = processes * per_run + max(started, 0) * IDLE_PROCESS_BYTES
-    for limit in memory_limits():
-        need = per_run if limit.per_process else total
-        usable = int(limit.bytes * USABLE_SHARE)
-        if need > usable:
-            at_once = (f"{processes} runs at once x {_mib(per_run)}" if processes > 1
-                       and not limit.per_process else "")
-            raise ResourceError(
-                f"not enough memory for {what}: estimated {_mib(need)}"
-                f"{f' ({at_once})' if at_once else ''}, but {limit.source} leaves "
-                f"{_mib(limit.bytes)} ({USABLE_SHARE:.0%} usable); use a smaller "
-                f"population.size or fewer workers, or set {SKIP_VARIABLE}=1 to run anyway",
-                source="memory")
+    # Of the limits exceeded, name the tightest: the one a user must change first (which
+    # of them is checked first must not decide what the line says).
+    exceeded = [limit for limit in memory_limits()
+                if (per_run if limit.per_process else total) > limit.bytes * USABLE_SHARE]
+    if not exceeded:
+        return
+    limit = min(exceeded, key=lambda lim: lim.bytes)
+    need = per_run if limit.per_process else total
+    at_once = (f"{processes} runs at once x {_mib(per_run)}" if processes > 1
+               and not limit.per_process else "")
+    raise ResourceError(
+        f"not enough memory for {what}: estimated {_mib(need)}"
+        f"{f' ({at_once})' if at_once else ''}, but {limit.source} leaves "
+        f"{_mib(limit.bytes)} ({USABLE_SHARE:.0%} usable); use a smaller "
+        f"population.size or fewer workers, or set {SKIP_VARIABLE}=1 to run anyway",
+        source="memory")
