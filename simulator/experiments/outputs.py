@@ -345,6 +345,7 @@ class _FrameStream:
         self.folder = folder
         self.name = name
         self.parts: list[Path] = []
+        self.part_schemas: list[pa.Schema] = []  # each part's schema, as written
         self.heads: list[pd.DataFrame] = []  # each result's first row, for the schema
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
@@ -353,6 +354,7 @@ class _FrameStream:
         self._close_writer()
         path = temporary_path(self.folder.path / self.name)
         self.parts.append(path)
+        self.part_schemas.append(schema)
         self._writer = pq.ParquetWriter(path, schema)
         self._schema = schema
 
@@ -385,9 +387,13 @@ class _FrameStream:
             path = temporary_path(self.folder.path / self.name)
             head.iloc[:0].to_parquet(path, index=False)
             return path
-        if len(self.parts) == 1 and pq.read_schema(self.parts[0]).equals(schema):
-            path = self.parts.pop()
-            return path
+        # The schema the part was written with, not the one read back from the file:
+        # Parquet reads a dictionary of strings back as ``string`` where pandas writes
+        # ``large_string``, so the file's schema never equals the frame's, and every file
+        # was rewritten (half the time of writing the outputs of a large run).
+        if len(self.parts) == 1 and self.part_schemas[0].equals(schema):
+            self.part_schemas.clear()
+            return self.parts.pop()
         path = temporary_path(self.folder.path / self.name)
         with pq.ParquetWriter(path, schema) as writer:
             for part in self.parts:
@@ -397,6 +403,7 @@ class _FrameStream:
                 source.close()
                 part.unlink()
         self.parts = []
+        self.part_schemas = []
         return path
 
     def discard(self) -> None:
@@ -404,6 +411,7 @@ class _FrameStream:
         for part in self.parts:
             part.unlink(missing_ok=True)
         self.parts = []
+        self.part_schemas = []
 
 
 _NO_FRAME = pd.DataFrame()
