@@ -82,7 +82,13 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     s = book.state
     warmup, horizon = sc.metrics.warmup_days, sc.horizon_days
     windowed = ev["t"].to_numpy() >= warmup
-    event = ev["event"].to_numpy()
+    # The event codes, compared with each kind's code: ``to_numpy()`` of the categorical
+    # would make one string object per event (gigabytes for millions of events).
+    event_codes = ev["event"].cat.codes.to_numpy()
+    kinds = list(ev["event"].cat.categories)
+
+    def event_is(kind: str) -> np.ndarray:
+        return event_codes == (kinds.index(kind) if kind in kinds else -2)
 
     # Accounts in the book at some time in the window.
     in_book = (plan.opened <= horizon) & (_closed_at(facts) >= warmup)
@@ -96,14 +102,14 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     charged = (s.t_charged_off >= warmup) & (s.t_charged_off <= horizon)
     written_off = float(s.written_off[charged].sum())
     balance_start = me.balance_at_start + me.opened_after
-    is_contact = (event == "contact") & windowed
+    is_contact = event_is("contact") & windowed
     contact_amount = ev["amount"].to_numpy()[is_contact]
     contact_channel = ev["channel"].cat.codes.to_numpy()[is_contact]
     contact_cost = float(contact_amount.sum())
     n_contacts = float(is_contact.sum())
     churned = s.churned & (s.t_churn >= warmup)
     clv_lost = float(book.latent.clv[churned].sum())
-    complaints = float(((event == "complaint") & windowed).sum())
+    complaints = float((event_is("complaint") & windowed).sum())
     stats = facts.pool
     staffed_hours = _after(stats.staffed_by_day, warmup) * 24.0
     busy_hours = _after(stats.busy_by_day, warmup) * 24.0
@@ -158,7 +164,7 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     k["net_value"] = (cash + k["balance_left"] - balance_start - contact_cost
                       - k["agency_commission"] - clv_lost)
     k["requests"] = float(facts.requests_after_warmup)
-    blocked = (event == "blocked") & windowed
+    blocked = event_is("blocked") & windowed
     rules = list(facts.blocked_by_rule)
     by_rule = np.bincount(ev["code"].to_numpy()[blocked].astype(np.int64),
                           minlength=len(rules))
@@ -171,9 +177,9 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
                        [OUTCOME_INDEX["right_party"], OUTCOME_INDEX["promise"]])
     k["right_party_contacts"] = float(answered.sum())
     k["rpc_rate"] = _ratio(float(answered.sum()), float(calls.sum()))
-    kept = float(((event == "promise_kept") & windowed).sum())
-    broken = float(((event == "promise_broken") & windowed).sum())
-    k["promises_made"] = float(((event == "promise") & windowed).sum())
+    kept = float((event_is("promise_kept") & windowed).sum())
+    broken = float((event_is("promise_broken") & windowed).sum())
+    k["promises_made"] = float((event_is("promise") & windowed).sum())
     k["promises_kept"] = kept
     k["promise_kept_rate"] = _ratio(kept, kept + broken)
     for channel in CHANNELS:
