@@ -113,6 +113,13 @@ class ContactResponse:
         for i in ids:
             prepared.pop(i, None)
 
+    def forget_all_dials(self) -> None:
+        """Drop every prepared dial: the queue was drained, so no call will be dialled.
+
+        (A dial's draws are a function of the borrower and its counter alone, so a
+        prepared dial dropped here and drawn again later gives the same call.)"""
+        self._prepared.clear()
+
     def dial(self, i: int, t: float) -> tuple[bool, bool, float]:
         """What an agent's dial of ``i`` at ``t`` does: (delivered, right party, agent minutes).
 
