@@ -376,19 +376,43 @@ class _FrameStream:
             self._writer = None
 
     def add(self, frame: pd.DataFrame, strategy: str, replication: int) -> None:
-        self.heads.append(as_written(with_ids(frame.iloc[:1], strategy, replication)))
+        head = as_written(with_ids(frame.iloc[:1], strategy, replication))
+        self.heads.append(head)
+        # The table of a slice with its id columns, as pandas converts it, has this schema
+        # (its pandas metadata included); the id columns are made by Arrow rather than
+        # converted from a column of Python strings, a third of the time of a large frame.
+        schema = pa.Table.from_pandas(head, preserve_index=False).schema if len(frame) else None
         for start in range(0, len(frame), ROWS_PER_GROUP):
-            piece = as_written(_slice_with_ids(frame, start, start + ROWS_PER_GROUP,
-                                               strategy, replication))
-            # One thread: a slice is small, and a pool per call costs more than it saves.
-            table = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
-            del piece
+            table = self._table(frame, start, start + ROWS_PER_GROUP, strategy, replication,
+                                schema)
             if self._schema is None or table.schema.names != self._schema.names:
                 self._new_part(table.schema)
             elif not table.schema.equals(self._schema, check_metadata=False):
                 table = _conform(table, self._schema)
             assert self._writer is not None
             self._writer.write_table(table)
+
+    @staticmethod
+    def _table(frame: pd.DataFrame, start: int, stop: int, strategy: str, replication: int,
+               schema: pa.Schema | None) -> pa.Table:
+        """Rows ``start:stop`` of ``frame`` with the id columns first, as an Arrow table
+        equal to the conversion of ``_slice_with_ids``."""
+        piece = as_written(frame.iloc[start:stop])
+        # One thread: a slice is small, and a pool per call costs more than it saves.
+        body = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
+        if schema is not None and schema.names[2:] == body.schema.names and all(
+                body.schema.field(k).type == schema.field(k + 2).type
+                for k in range(body.num_columns)):
+            rows = body.num_rows
+            ids = [pa.array([strategy], type=schema.field(0).type).take(
+                       pa.array(np.zeros(rows, dtype=np.int32))),
+                   pa.array(np.full(rows, replication), type=schema.field(1).type)]
+            if ids[0].type == schema.field(0).type and ids[1].type == schema.field(1).type:
+                return pa.Table.from_arrays([*ids, *body.columns], schema=schema)
+        # Any other case (a column whose type differs from the first row's): as pandas
+        # converts the slice with its ids.
+        piece = as_written(_slice_with_ids(frame, start, stop, strategy, replication))
+        return pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
 
     def finish(self) -> Path:
         """The written file (a temporary file of the folder), parts joined if need be."""
