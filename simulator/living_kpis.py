@@ -24,6 +24,10 @@ LIVING_KPIS = ("statements_due", "episodes", "roll_m1_m2_balance", "roll_m2_m3_b
                "roll_m3_m4_balance", "balance_start", "collected_per_month", "service_level")
 
 
+#: Contacts judged at a time by ``wasted_contacts``.
+_CONTACTS_AT_A_TIME = 1 << 20
+
+
 def _parts(facts: RunFacts) -> tuple[Plan, Bills, MonthEnds]:
     plan, bills, month_ends = facts.book.plan, facts.book.state.bills, facts.month_ends
     if plan is None or bills is None or month_ends is None:
@@ -42,16 +46,24 @@ def wasted_contacts(facts: RunFacts) -> tuple[np.ndarray, np.ndarray]:
     twin = facts.twin_paid_time
     if twin is None or rows.size == 0:
         return rows, np.zeros(rows.size, dtype=bool)
-    ids = ev["account_id"].to_numpy()[rows].astype(np.int64)
-    t = ev["t"].to_numpy()[rows]
-    # The last statement issued by the contact (the view holds an account only then).
-    first = plan.first_due[ids] + 1.0 - plan.lead
-    k = np.floor((t - first) / plan.cycle).astype(np.int64)
-    k = np.clip(k, 0, plan.statements[ids].astype(np.int64) - 1)
-    inside = k < twin.shape[1]
-    paid = np.full(rows.size, np.inf)
-    paid[inside] = twin[ids[inside], k[inside]]
-    return rows, paid <= t + facts.scenario.metrics.wasted_window_days
+    all_ids, all_t = ev["account_id"].to_numpy(), ev["t"].to_numpy()
+    window = facts.scenario.metrics.wasted_window_days
+    wasted = np.empty(rows.size, dtype=bool)
+    # A million contacts at a time: each is judged on its own, and the temporaries of
+    # millions of contacts at once would add most of a gigabyte to a large run's peak.
+    for start in range(0, rows.size, _CONTACTS_AT_A_TIME):
+        part = rows[start:start + _CONTACTS_AT_A_TIME]
+        ids = all_ids[part].astype(np.int64)
+        t = all_t[part]
+        # The last statement issued by the contact (the view holds an account only then).
+        first = plan.first_due[ids] + 1.0 - plan.lead
+        k = np.floor((t - first) / plan.cycle).astype(np.int64)
+        k = np.clip(k, 0, plan.statements[ids].astype(np.int64) - 1)
+        inside = k < twin.shape[1]
+        paid = np.full(part.size, np.inf)
+        paid[inside] = twin[ids[inside], k[inside]]
+        wasted[start:start + part.size] = paid <= t + window
+    return rows, wasted
 
 
 def wasted_by_account(facts: RunFacts) -> np.ndarray:
