@@ -10,9 +10,10 @@ TMP -q`` under ``/usr/bin/time -v`` (a fresh process each time, outputs written 
 temporary folder removed afterwards) and prints its wall time, its CPU time (user +
 system: what the run costs whatever else the machine runs, while the wall time grows
 with the load, printed as the one-minute load average at the end of the run), its peak
-resident memory ("Maximum resident set size") and the size of the files written. With ``--repeat`` the
-best wall time and the largest peak are kept. ``time -v`` reports the peak of the
-largest single process: with ``--workers`` above 1 the pool's processes add up.
+resident memory ("Maximum resident set size") and the size of the files written.
+With ``--repeat`` the best wall and CPU times and the largest peak are kept. ``time
+-v`` reports the peak of the largest single process: with ``--workers`` above 1 the
+pool's processes add up.
 Not a unit test: the figures depend on the machine and its load.
 """
 
