@@ -24,6 +24,10 @@ LIVING_KPIS = ("statements_due", "episodes", "roll_m1_m2_balance", "roll_m2_m3_b
                "roll_m3_m4_balance", "balance_start", "collected_per_month", "service_level")
 
 
+#: Contacts judged at a time by ``wasted_contacts``.
+_CONTACTS_AT_A_TIME = 1 << 20
+
+
 def _parts(facts: RunFacts) -> tuple[Plan, Bills, MonthEnds]:
     plan, bills, month_ends = facts.book.plan, facts.book.state.bills, facts.month_ends
     if plan is None or bills is None or month_ends is None:
@@ -42,16 +46,24 @@ def wasted_contacts(facts: RunFacts) -> tuple[np.ndarray, np.ndarray]:
     twin = facts.twin_paid_time
     if twin is None or rows.size == 0:
         return rows, np.zeros(rows.size, dtype=bool)
-    ids = ev["account_id"].to_numpy()[rows].astype(np.int64)
-    t = ev["t"].to_numpy()[rows]
-    # The last statement issued by the contact (the view holds an account only then).
-    first = plan.first_due[ids] + 1.0 - plan.lead
-    k = np.floor((t - first) / plan.cycle).astype(np.int64)
-    k = np.clip(k, 0, plan.statements[ids].astype(np.int64) - 1)
-    inside = k < twin.shape[1]
-    paid = np.full(rows.size, np.inf)
-    paid[inside] = twin[ids[inside], k[inside]]
-    return rows, paid <= t + facts.scenario.metrics.wasted_window_days
+    all_ids, all_t = ev["account_id"].to_numpy(), ev["t"].to_numpy()
+    window = facts.scenario.metrics.wasted_window_days
+    wasted = np.empty(rows.size, dtype=bool)
+    # A million contacts at a time: each is judged on its own, and the temporaries of
+    # millions of contacts at once would add most of a gigabyte to a large run's peak.
+    for start in range(0, rows.size, _CONTACTS_AT_A_TIME):
+        part = rows[start:start + _CONTACTS_AT_A_TIME]
+        ids = all_ids[part].astype(np.int64)
+        t = all_t[part]
+        # The last statement issued by the contact (the view holds an account only then).
+        first = plan.first_due[ids] + 1.0 - plan.lead
+        k = np.floor((t - first) / plan.cycle).astype(np.int64)
+        k = np.clip(k, 0, plan.statements[ids].astype(np.int64) - 1)
+        inside = k < twin.shape[1]
+        paid = np.full(part.size, np.inf)
+        paid[inside] = twin[ids[inside], k[inside]]
+        wasted[start:start + part.size] = paid <= t + window
+    return rows, wasted
 
 
 def wasted_by_account(facts: RunFacts) -> np.ndarray:
@@ -82,7 +94,13 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     s = book.state
     warmup, horizon = sc.metrics.warmup_days, sc.horizon_days
     windowed = ev["t"].to_numpy() >= warmup
-    event = ev["event"].to_numpy()
+    # The event codes, compared with each kind's code: ``to_numpy()`` of the categorical
+    # would make one string object per event (gigabytes for millions of events).
+    event_codes = ev["event"].cat.codes.to_numpy()
+    kinds = list(ev["event"].cat.categories)
+
+    def event_is(kind: str) -> np.ndarray:
+        return event_codes == (kinds.index(kind) if kind in kinds else -2)
 
     # Accounts in the book at some time in the window.
     in_book = (plan.opened <= horizon) & (_closed_at(facts) >= warmup)
@@ -96,14 +114,14 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     charged = (s.t_charged_off >= warmup) & (s.t_charged_off <= horizon)
     written_off = float(s.written_off[charged].sum())
     balance_start = me.balance_at_start + me.opened_after
-    is_contact = (event == "contact") & windowed
+    is_contact = event_is("contact") & windowed
     contact_amount = ev["amount"].to_numpy()[is_contact]
     contact_channel = ev["channel"].cat.codes.to_numpy()[is_contact]
     contact_cost = float(contact_amount.sum())
     n_contacts = float(is_contact.sum())
     churned = s.churned & (s.t_churn >= warmup)
     clv_lost = float(book.latent.clv[churned].sum())
-    complaints = float(((event == "complaint") & windowed).sum())
+    complaints = float((event_is("complaint") & windowed).sum())
     stats = facts.pool
     staffed_hours = _after(stats.staffed_by_day, warmup) * 24.0
     busy_hours = _after(stats.busy_by_day, warmup) * 24.0
@@ -158,7 +176,7 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     k["net_value"] = (cash + k["balance_left"] - balance_start - contact_cost
                       - k["agency_commission"] - clv_lost)
     k["requests"] = float(facts.requests_after_warmup)
-    blocked = (event == "blocked") & windowed
+    blocked = event_is("blocked") & windowed
     rules = list(facts.blocked_by_rule)
     by_rule = np.bincount(ev["code"].to_numpy()[blocked].astype(np.int64),
                           minlength=len(rules))
@@ -171,9 +189,9 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
                        [OUTCOME_INDEX["right_party"], OUTCOME_INDEX["promise"]])
     k["right_party_contacts"] = float(answered.sum())
     k["rpc_rate"] = _ratio(float(answered.sum()), float(calls.sum()))
-    kept = float(((event == "promise_kept") & windowed).sum())
-    broken = float(((event == "promise_broken") & windowed).sum())
-    k["promises_made"] = float(((event == "promise") & windowed).sum())
+    kept = float((event_is("promise_kept") & windowed).sum())
+    broken = float((event_is("promise_broken") & windowed).sum())
+    k["promises_made"] = float((event_is("promise") & windowed).sum())
     k["promises_kept"] = kept
     k["promise_kept_rate"] = _ratio(kept, kept + broken)
     for channel in CHANNELS:

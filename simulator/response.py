@@ -35,6 +35,7 @@ from simulator.rng import Streams
 from simulator.scenario import CHANNELS, Scenario
 
 _SLOTS = 12  # uniforms drawn per contact; slot meanings in ``ContactResponse.contact``
+_MESSAGE_SLOTS = 6  # those a contact other than an agent call uses: 0-5
 
 
 @dataclass
@@ -113,6 +114,13 @@ class ContactResponse:
         for i in ids:
             prepared.pop(i, None)
 
+    def forget_all_dials(self) -> None:
+        """Drop every prepared dial: the queue was drained, so no call will be dialled.
+
+        (A dial's draws are a function of the borrower and its counter alone, so a
+        prepared dial dropped here and drawn again later gives the same call.)"""
+        self._prepared.clear()
+
     def dial(self, i: int, t: float) -> tuple[bool, bool, float]:
         """What an agent's dial of ``i`` at ``t`` does: (delivered, right party, agent minutes).
 
@@ -152,7 +160,11 @@ class ContactResponse:
         b, s = self.book, self.book.state
         ch = self.channels[channel]
         t = np.broadcast_to(np.asarray(t, dtype=np.float64), idx.shape)
-        u = self.stream.uniforms(idx, s.contact_counter[idx], _SLOTS)
+        # Only an agent call uses the promise and talk-time slots (6-10): the other
+        # channels draw slots 0-5 alone (each slot is drawn on its own, so the values
+        # are the same).
+        u = self.stream.uniforms(idx, s.contact_counter[idx],
+                                 _SLOTS if channel == AGENT_CALL else _MESSAGE_SLOTS)
         s.contact_counter[idx] += 1
         seg = b.latent.segment[idx]
 

@@ -45,6 +45,20 @@ def _mix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return x ^ (x >> np.uint64(31))
 
 
+def _mix_in_place(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """``_mix`` computed in ``x`` itself (a temporary of the caller's), bit for bit the
+    same: one scratch array instead of five temporaries, on millions of draws."""
+    scratch = np.right_shift(x, np.uint64(30))
+    x ^= scratch
+    x *= _M1
+    np.right_shift(x, np.uint64(27), out=scratch)
+    x ^= scratch
+    x *= _M2
+    np.right_shift(x, np.uint64(31), out=scratch)
+    x ^= scratch
+    return x
+
+
 class Streams:
     """All random streams of one run, derived from a single seed."""
 
@@ -105,9 +119,13 @@ class BorrowerStream:
     ) -> NDArray[np.float64]:
         """Only the given slots of ``uniforms``, one column each, bit for bit the same."""
         with np.errstate(over="ignore"):
-            base = _mix(ids.astype(np.uint64) * _GOLDEN + self.key)
-            base = _mix(base ^ (counters.astype(np.uint64) * _M2 + _GOLDEN))
+            base = _mix_in_place(ids.astype(np.uint64) * _GOLDEN + self.key)
+            base = _mix_in_place(base ^ (counters.astype(np.uint64) * _M2 + _GOLDEN))
             slot = (np.fromiter(slots, dtype=np.uint64) + np.uint64(1)) * _SLOT
-            bits = _mix(base[:, None] + slot[None, :])
-        u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
-        return np.minimum(u, _BELOW_ONE)
+            bits = _mix_in_place(base[:, None] + slot[None, :])
+        bits >>= np.uint64(11)
+        u = bits.astype(np.float64)
+        del bits
+        u += 0.5  # the same operations as ``(bits + 0.5) * _TO_UNIT``, in place
+        u *= _TO_UNIT
+        return np.minimum(u, _BELOW_ONE, out=u)

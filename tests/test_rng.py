@@ -224,3 +224,13 @@ def test_scalar_draws_match_array_draws_bit_for_bit() -> None:
         assert stream.uniforms(ids[k:k + 1], counters[k:k + 1], 12).tolist() == [one]
     # Prepared dials draw chosen slots in a batch.
     assert np.array_equal(stream.uniforms_at(ids, counters, (0, 1, 10)), u[:, [0, 1, 10]])
+
+
+def test_the_in_place_mixer_is_the_mixer() -> None:
+    # ``uniforms_at`` mixes its own temporaries in place; every bit must be as ``_mix``'s,
+    # the extreme patterns included.
+    gen = np.random.default_rng(3)
+    x = np.concatenate([gen.integers(0, 2**63, 10_000, dtype=np.uint64) * np.uint64(2),
+                        np.array([0, 1, 2**63, 2**64 - 1], dtype=np.uint64)])
+    with np.errstate(over="ignore"):
+        assert np.array_equal(rng._mix_in_place(x.copy()), rng._mix(x))

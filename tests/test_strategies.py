@@ -879,3 +879,19 @@ def test_run_writes_kpis_per_arm_of_a_split_portfolio(tmp_path: Path) -> None:
     # The challenger never contacts anyone, the champion does.
     contacts = by_arm.set_index("arm")["contacts"]
     assert contacts["challenger"] == 0 and contacts["champion"] > 0
+
+
+def test_a_cadence_looks_each_step_up_as_the_step_selects() -> None:
+    # ``run_cadence`` evaluates each step once per value of days past due and looks it
+    # up; the accounts picked must be those ``Step.selects`` picks account by account.
+    from simulator.strategies.cadence import Step, _selected
+
+    steps = (Step(channel="sms", days=(-2, 1, 5, 12)),
+             Step(channel="agent_call", from_dpd=10, to_dpd=120, every=3),
+             Step(channel="robocall", days=tuple(range(0, 40, 4)), from_dpd=-5, to_dpd=0))
+    gen = np.random.default_rng(8)
+    for dpd in (gen.integers(-30, 200, 5_000), np.array([7]), np.array([], dtype=np.int64),
+                gen.integers(-30, 200, 50).astype(float)):
+        picked = _selected(steps, dpd)
+        for step, hit in zip(steps, picked, strict=True):
+            assert np.array_equal(hit, step.selects(dpd))

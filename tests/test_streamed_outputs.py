@@ -108,3 +108,25 @@ def test_the_analysis_reads_never_as_nan_as_it_read_inf(
     pd.testing.assert_frame_equal(roll_rate_counts(from_file, horizon, step=15),
                                   roll_rate_counts(in_memory, horizon, step=15),
                                   check_dtype=False)
+
+
+def test_a_file_of_one_part_is_kept_as_written_and_floats_are_not_dictionaries(
+        results: list[Results], tmp_path: Path) -> None:
+    # Writing a large run's frames twice (the one part copied into a new file at the
+    # end) once took half the time of its outputs; float columns (times, amounts) take
+    # nearly one value per row, and a dictionary tried on them only costs time.
+    import pyarrow.parquet as pq
+
+    res = results[0]
+    with OutputFolder(tmp_path / "out") as folder:
+        stream = outputs._FrameStream(folder, "events.parquet")
+        stream.add(res.events, res.strategy, res.replication)
+        part = stream.parts[0]
+        assert stream.finish() == part
+        meta = pq.ParquetFile(part).metadata
+        names = meta.schema.names
+        encodings = {names[c]: meta.row_group(0).column(c).encodings
+                     for c in range(meta.num_columns)}
+        assert "RLE_DICTIONARY" not in encodings["t"]
+        assert "RLE_DICTIONARY" in encodings["event"]
+        part.unlink()

@@ -320,6 +320,17 @@ def _slice_with_ids(frame: pd.DataFrame, start: int, stop: int, strategy: str,
     return pd.DataFrame(columns, index=piece.index, copy=False)
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth dictionary-encoding in Parquet: categories, strings (the
+    strategy) and small integers (codes). Float columns (times, amounts) take nearly as
+    many values as rows: Parquet's default tries a dictionary on them too, then falls
+    back, which made writing twice as slow and the files larger."""
+    return [f.name for f in schema
+            if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)
+            or (pa.types.is_integer(f.type) and f.type.bit_width <= 16)]
+
+
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with the columns of ``schema`` in its order (missing ones null), cast."""
     columns = []
@@ -345,6 +356,7 @@ class _FrameStream:
         self.folder = folder
         self.name = name
         self.parts: list[Path] = []
+        self.part_schemas: list[pa.Schema] = []  # each part's schema, as written
         self.heads: list[pd.DataFrame] = []  # each result's first row, for the schema
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
@@ -353,7 +365,9 @@ class _FrameStream:
         self._close_writer()
         path = temporary_path(self.folder.path / self.name)
         self.parts.append(path)
-        self._writer = pq.ParquetWriter(path, schema)
+        self.part_schemas.append(schema)
+        self._writer = pq.ParquetWriter(path, schema,
+                                        use_dictionary=dictionary_columns(schema))
         self._schema = schema
 
     def _close_writer(self) -> None:
@@ -362,19 +376,43 @@ class _FrameStream:
             self._writer = None
 
     def add(self, frame: pd.DataFrame, strategy: str, replication: int) -> None:
-        self.heads.append(as_written(with_ids(frame.iloc[:1], strategy, replication)))
+        head = as_written(with_ids(frame.iloc[:1], strategy, replication))
+        self.heads.append(head)
+        # The table of a slice with its id columns, as pandas converts it, has this schema
+        # (its pandas metadata included); the id columns are made by Arrow rather than
+        # converted from a column of Python strings, a third of the time of a large frame.
+        schema = pa.Table.from_pandas(head, preserve_index=False).schema if len(frame) else None
         for start in range(0, len(frame), ROWS_PER_GROUP):
-            piece = as_written(_slice_with_ids(frame, start, start + ROWS_PER_GROUP,
-                                               strategy, replication))
-            # One thread: a slice is small, and a pool per call costs more than it saves.
-            table = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
-            del piece
+            table = self._table(frame, start, start + ROWS_PER_GROUP, strategy, replication,
+                                schema)
             if self._schema is None or table.schema.names != self._schema.names:
                 self._new_part(table.schema)
             elif not table.schema.equals(self._schema, check_metadata=False):
                 table = _conform(table, self._schema)
             assert self._writer is not None
             self._writer.write_table(table)
+
+    @staticmethod
+    def _table(frame: pd.DataFrame, start: int, stop: int, strategy: str, replication: int,
+               schema: pa.Schema | None) -> pa.Table:
+        """Rows ``start:stop`` of ``frame`` with the id columns first, as an Arrow table
+        equal to the conversion of ``_slice_with_ids``."""
+        piece = as_written(frame.iloc[start:stop])
+        # One thread: a slice is small, and a pool per call costs more than it saves.
+        body = pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
+        if schema is not None and schema.names[2:] == body.schema.names and all(
+                body.schema.field(k).type == schema.field(k + 2).type
+                for k in range(body.num_columns)):
+            rows = body.num_rows
+            ids = [pa.array([strategy], type=schema.field(0).type).take(
+                       pa.array(np.zeros(rows, dtype=np.int32))),
+                   pa.array(np.full(rows, replication), type=schema.field(1).type)]
+            if ids[0].type == schema.field(0).type and ids[1].type == schema.field(1).type:
+                return pa.Table.from_arrays([*ids, *body.columns], schema=schema)
+        # Any other case (a column whose type differs from the first row's): as pandas
+        # converts the slice with its ids.
+        piece = as_written(_slice_with_ids(frame, start, stop, strategy, replication))
+        return pa.Table.from_pandas(piece, preserve_index=False, nthreads=1)
 
     def finish(self) -> Path:
         """The written file (a temporary file of the folder), parts joined if need be."""
@@ -385,11 +423,16 @@ class _FrameStream:
             path = temporary_path(self.folder.path / self.name)
             head.iloc[:0].to_parquet(path, index=False)
             return path
-        if len(self.parts) == 1 and pq.read_schema(self.parts[0]).equals(schema):
-            path = self.parts.pop()
-            return path
+        # The schema the part was written with, not the one read back from the file:
+        # Parquet reads a dictionary of strings back as ``string`` where pandas writes
+        # ``large_string``, so the file's schema never equals the frame's, and every file
+        # was rewritten (half the time of writing the outputs of a large run).
+        if len(self.parts) == 1 and self.part_schemas[0].equals(schema):
+            self.part_schemas.clear()
+            return self.parts.pop()
         path = temporary_path(self.folder.path / self.name)
-        with pq.ParquetWriter(path, schema) as writer:
+        with pq.ParquetWriter(path, schema,
+                              use_dictionary=dictionary_columns(schema)) as writer:
             for part in self.parts:
                 source = pq.ParquetFile(part)
                 for group in range(source.num_row_groups):
@@ -397,6 +440,7 @@ class _FrameStream:
                 source.close()
                 part.unlink()
         self.parts = []
+        self.part_schemas = []
         return path
 
     def discard(self) -> None:
@@ -404,6 +448,7 @@ class _FrameStream:
         for part in self.parts:
             part.unlink(missing_ok=True)
         self.parts = []
+        self.part_schemas = []
 
 
 _NO_FRAME = pd.DataFrame()

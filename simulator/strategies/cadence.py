@@ -60,6 +60,17 @@ def cadence_columns(steps: Iterable[Step], pause_on_promise: bool) -> set[str]:
     return columns
 
 
+def _selected(steps: tuple[Step, ...], dpd: np.ndarray) -> list[np.ndarray]:
+    """``step.selects(dpd)`` of each step. Days past due take a few hundred values over
+    millions of accounts, so each step is evaluated once per value and looked up."""
+    lo, hi = (int(dpd.min()), int(dpd.max())) if dpd.size else (0, -1)
+    if dpd.dtype.kind not in "iu" or hi - lo > dpd.size:
+        return [step.selects(dpd) for step in steps]
+    values = np.arange(lo, hi + 1, dtype=dpd.dtype)
+    offset = dpd - lo
+    return [np.take(step.selects(values), offset) for step in steps]
+
+
 def run_cadence(accounts: pd.DataFrame, steps: tuple[Step, ...], pause_on_promise: bool,
                 mask: np.ndarray | None = None) -> pd.DataFrame:
     """Requests of ``steps`` for the accounts selected by ``mask`` (all if None).
@@ -78,9 +89,9 @@ def run_cadence(accounts: pd.DataFrame, steps: tuple[Step, ...], pause_on_promis
         eligible &= mask
     ids = accounts.index.to_numpy()
     amount = accounts["amount_due"].to_numpy()
-    picked = [(step, np.flatnonzero(eligible & step.selects(dpd)
+    picked = [(step, np.flatnonzero(eligible & hit
                                     & accounts[f"reachable_{step.channel}"].to_numpy()))
-              for step in steps]
+              for step, hit in zip(steps, _selected(steps, dpd), strict=True)]
     picked = [(step, rows) for step, rows in picked if rows.size]
     if not picked:
         return no_requests()
