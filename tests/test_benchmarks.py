@@ -131,4 +131,4 @@ def test_calibration_recovery_prints_its_figures() -> None:
                 "2", "--refit-budget", "1")
     assert "parameters recovered" in out and "held-out targets on fresh seeds" in out
     assert "point estimate: 4 trials at 300 accounts" in out
-    assert "bootstrap: 2 refits x 1 trials" in out and "CPU time" in out
+    assert "bootstrap: 2 refits, 1 chord iteration(s)" in out and "CPU time" in out

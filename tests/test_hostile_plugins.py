@@ -130,14 +130,22 @@ def recorded_pids(folder: Path) -> set[int]:
     return {int(p.name) for p in folder.iterdir()} if folder.exists() else set()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def contactsim_process(args: list[str], cwd: Path, env: dict[str, str] | None = None
                        ) -> Iterator[subprocess.Popen[str]]:
     """``contactsim ARGS`` in a session of its own (as a shell runs a foreground job);
-    whatever of it is left at the end is killed, so that a failing test leaves nothing."""
+    whatever of it is left at the end is killed, so that a failing test leaves nothing.
+    As in a terminal's foreground job, SIGINT has its default disposition: a process
+    that ignores it (an earlier test may leave a pytest-xdist worker so) would pass that
+    on to the child, which would then run through a Ctrl-C."""
     proc = subprocess.Popen([sys.executable, "-m", "simulator", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, **(env or {})})
+                            start_new_session=True, env={**os.environ, **(env or {})},
+                            preexec_fn=_default_sigint)
     seen: set[int] = set()
     try:
         yield proc
