@@ -325,18 +325,18 @@ class Evaluator:
         return out
 
 
-def _sampler(plan: CalibrationPlan, seed: int, x0: Point | None = None,
-             sigma0: float | None = None, number: int = 0) -> Any:
-    """CMA-ES, with a random sampler for what CMA-ES cannot sample (a categorical
-    parameter) seeded by the trial's number, so that every ask is reproducible."""
+def _sampler(plan: CalibrationPlan, seed: int, number: int = 0) -> Any:
+    """CMA-ES started at the base scenario's values (``_start``), with a random sampler
+    for what CMA-ES cannot sample (a categorical parameter) seeded by the trial's number,
+    so that every ask is reproducible."""
     import optuna
 
     with warnings.catch_warnings():
-        # optuna 4.9 deprecated x0 and sigma0 (to be removed in 6.0) without a replacement
-        # for warm-starting at a given point; the warning is not the user's concern.
+        # optuna 4.9 deprecated x0 (to be removed in 6.0) without a replacement for
+        # starting at a given point; the warning is not the user's concern.
         warnings.simplefilter("ignore", FutureWarning)
         return optuna.samplers.CmaEsSampler(
-            x0=x0, sigma0=sigma0, seed=seed, popsize=popsize(len(plan.space)),
+            x0=_start(plan), seed=seed, popsize=popsize(len(plan.space)),
             independent_sampler=optuna.samplers.RandomSampler(seed=seed + number),
             warn_independent_sampling=False)
 
@@ -355,21 +355,21 @@ def _start(plan: CalibrationPlan) -> Point:
     return x0
 
 
-def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator,
-            observed: Mapping[str, float], budget: int, seed: int, x0: Point | None,
-            sigma0: float | None, seeds: Sequence[int],
-            on_trial: Callable[[int], None] | None = None,
-            fingerprint: str | None = None) -> list[tuple[Point, float, dict[str, Any]]]:
-    """Run (or resume) the CMA-ES study ``name`` to ``budget`` complete trials, every
-    trial on ``seeds``; returns every complete trial as (point, distance, simulated)."""
+def _search(plan: CalibrationPlan, storage: Any, evaluator: Evaluator, seed: int,
+            on_trial: Callable[[int], None] | None = None
+            ) -> list[tuple[Point, float, dict[str, Any]]]:
+    """Run (or resume) the fit's CMA-ES study to ``plan.budget`` complete trials, every
+    trial on the fit's seeds; returns every complete trial as (point, distance,
+    simulated)."""
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=storage, direction="minimize",
-                                load_if_exists=True, sampler=_sampler(plan, seed, x0, sigma0))
-    if fingerprint is not None and "fingerprint" not in study.user_attrs:
-        study.set_user_attr("fingerprint", fingerprint)  # what _check_study compares
+    study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize",
+                                load_if_exists=True, sampler=_sampler(plan, seed))
+    if "fingerprint" not in study.user_attrs:
+        study.set_user_attr("fingerprint", plan.fingerprint())  # what _check_study compares
+    budget, observed = plan.budget, plan.targets.values
     distributions = plan.space.to_optuna()
     size = popsize(len(plan.space))
     while True:
@@ -383,7 +383,7 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
         elif not trials:
             # The first trial is the start point alone: CMA-ES samples the space of the
             # trials completed before it, and there is none yet.
-            study.enqueue_trial(dict(x0 or _start(plan)))
+            study.enqueue_trial(_start(plan))
             trial = study.ask(distributions)
             batch = [(trial.number, dict(trial.params))]
         else:
@@ -391,10 +391,10 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
             for _ in range(min(size, budget - len(complete))):
                 # A fresh sampler for every ask: the sample depends only on the seed, the
                 # stored optimiser and the trial number, so a resumed run asks the same.
-                study.sampler = _sampler(plan, seed, x0, sigma0, len(trials) + len(batch))
+                study.sampler = _sampler(plan, seed, len(trials) + len(batch))
                 trial = study.ask(distributions)
                 batch.append((trial.number, dict(trial.params)))
-        results = evaluator.run([p for _, p in batch], seeds)
+        results = evaluator.run([p for _, p in batch], plan.seeds)
         for (number, _), found in zip(batch, results, strict=True):
             study.tell(number, distance(found["values"], observed, plan.weights))
         if on_trial is not None:
@@ -402,7 +402,7 @@ def _search(plan: CalibrationPlan, storage: Any, name: str, evaluator: Evaluator
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     done.sort(key=lambda t: t.number)
     points = [dict(t.params) for t in done]
-    sims = evaluator.run(points, seeds)
+    sims = evaluator.run(points, plan.seeds)
     return [(p, float(t.value), s)  # type: ignore[arg-type]
             for p, t, s in zip(points, done, sims, strict=True)]
 
@@ -648,10 +648,8 @@ def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backe
     evaluator = Evaluator(plan, out_dir / "cells", keep)
     seed = int(plan.scenario["seed"]) % (2**31 - 1)
     started = time.perf_counter()
-    trials = _search(plan, storage, STUDY, evaluator, plan.targets.values, plan.budget,
-                     seed, _start(plan), None, plan.seeds, fingerprint=plan.fingerprint(),
-                     on_trial=None if on_trial is None
-                     else (lambda k: on_trial("fit", k, plan.budget)))
+    trials = _search(plan, storage, evaluator, seed,
+                     None if on_trial is None else (lambda k: on_trial("fit", k, plan.budget)))
     best = min(trials, key=lambda t: t[1])
     estimate = dict(best[0])
     seconds_point = time.perf_counter() - started
