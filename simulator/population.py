@@ -153,6 +153,20 @@ def _living_book(scenario: Scenario, streams: Streams, latent: Latent,
                 segments=segments, opens_at=opened, plan=plan)
 
 
+def _peeling_traits(scenario: Scenario, rng: np.random.Generator, n: int
+                    ) -> tuple[F64, F64, F64, F64]:
+    """The latent traits segments are peeled from (``assign_segments``): ability and
+    willingness through a Gaussian copula, attention, and the fraud trait; drawn in
+    this order, for a drawn book and a lender's book alike."""
+    rho = scenario.population.ability_willingness_correlation
+    z = rng.standard_normal((n, 2))
+    ability = z[:, 0]
+    willingness = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
+    attention = rng.standard_normal(n)
+    fraud = rng.random(n)
+    return ability, willingness, attention, fraud
+
+
 def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
                    instalments: int | None = None, opened: F64 | None = None
                    ) -> tuple[Latent, Observable, NDArray[np.int64]]:
@@ -165,13 +179,7 @@ def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
     pop = scenario.population
     seg_cfg = [pop.segments[name] for name in SEGMENTS]
 
-    # Latent traits. Ability and willingness through a Gaussian copula.
-    rho = pop.ability_willingness_correlation
-    z = rng.standard_normal((n, 2))
-    ability = z[:, 0]
-    willingness = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
-    attention = rng.standard_normal(n)
-    fraud = rng.random(n)
+    ability, willingness, attention, fraud = _peeling_traits(scenario, rng, n)
     segment = assign_segments(fraud, ability, willingness, attention,
                               [s.share for s in seg_cfg])
 
@@ -482,12 +490,7 @@ def book_from_file(scenario: Scenario, streams: Streams) -> Book:
     bad = _bad_class(score, pop.score.auc, float(sum(np.array(shares)[bad_segment])),
                      bad_count, rng)
 
-    rho = pop.ability_willingness_correlation
-    z = rng.standard_normal((n, 2))
-    ability = z[:, 0]
-    willingness = rho * z[:, 0] + np.sqrt(1 - rho**2) * z[:, 1]
-    attention = rng.standard_normal(n)
-    fraud = rng.random(n)
+    ability, willingness, attention, fraud = _peeling_traits(scenario, rng, n)
     segment = np.empty(n, dtype=np.int8)
     for group, in_class in ((bad, True), (~bad, False)):
         idx = np.flatnonzero(group)
