@@ -11,7 +11,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
@@ -47,6 +47,14 @@ class Terminated(KeyboardInterrupt):
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
+
+#: ``--workers`` of the commands whose cells run on the local pool or on Dask.
+PoolWorkers = Annotated[int | None, typer.Option(
+    "--workers", "-w", min=1, help="local worker processes (default 1)")]
+#: ``--scheduler`` of the same commands.
+DaskScheduler = Annotated[str | None, typer.Option(
+    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (needs contactsim[dask]); "
+         "default: a local process pool")]
 
 #: Exit code after SIGTERM (128 + the signal's number, as a shell reports it).
 EXIT_TERMINATED = 128 + signal.SIGTERM

@@ -14,6 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from simulator.cli.helpers import (
+    DaskScheduler,
+    PoolWorkers,
     check_arms,
     check_output_folder,
     command_line_reference,
@@ -158,11 +160,8 @@ def power_command(
         help="agent calls: 'fair' interleaves the cells' calls in proportion to their "
              "shares; 'shared' leaves one queue ordered by the strategies' own priorities")
     ] = "fair",
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-w", min=1, help="local worker processes (default 1)")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (needs contactsim[dask])")
-    ] = None,
+    workers: PoolWorkers = None,
+    scheduler: DaskScheduler = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="override a field, e.g. --set agents.count=40 (repeatable)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,

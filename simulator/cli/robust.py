@@ -12,6 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from simulator.cli.helpers import (
+    DaskScheduler,
+    PoolWorkers,
     check_arms,
     check_output_folder,
     console,
@@ -95,11 +97,8 @@ def robust_command(
                                             "(default: the scenario's)")] = None,
     objective: Annotated[str, typer.Option(
         help="KPI:max or KPI:min, e.g. net_value:max or churn_rate:min")] = "net_value:max",
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-w", min=1, help="local worker processes (default 1)")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (needs contactsim[dask]); "
-             "default: a local process pool")] = None,
+    workers: PoolWorkers = None,
+    scheduler: DaskScheduler = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="override a field of the scenario, e.g. --set population.size=2000 "
                       "(repeatable)")] = None,

@@ -10,6 +10,8 @@ import typer
 from rich.text import Text
 
 from simulator.cli.helpers import (
+    DaskScheduler,
+    PoolWorkers,
     check_output_folder,
     console,
     err_console,
@@ -50,11 +52,8 @@ def sweep_command(
     sweep: Annotated[Path, typer.Argument(help="sweep YAML file")],
     out: Annotated[Path, typer.Option(
         help="results folder; rerunning into it computes only the missing cells")],
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-w", min=1, help="local worker processes (default 1)")] = None,
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (needs contactsim[dask]); "
-             "default: a local process pool")] = None,
+    workers: PoolWorkers = None,
+    scheduler: DaskScheduler = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="override a field of every variant, e.g. --set population.size=2000 "
                       "(repeatable; as if added to the sweep file's set:)")] = None,
