@@ -37,17 +37,10 @@ def replication_seed(root_seed: int, replication: int) -> int:
 
 
 def _mix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    # SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijection with full avalanche.
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-def _mix_in_place(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """``_mix`` computed in ``x`` itself (a temporary of the caller's), bit for bit the
-    same: one scratch array instead of five temporaries, on millions of draws."""
+    """The SplitMix64 finaliser (Steele, Lea & Flood 2014), a bijection with full
+    avalanche: ``x ^= x >> 30; x *= M1; x ^= x >> 27; x *= M2; x ^= x >> 31``, computed in
+    ``x`` itself (a temporary of the caller's, which it overwrites): one scratch array
+    instead of five temporaries, on millions of draws."""
     scratch = np.right_shift(x, np.uint64(30))
     x ^= scratch
     x *= _M1
@@ -119,10 +112,10 @@ class BorrowerStream:
     ) -> NDArray[np.float64]:
         """Only the given slots of ``uniforms``, one column each, bit for bit the same."""
         with np.errstate(over="ignore"):
-            base = _mix_in_place(ids.astype(np.uint64) * _GOLDEN + self.key)
-            base = _mix_in_place(base ^ (counters.astype(np.uint64) * _M2 + _GOLDEN))
+            base = _mix(ids.astype(np.uint64) * _GOLDEN + self.key)
+            base = _mix(base ^ (counters.astype(np.uint64) * _M2 + _GOLDEN))
             slot = (np.fromiter(slots, dtype=np.uint64) + np.uint64(1)) * _SLOT
-            bits = _mix_in_place(base[:, None] + slot[None, :])
+            bits = _mix(base[:, None] + slot[None, :])
         bits >>= np.uint64(11)
         u = bits.astype(np.float64)
         del bits

@@ -226,11 +226,22 @@ def test_scalar_draws_match_array_draws_bit_for_bit() -> None:
     assert np.array_equal(stream.uniforms_at(ids, counters, (0, 1, 10)), u[:, [0, 1, 10]])
 
 
+def _splitmix64_finaliser(x: np.ndarray) -> np.ndarray:
+    """The finaliser as its published expression, each step a new array."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 def test_the_in_place_mixer_is_the_mixer() -> None:
-    # ``uniforms_at`` mixes its own temporaries in place; every bit must be as ``_mix``'s,
-    # the extreme patterns included.
+    # ``_mix`` mixes its caller's temporaries in place; every bit must be the published
+    # expression's, the extreme patterns included, and its one-int twin's.
     gen = np.random.default_rng(3)
     x = np.concatenate([gen.integers(0, 2**63, 10_000, dtype=np.uint64) * np.uint64(2),
                         np.array([0, 1, 2**63, 2**64 - 1], dtype=np.uint64)])
     with np.errstate(over="ignore"):
-        assert np.array_equal(rng._mix_in_place(x.copy()), rng._mix(x))
+        expected = _splitmix64_finaliser(x)
+        assert np.array_equal(rng._mix(x.copy()), expected)
+    assert [rng._mix_int(int(v)) for v in x[-4:]] == [int(v) for v in expected[-4:]]
