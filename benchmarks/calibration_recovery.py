@@ -79,7 +79,7 @@ def main() -> None:
     started = time.perf_counter()
     lender = run(truth, truth.strategies[0], OBSERVED_SEED)
     observed = extract(portfolio_from_run(lender.accounts, lender.events, truth.horizon_days,
-                                          cycle_days=billing_cycle(truth.to_dict())),
+                                          cycle_days=billing_cycle(truth.population.billing)),
                        Definition())
     print(f"lender: {args.scenario.name}, {args.accounts:,} accounts under fixed_cadence, "
           f"seed {OBSERVED_SEED}; "

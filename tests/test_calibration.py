@@ -179,7 +179,7 @@ def test_targets_of_a_living_book_agree_with_its_own_kpis() -> None:
         "agents": {"count": 2}, "strategies": [{"use": "fixed_cadence"}]})
     results = run(sc, sc.strategies[0], 3)
     p = portfolio_from_run(results.accounts, results.events, sc.horizon_days,
-                           cycle_days=billing_cycle(sc.to_dict()))
+                           cycle_days=billing_cycle(sc.population.billing))
     k = results.kpis
     assert len(p.statements) > results.accounts.shape[0]  # several statements per account
     assert (results.accounts["final_state"] == "charged_off").any()

@@ -48,7 +48,7 @@ def main() -> None:
     sim = Simulation(truth, truth.strategies[0], SEED)
     results = sim.run()
     portfolio = portfolio_from_run(results.accounts, results.events, truth.horizon_days,
-                                   cycle_days=billing_cycle(truth.to_dict()))
+                                   cycle_days=billing_cycle(truth.population.billing))
     o = sim.book.observable
     accounts = pd.DataFrame({
         "account_id": results.accounts["account_id"],

@@ -504,12 +504,8 @@ def portfolio_from_run(accounts: pd.DataFrame, events: pd.DataFrame, horizon: fl
                      payments=payments, contacts=contacts, as_of=None, source=source)
 
 
-def billing_cycle(scenario: Mapping[str, Any]) -> float | None:
-    """The billing cycle (days) of a resolved scenario as a dictionary (a run folder's
-    ``scenario.resolved.yaml``), None without billing."""
-    population = scenario.get("population")
-    billing = Billing.model_validate(population.get("billing") or {}
-                                     if isinstance(population, Mapping) else {})
+def billing_cycle(billing: Billing) -> float | None:
+    """The billing cycle (days) of a living book, None without monthly statements."""
     return float(billing.cycle_days) if billing.enabled else None
 
 
@@ -521,7 +517,7 @@ def simulated_targets(results: Results, scenario: Scenario,
     ``seed`` of the bootstrap.
     """
     p = portfolio_from_run(results.accounts, results.events, scenario.horizon_days,
-                           cycle_days=billing_cycle(scenario.to_dict()))
+                           cycle_days=billing_cycle(scenario.population.billing))
     found = extract(p, Definition.from_params(params.get("definition", {})),
                     int(params.get("resamples", RESAMPLES)), int(params.get("seed", 0)))
     return {"values": found.values, "se": found.se, "counts": found.counts}
@@ -570,10 +566,11 @@ def read_run_folder(folder: Path, strategy: str | None, replication: int | None
                  & (accounts["replication"] == replication)]
     e = events[(events["strategy"].astype(str) == strategy)
                & (events["replication"] == replication)]
+    billing = Billing.model_validate((scenario.get("population") or {}).get("billing") or {})
     return portfolio_from_run(a.reset_index(drop=True), e.reset_index(drop=True),
                               float(horizon), source=f"{folder} ({strategy}, replication "
                                                      f"{replication})",
-                              cycle_days=billing_cycle(scenario))
+                              cycle_days=billing_cycle(billing))
 
 
 def is_run_folder(folder: Path) -> bool:
