@@ -404,11 +404,11 @@ class _FrameStream:
                 body.schema.field(k).type == schema.field(k + 2).type
                 for k in range(body.num_columns)):
             rows = body.num_rows
+            # Made with the schema's own types, so they are its columns as they stand.
             ids = [pa.array([strategy], type=schema.field(0).type).take(
                        pa.array(np.zeros(rows, dtype=np.int32))),
                    pa.array(np.full(rows, replication), type=schema.field(1).type)]
-            if ids[0].type == schema.field(0).type and ids[1].type == schema.field(1).type:
-                return pa.Table.from_arrays([*ids, *body.columns], schema=schema)
+            return pa.Table.from_arrays([*ids, *body.columns], schema=schema)
         # Any other case (a column whose type differs from the first row's): as pandas
         # converts the slice with its ids.
         piece = as_written(_slice_with_ids(frame, start, stop, strategy, replication))
