@@ -34,7 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from simulator.engine import run  # noqa: E402
 from simulator.experiments.backends import LocalPool  # noqa: E402
-from simulator.experiments.calibrate import plan_calibration, run_calibration  # noqa: E402
+from simulator.experiments.calibrate import (  # noqa: E402
+    WEIGHTINGS,
+    plan_calibration,
+    run_calibration,
+)
 from simulator.experiments.space import ParameterSpace  # noqa: E402
 from simulator.experiments.targets import (  # noqa: E402
     Definition,
@@ -54,6 +58,12 @@ TRUTH: dict[str, tuple[float, float, float, bool]] = {
     "population.segments.cash_flow.answer_multiplier": (1.4, 0.5, 2.0, False),
 }
 HELD_OUT = ("roll_m2_m3", "promise_rate")
+#: The targets also computed by score band: the bands separate the segments the score is
+#: built to detect (cash_flow) from those it is not (self_curer), and the early and late
+#: days of the cure curve separate a segment's decay rate from its long-run intensity, and
+#: the partial payments (any_payment) the cash-flow segment's long-run intensity.
+BAND_TARGETS = ("delinquency_rate", "cure_3", "cure_7", "cure_30", "cure_90",
+                "any_payment_30", "promise_kept_rate", "rpc_rate")
 OBSERVED_SEED = 424242  # the lender's world: a seed no calibration trial uses
 
 
@@ -66,6 +76,11 @@ def main() -> None:
     ap.add_argument("--refits", type=int, default=100)
     ap.add_argument("--refit-budget", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--score-bands", default="620,680",
+                    help="score cut points of the banded targets ('' for none)")
+    ap.add_argument("--band-targets", default=",".join(BAND_TARGETS),
+                    help="the targets computed by score band too")
+    ap.add_argument("--weighting", choices=WEIGHTINGS, default="diagonal")
     ap.add_argument("--out", type=Path, default=None, help="keep the calibration folder")
     args = ap.parse_args()
 
@@ -78,17 +93,22 @@ def main() -> None:
     truth = scenario_from_dict(space.apply(data, {p: v[0] for p, v in TRUTH.items()}))
     started = time.perf_counter()
     lender = run(truth, truth.strategies[0], OBSERVED_SEED)
+    definition = Definition(
+        score_bands=tuple(float(x) for x in args.score_bands.split(",") if x.strip()),
+        band_targets=tuple(x.strip() for x in args.band_targets.split(",") if x.strip()))
     observed = extract(portfolio_from_run(lender.accounts, lender.events, truth.horizon_days,
                                           cycle_days=billing_cycle(truth.population.billing)),
-                       Definition())
+                       definition)
     print(f"lender: {args.scenario.name}, {args.accounts:,} accounts under fixed_cadence, "
           f"seed {OBSERVED_SEED}; "
-          f"{len(observed.names)} targets ({time.perf_counter() - started:.1f} s)")
+          f"{len(observed.names)} targets ({time.perf_counter() - started:.1f} s); score "
+          f"bands {args.score_bands or 'none'}; {args.weighting} weighting")
 
     plan = plan_calibration(scenario_from_dict(data), str(args.scenario), space,
                             observed, "the simulated lender", budget=args.budget,
                             refits=args.refits, refit_budget=args.refit_budget,
-                            held_out=HELD_OUT, base_dir=str(ROOT / "scenarios"))
+                            held_out=HELD_OUT, base_dir=str(ROOT / "scenarios"),
+                            weighting=args.weighting)
     out = args.out or Path(tempfile.mkdtemp(prefix="calibration-recovery-"))
     if args.out is None:
         shutil.rmtree(out, ignore_errors=True)

@@ -98,6 +98,39 @@ def test_statements_are_settled_oldest_first() -> None:
     assert np.isinf(unpaid).all()
 
 
+def test_any_payment_counts_partial_payments_a_cure_does_not() -> None:
+    """A statement due on day -100 (100 owed) on each of four accounts: A pays 30 on day
+    -95 and never the rest; B pays all on day -80; C pays 10 on day -40; D pays 100 on
+    its due day (on time, so not delinquent) and E never pays. Within 10 days past due
+    one of the four delinquent statements had a payment (A's part), within 30 two (A, B),
+    within 60 three (C's part at 60 days past due does not count: before 60 only); the
+    cure curve sees only B."""
+    from simulator.experiments.targets import first_payment_after
+    from simulator.portfolio import Portfolio
+
+    accounts = list("ABCDE")
+    statements = pd.DataFrame({"account_id": accounts, "due_day": -100.0,
+                               "amount_due": 100.0})
+    payments = pd.DataFrame({"account_id": ["A", "B", "C", "D"],
+                             "day": [-95.0, -80.0, -40.0, -100.0],
+                             "amount": [30.0, 100.0, 10.0, 100.0]})
+    p = Portfolio(accounts=pd.DataFrame({"account_id": accounts, "score": 600.0}),
+                  statements=statements, payments=payments, contacts=None, as_of=None,
+                  source="hand-made")
+    found = extract(p, Definition(cure_days=(30,), payment_days=(10, 30, 60, 61)),
+                    resamples=2)
+    assert found.counts["any_payment_10"] == 4
+    assert found.values["any_payment_10"] == pytest.approx(1 / 4)
+    assert found.values["any_payment_30"] == pytest.approx(2 / 4)
+    assert found.values["any_payment_60"] == pytest.approx(2 / 4)
+    assert found.values["any_payment_61"] == pytest.approx(3 / 4)
+    assert found.values["cure_30"] == pytest.approx(1 / 4)
+    # The first payment after each due day, per account (D's on its due day is not after).
+    first = first_payment_after(np.arange(5), np.full(5, -100.0), np.array([0, 1, 2, 3]),
+                                np.array([-95.0, -80.0, -40.0, -100.0]))
+    assert first.tolist() == [-95.0, -80.0, -40.0, np.inf, np.inf]
+
+
 def test_month_on_month_roll_rates_of_a_book_with_monthly_statements() -> None:
     """Roll rates by their definition on several statements per account (the living
     book's shape): A never pays, B pays its first statement late and nothing after, C pays
@@ -248,6 +281,22 @@ def test_contactsim_targets_on_a_run_folder(tmp_path: Path) -> None:
     kpis = pd.read_csv(tmp_path / "run" / "kpis.csv").iloc[0]
     assert found.values["delinquency_rate"] == pytest.approx(kpis["delinquency_rate"])
     assert found.has_contacts and found.accounts == 400
+    # Targets by score band: the ones asked for, each band's a part of the whole's.
+    banded = tmp_path / "banded.yaml"
+    r = runner.invoke(app, ["targets", str(tmp_path / "run"), "--out", str(banded),
+                            "--resamples", "20", "--score-bands", "650",
+                            "--band-targets", "cure_7,rpc_rate"])
+    assert r.exit_code == 0, r.output
+    by_band = load_targets(banded)
+    assert [n for n in by_band.names if ".score_" in n] == [
+        "cure_7.score_lt_650", "rpc_rate.score_lt_650", "cure_7.score_ge_650",
+        "rpc_rate.score_ge_650"]
+    parts = [by_band.counts[f"cure_7.score_{b}"] for b in ("lt_650", "ge_650")]
+    assert sum(parts) == by_band.counts["cure_7"]
+    r = runner.invoke(app, ["targets", str(tmp_path / "run"), "--out", str(banded),
+                            "--score-bands", "650", "--band-targets", "cure_8"])
+    assert r.exit_code == 2
+    assert "--band-targets" in r.output and "'cure_8' is not a target" in r.output
 
 
 # --------------------------------------------------------------------------- bad data
@@ -613,14 +662,20 @@ def test_resampled_targets_stay_shares(small: tuple[Path, Path, Path]) -> None:
     assert resampled_targets(plan, 3) == resampled_targets(plan, 3)
 
 
+@pytest.mark.parametrize("weighting", ["diagonal", "full"])
 def test_gauss_newton_refits_have_the_estimators_spread_on_a_linear_problem(
-        small: tuple[Path, Path, Path]) -> None:
-    """On simulated targets linear in the parameters (unit scale), each refit solves its
-    resampled problem exactly, so the refits' covariance is the estimator's,
-    (J'J)^-1 with J = A / se, and they centre on the estimate. 400 refits estimate a
-    standard deviation within about 3.5 % (1 / sqrt(2 x 400)): 15 % is over 4 of its
-    standard errors; the mean within 0.25 standard deviations is over 5 of its own
-    (1 / sqrt(400) = 0.05)."""
+        small: tuple[Path, Path, Path], weighting: str) -> None:
+    """On simulated targets linear in the parameters (unit scale, ``sim = A u``), each
+    refit solves its resampled problem exactly, so the refits' covariance is the
+    estimator's and they centre on the estimate. The targets' errors are correlated
+    (AR(1), rho 0.8, as the cure curve's cumulative days are), S = D R D with D the
+    standard errors: with ``diagonal`` weighting the estimator's covariance is the
+    sandwich (J'J)^-1 J'RJ (J'J)^-1, J = D^-1 A; with ``full`` it is (A'S^-1 A)^-1.
+    Either differs from the (J'J)^-1 that independent draws would give by more than the
+    test's tolerance (checked), so the test fails if the draws ignore the correlation.
+    400 refits estimate a standard deviation within about 3.5 % (1 / sqrt(2 x 400)):
+    15 % is over 4 of its standard errors; the mean within 0.25 standard deviations is
+    over 5 of its own (1 / sqrt(400) = 0.05)."""
     from dataclasses import replace
 
     from simulator.experiments.calibrate import _refits
@@ -628,16 +683,20 @@ def test_gauss_newton_refits_have_the_estimators_spread_on_a_linear_problem(
     targets, scenario, params = small
     plan = plan_calibration(load_scenario(scenario), str(scenario),
                             ParameterSpace.load(params), load_targets(targets),
-                            str(targets), budget=1, refits=400, refit_budget=0)
+                            str(targets), budget=1, refits=400, refit_budget=0,
+                            weighting=weighting)
     space = plan.space
     d, k = len(space), len(plan.fitted)
     rng = np.random.default_rng(11)
-    w = np.array([plan.weights[t] for t in plan.fitted])
-    a = rng.normal(0.0, 1.0, (k, d)) * w[:, None] * 20.0  # each parameter's sd ~ 0.02
+    w = plan.se
+    # Slopes mostly of one sign, as the cure curve's days move together.
+    a = rng.normal(1.0, 1.0, (k, d)) * w[:, None] * 20.0
+    lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
+    corr = 0.8 ** lag
     centre = np.full(d, 0.5)
     observed = {t: 0.5 for t in plan.fitted}
-    plan = replace(plan, targets=replace(plan.targets, values={**plan.targets.values,
-                                                               **observed}))
+    plan = replace(plan, correlation=corr, targets=replace(
+        plan.targets, values={**plan.targets.values, **observed}))
 
     class Linear:
         def run(self, points, seeds):
@@ -652,10 +711,44 @@ def test_gauss_newton_refits_have_the_estimators_spread_on_a_linear_problem(
     draws = _refits(plan, Linear(), estimate, Linear().run([estimate], ())[0], None)
     u = np.array([[q.to_unit(dr[q.path]) for q in space.parameters] for dr in draws])
     jac = a / w[:, None]
-    expected_sd = np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
+    bread = np.linalg.inv(jac.T @ jac)
+    if weighting == "diagonal":
+        expected = bread @ jac.T @ corr @ jac @ bread
+    else:
+        s_cov = corr * np.outer(w, w)
+        expected = np.linalg.inv(a.T @ np.linalg.solve(s_cov, a))
+    expected_sd = np.sqrt(np.diag(expected))
+    assert (np.abs(expected_sd / np.sqrt(np.diag(bread)) - 1.0) > 0.3).any()
     assert len(draws) == 400
     np.testing.assert_allclose(u.std(axis=0, ddof=1), expected_sd, rtol=0.15)
     assert (np.abs(u.mean(axis=0) - 0.5) < 0.25 * expected_sd).all()
+
+
+def test_targets_carry_their_correlation_and_a_bad_one_is_one_line(
+        small: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """The targets file holds the bootstrap correlation of its targets: the cure curve's
+    days are cumulative, so neighbouring days are strongly correlated (above 0.5 on a
+    200-account book: they share most of their statements); a malformed matrix is one
+    line naming the file and the field."""
+    targets, _, _ = small
+    found = load_targets(targets)
+    assert found.correlation is not None
+    r = found.correlation
+    np.testing.assert_allclose(np.diag(r), 1.0)
+    np.testing.assert_allclose(r, r.T)
+    i, j = found.names.index("cure_10"), found.names.index("cure_15")
+    assert r[i, j] > 0.5
+    data = yaml.safe_load(targets.read_text())
+    data["correlation"][0] = data["correlation"][0][:-1]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match=r"correlation\[0\]"):
+        load_targets(bad)
+    data = yaml.safe_load(targets.read_text())
+    data["correlation"][1][2] = 1.5
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match=r"in \[-1, 1\]"):
+        load_targets(bad)
 
 
 def _valid_cells(cells: Path) -> set[str]:

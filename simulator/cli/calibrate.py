@@ -57,6 +57,10 @@ def calibrate_command(
     check_replications: Annotated[int, typer.Option(
         "--check-replications", min=1, help="fresh seeds on which the estimate is re-run "
                                             "for fit.csv")] = 2,
+    weighting: Annotated[str, typer.Option(
+        help="how the distance weighs the targets: diagonal (each by its standard error) "
+             "or full (by the inverse of their error covariance, from the targets file's "
+             "bootstrap correlation)")] = "diagonal",
     hold_out: Annotated[str | None, typer.Option(
         "--hold-out", help="comma-separated targets left out of the fit, to check it "
                            "(e.g. roll_m2_m3,promise_rate)")] = None,
@@ -93,7 +97,7 @@ def calibrate_command(
     plan = plan_calibration(sc, str(scenario), space, found, str(targets), budget=budget,
                             refits=refits, refit_budget=refit_budget, replications=replications,
                             check_replications=check_replications, held_out=held,
-                            base_dir=str(base_dir))
+                            base_dir=str(base_dir), weighting=weighting)
     check_output_folder(out)
     for path in plan.space.paths:
         from simulator.experiments.calibrate import contact_only

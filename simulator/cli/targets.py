@@ -13,7 +13,9 @@ from rich.table import Table
 from simulator.cli.helpers import check_output_folder, console, guarded
 from simulator.errors import UserError
 from simulator.experiments.targets import (
+    BAND_TARGETS,
     CURE_DAYS,
+    PAYMENT_DAYS,
     RESAMPLES,
     Definition,
     extract,
@@ -23,16 +25,16 @@ from simulator.experiments.targets import (
 )
 
 
-def _days(text: str | None) -> tuple[int, ...]:
+def _days(text: str | None, default: tuple[int, ...], option: str) -> tuple[int, ...]:
     if text is None:
-        return CURE_DAYS
+        return default
     try:
         days = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise UserError(f"expected whole days such as 2,5,10,30, got '{text}'",
-                        source="--cure-days") from None
+                        source=option) from None
     if not days or list(days) != sorted(set(days)) or days[0] < 1:
-        raise UserError("days must be whole, increasing and at least 1", source="--cure-days")
+        raise UserError("days must be whole, increasing and at least 1", source=option)
     return days
 
 
@@ -49,6 +51,20 @@ def _bands(text: str | None) -> tuple[float, ...]:
     return cuts
 
 
+def _band_targets(text: str | None, cure_days: tuple[int, ...],
+                  payment_days: tuple[int, ...]) -> tuple[str, ...]:
+    if text is None:
+        return BAND_TARGETS
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    known = Definition(cure_days=cure_days, payment_days=payment_days).target_names(
+        contacts=True)
+    for name in names:
+        if name not in known:
+            raise UserError(f"'{name}' is not a target (expected some of "
+                            f"{', '.join(known)})", source="--band-targets")
+    return names
+
+
 @guarded
 def targets_command(
     data: Annotated[Path, typer.Argument(
@@ -58,8 +74,16 @@ def targets_command(
     score_bands: Annotated[str | None, typer.Option(
         "--score-bands", help="score cut points, e.g. 600,700: delinquency and 30-day cure "
                               "rates by band too")] = None,
+    band_targets: Annotated[str | None, typer.Option(
+        "--band-targets", help="the targets also computed by score band (default "
+                               "delinquency_rate,cure_30), e.g. "
+                               "delinquency_rate,cure_3,cure_7,cure_30,cure_90")] = None,
     cure_days: Annotated[str | None, typer.Option(
         "--cure-days", help="days past due of the cure curve (default 2,3,5,7,10,15,30,60,90)")
+    ] = None,
+    payment_days: Annotated[str | None, typer.Option(
+        "--payment-days", help="days past due of any_payment, the share of delinquent "
+                               "statements with a payment, whole or part (default 10,30,60)")
     ] = None,
     resamples: Annotated[int, typer.Option(
         min=2, help="bootstrap resamples of accounts behind each standard error")
@@ -73,7 +97,11 @@ def targets_command(
     """Compute the targets of a portfolio: cure curve, roll rates, delinquency rate,
     pre-due payment timing and (with contacts) right-party contacts and promises, each
     with its count and a bootstrap standard error over accounts."""
-    definition = Definition(cure_days=_days(cure_days), score_bands=_bands(score_bands))
+    days = _days(cure_days, CURE_DAYS, "--cure-days")
+    paid = _days(payment_days, PAYMENT_DAYS, "--payment-days")
+    definition = Definition(cure_days=days, payment_days=paid,
+                            score_bands=_bands(score_bands),
+                            band_targets=_band_targets(band_targets, days, paid))
     if out.is_dir():
         raise UserError("is a folder; give the targets file to write", source=str(out))
     check_output_folder(out.parent)

@@ -6,7 +6,7 @@ the parameter space (``simulator.experiments.space``) and runs the scenario on t
 R seeds as every other trial (common random numbers make the objective a smooth
 function of the parameters); each (trial, seed) is a cached cell whose extractor
 (``targets.simulated_targets``) computes the simulated targets in the worker. The
-distance is
+distance is, with ``weighting: diagonal`` (the default),
 
     D(theta) = sum over fitted targets of ((simulated - observed) / se)^2,
     se^2 = se_observed^2 + se_simulated^2,
@@ -14,6 +14,11 @@ distance is
 where ``se_simulated`` is the observed standard error scaled to the simulated book
 (``se_observed * sqrt(accounts observed / (accounts simulated x R))``): the same statistic
 on a book of another size, fixed so that the weights do not move with the parameters.
+With ``weighting: full`` it is ``r' S^-1 r``, r the residuals and S their covariance:
+the standard errors above with the targets' bootstrap correlation (from the targets
+file, shrunk towards independence; ``fitted_correlation``), the efficient weighting of
+targets that overlap (the cure curve's days are cumulative; a band's target is part of
+the whole's).
 
 The search is optuna's CMA-ES (``CmaEsSampler``): the objective is smooth and
 continuous, CMA-ES adapts a full covariance to parameters that trade off against each
@@ -28,18 +33,19 @@ Intervals come from a parametric bootstrap of the targets solved by Gauss-Newton
 simulated targets are linearised at the estimate (their Jacobian by central differences,
 ``JACOBIAN_STEP`` of each parameter's prior range either side, on the fit's seeds, where
 common random numbers make the differences smooth); refit ``b`` draws targets from
-N(observed, se^2) (se: the observed and simulated standard errors combined, as in the
-distance, so both the data's noise and the simulation's are in it), clipped to [0, 1],
-and solves the weighted least-squares problem of the linearised targets inside the prior
-box (``scipy.optimize.lsq_linear``); ``refit_budget`` chord iterations then re-measure
-each refit's simulated targets at its solution and step again with the same Jacobian,
-for what the linearisation misses. Each refit is one row of ``draws.csv``, and the 2.5
-and 97.5 percentiles of each parameter over the refits its interval. A short CMA-ES
-from the estimate, scored on the resampled targets, would instead pick the best of a
-few points near the estimate: its spread is the search's, not the estimate's, and the
-intervals it gave missed the truth of known-parameter tests. The estimate is re-run on
-fresh seeds (not those of the fit) for ``fit.csv``, which also holds the held-out
-targets.
+N(observed, S) (S: the observed and simulated errors combined, as in the distance, so
+both the data's noise and the simulation's are in it, and correlated as the targets'
+bootstrap says whatever the weighting, so that overlapping targets do not narrow the
+intervals), clipped to [0, 1], and solves the weighted least-squares problem of the
+linearised targets inside the prior box (``scipy.optimize.lsq_linear``);
+``refit_budget`` chord iterations then re-measure each refit's simulated targets at its
+solution and step again with the same Jacobian, for what the linearisation misses. Each
+refit is one row of ``draws.csv``, and the 2.5 and 97.5 percentiles of each parameter
+over the refits its interval. A short CMA-ES from the estimate, scored on the resampled
+targets, would instead pick the best of a few points near the estimate: its spread is
+the search's, not the estimate's, and the intervals it gave missed the truth of
+known-parameter tests. The estimate is re-run on fresh seeds (not those of the fit) for
+``fit.csv``, which also holds the held-out targets.
 """
 
 from __future__ import annotations
@@ -95,6 +101,15 @@ CONFIDENCE = 0.95
 #: unit scale) either side of the estimate, large enough for the change to stand above
 #: the simulation's remaining noise under common random numbers, small enough to be local.
 JACOBIAN_STEP = 0.05
+#: How the distance weighs the targets: ``diagonal``, each by its standard error alone
+#: (robust to a few targets the model cannot match), or ``full``, by the inverse of their
+#: error covariance (the efficient weighting: the cure curve's cumulative days and a
+#: band's share of the whole are not counted twice).
+WEIGHTINGS = ("diagonal", "full")
+#: Share by which the targets' bootstrap correlation is shrunk towards independence
+#: before it is inverted: 200 resamples of 20-40 targets estimate it with noise of
+#: about 0.07 per entry, which an inverse of near-collinear targets would amplify.
+CORRELATION_SHRINKAGE = 0.05
 ESTIMATE_COLUMNS = ("param", "estimate", "low", "high", "prior_low", "prior_high",
                     "identified", "note")
 FIT_COLUMNS = ("target", "observed", "se", "simulated", "z", "observed_se", "simulated_se",
@@ -137,7 +152,30 @@ class CalibrationPlan:
     refits: int
     refit_budget: int
     base_dir: str | None
+    #: The fitted targets' error correlation (observed and simulated combined), shrunk.
+    correlation: np.ndarray = field(default_factory=lambda: np.eye(0))
+    weighting: str = "diagonal"
     resamples: int = RESAMPLES
+
+    @property
+    def se(self) -> np.ndarray:
+        """The fitted targets' combined standard errors, in the order of ``fitted``."""
+        return np.array([self.weights[t] for t in self.fitted], dtype=float)
+
+    @property
+    def error_factor(self) -> np.ndarray:
+        """L with L L' the fitted targets' combined error covariance (lower triangular):
+        the bootstrap draws targets as observed + L z."""
+        se = self.se
+        return np.linalg.cholesky(self.correlation * np.outer(se, se))
+
+    @property
+    def whitener(self) -> np.ndarray:
+        """The matrix that turns residuals (simulated - observed) into the distance's
+        independent unit terms: diag(1/se) (``diagonal``) or L^-1 (``full``)."""
+        if self.weighting == "full":
+            return np.linalg.inv(self.error_factor)
+        return np.diag(1.0 / self.se)
 
     @property
     def extract_params(self) -> dict[str, Any]:
@@ -152,6 +190,8 @@ class CalibrationPlan:
                 "targets": {n: [self.targets.values[n], self.targets.se[n]]
                             for n in self.targets.names},
                 "fitted": list(self.fitted), "seeds": list(self.seeds),
+                "weighting": self.weighting,
+                "correlation": np.round(self.correlation, 6).tolist(),
                 "simulator_version": simulator_version()}
 
     def fingerprint(self) -> str:
@@ -172,8 +212,9 @@ class CalibrationPlan:
             "contacts": self.targets.has_contacts,
             "seeds": list(self.seeds), "check_seeds": list(self.check_seeds),
             "budget": self.budget, "refits": self.refits, "refit_budget": self.refit_budget,
+            "weighting": self.weighting,
             "method": "simulated method of moments; optuna CMA-ES; parametric bootstrap "
-                      "(Gauss-Newton refits)",
+                      "(Gauss-Newton refits, targets drawn with their correlation)",
             "scenario": self.scenario,
         }
 
@@ -181,8 +222,8 @@ class CalibrationPlan:
 def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterSpace,
                      targets: TargetSet, targets_source: str, *, budget: int, refits: int,
                      refit_budget: int, replications: int = 1, check_replications: int = 2,
-                     held_out: Sequence[str] = (), base_dir: str | None = None
-                     ) -> CalibrationPlan:
+                     held_out: Sequence[str] = (), base_dir: str | None = None,
+                     weighting: str = "diagonal") -> CalibrationPlan:
     """Validate everything a calibration needs, before anything runs or is written."""
     if len(scenario.strategies) != 1:
         raise UserError(f"a calibration runs the lender's current policy: the scenario must "
@@ -198,6 +239,9 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
                         source="--check-replications")
     if refits < 0 or (refits == 1):
         raise UserError("0 (no intervals) or at least 2 refits", source="--refits")
+    if weighting not in WEIGHTINGS:
+        raise UserError(f"expected one of {', '.join(WEIGHTINGS)}, got '{weighting}'",
+                        source="--weighting")
     base = scenario.to_dict()
     space.check(base, scenario_source)
     if scenario.population.from_file is not None:
@@ -229,20 +273,38 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
         name=scenario.name, scenario_source=scenario_source, scenario=base, spec=spec,
         space=space, targets=targets, targets_source=targets_source, fitted=fitted,
         held_out=tuple(held_out), weights=weights, seeds=fit_seeds, check_seeds=check,
-        budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir)
+        budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir,
+        correlation=fitted_correlation(targets, fitted), weighting=weighting)
 
 
-def distance(simulated: Mapping[str, float], observed: Mapping[str, float],
-             weights: Mapping[str, float]) -> float:
-    """Sum of squared standardised differences over the fitted targets (``weights``)."""
-    total = 0.0
-    for name, se in weights.items():
-        s = simulated.get(name, math.nan)
-        if s is None or not math.isfinite(s):
-            total += UNDEFINED_PENALTY
-            continue
-        total += ((s - observed[name]) / se) ** 2
-    return total
+def fitted_correlation(targets: TargetSet, fitted: Sequence[str]) -> np.ndarray:
+    """The fitted targets' error correlation: the targets file's bootstrap correlation
+    (identity when the file has none), made a proper correlation matrix (negative
+    eigenvalues clipped by ``statsmodels``: pairwise estimates need not be positive
+    semi-definite) and shrunk by ``CORRELATION_SHRINKAGE`` towards independence, so that
+    its inverse (the ``full`` weighting) does not amplify the noise of a few hundred
+    resamples. The simulated targets' errors are taken to have the same correlation (the
+    same statistic on a book drawn the same way)."""
+    if targets.correlation is None or not fitted:
+        return np.eye(len(fitted))
+    from statsmodels.stats.correlation_tools import corr_clipped
+
+    at = [targets.names.index(t) for t in fitted]
+    r = targets.correlation[np.ix_(at, at)]
+    r = 0.5 * (r + r.T)
+    if np.linalg.eigvalsh(r)[0] < 0.0:
+        r = corr_clipped(r, threshold=1e-8)
+    return (1.0 - CORRELATION_SHRINKAGE) * r + CORRELATION_SHRINKAGE * np.eye(len(fitted))
+
+
+def distance(plan: CalibrationPlan, simulated: Mapping[str, Any]) -> float:
+    """The squared length of the whitened residuals (``plan.whitener``) over the fitted
+    targets; an undefined simulated target adds ``UNDEFINED_PENALTY`` (its residual
+    counted as 0)."""
+    residual = _target_vector(plan, simulated) - _target_vector(plan, plan.targets.values)
+    undefined = ~np.isfinite(residual)
+    z = plan.whitener @ np.where(undefined, 0.0, residual)
+    return float(z @ z) + UNDEFINED_PENALTY * int(undefined.sum())
 
 
 # --------------------------------------------------------------------------- running
@@ -369,7 +431,7 @@ def _search(plan: CalibrationPlan, storage: Any, evaluator: Evaluator, seed: int
                                 load_if_exists=True, sampler=_sampler(plan, seed))
     if "fingerprint" not in study.user_attrs:
         study.set_user_attr("fingerprint", plan.fingerprint())  # what _check_study compares
-    budget, observed = plan.budget, plan.targets.values
+    budget = plan.budget
     distributions = plan.space.to_optuna()
     size = popsize(len(plan.space))
     while True:
@@ -396,7 +458,7 @@ def _search(plan: CalibrationPlan, storage: Any, evaluator: Evaluator, seed: int
                 batch.append((trial.number, dict(trial.params)))
         results = evaluator.run([p for _, p in batch], plan.seeds)
         for (number, _), found in zip(batch, results, strict=True):
-            study.tell(number, distance(found["values"], observed, plan.weights))
+            study.tell(number, distance(plan, found["values"]))
         if on_trial is not None:
             on_trial(len(complete) + len(batch))
     done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -447,8 +509,7 @@ def _refits(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point,
     if plan.refits == 0:
         return []
     params, u0, g = jacobian(plan, evaluator, estimate)
-    w = np.array([plan.weights[t] for t in plan.fitted])
-    jac = g / w[:, None]
+    whitener = plan.whitener
     observed = [_target_vector(plan, resampled_targets(plan, b)) for b in range(plan.refits)]
     simulated = [_target_vector(plan, at_estimate["values"])] * plan.refits
     units = [u0.copy() for _ in range(plan.refits)]
@@ -462,12 +523,14 @@ def _refits(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point,
             simulated = [_target_vector(plan, s["values"])
                          for s in evaluator.run(points(), plan.seeds)]
         for b in range(plan.refits):
-            residual = (simulated[b] - observed[b]) / w
+            residual = simulated[b] - observed[b]
             ok = np.isfinite(residual)
             if not ok.any() or not params:
                 continue
+            # An undefined target leaves the problem: its row and its residual dropped.
+            z = whitener[np.ix_(ok, ok)] @ residual[ok]
             lo, hi = -units[b], 1.0 - units[b]
-            step = lsq_linear(jac[ok], -residual[ok], bounds=(lo, hi)).x
+            step = lsq_linear(whitener[np.ix_(ok, ok)] @ g[ok], -z, bounds=(lo, hi)).x
             units[b] = np.clip(units[b] + step, 0.0, 1.0)
         if on_refit is not None:
             on_refit(plan.refits)
@@ -475,14 +538,16 @@ def _refits(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point,
 
 
 def resampled_targets(plan: CalibrationPlan, b: int) -> dict[str, float]:
-    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed, se^2),
-    se the distance's (observed and simulated combined), clipped to [0, 1] (every target
-    is a share)."""
+    """The ``b``-th parametric bootstrap draw of the fitted targets: N(observed, S), S
+    the combined observed and simulated error covariance (standard errors as in the
+    distance, correlation ``plan.correlation``), clipped to [0, 1] (every target is a
+    share)."""
     rng = np.random.default_rng([int(plan.scenario["seed"]), 7919, b])
+    draw = (_target_vector(plan, plan.targets.values)
+            + plan.error_factor @ rng.standard_normal(len(plan.fitted)))
     out = dict(plan.targets.values)
-    for name in plan.fitted:
-        draw = plan.targets.values[name] + plan.weights[name] * rng.standard_normal()
-        out[name] = float(min(max(draw, 0.0), 1.0))
+    for name, x in zip(plan.fitted, draw, strict=True):
+        out[name] = float(min(max(x, 0.0), 1.0))
     return out
 
 

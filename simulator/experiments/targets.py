@@ -24,6 +24,11 @@ statements, payments and contacts). Definitions (docs/portfolio-data.md, "Target
   delinquent statements due at least ``k`` days before ``as_of``: the cure curve (by
   default at 2, 3, 5, 7, 10, 15, 30, 60 and 90 days: the early days separate how fast a
   segment's impulse decays from how large the segment is);
+* ``any_payment_<k>``: delinquent statements whose account paid something (in part or in
+  full) after the due date and before the statement reached ``k`` days past due /
+  delinquent statements due at least ``k`` days before ``as_of`` (by default at 10, 30
+  and 60 days): the partial payments a cure does not see, which tell a segment that pays
+  often but little from one that does not pay;
 * ``roll_m<k>_m<k+1>``: accounts in bucket M<k> at one month-end and in M<k+1> at the
   next / accounts in M<k> at a month-end, over consecutive month-ends (month-ends every
   30 days back from ``as_of``; an account's bucket is that of its oldest unpaid
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +66,15 @@ from simulator.scenario import CHANNELS, Scenario, read_yaml
 from simulator.scenario.schema import Billing
 
 CURE_DAYS: tuple[int, ...] = (2, 3, 5, 7, 10, 15, 30, 60, 90)
+#: Days past due of ``any_payment_<k>``: partial payments, which a cure does not count.
+PAYMENT_DAYS: tuple[int, ...] = (10, 30, 60)
 TIMING_DAYS: tuple[int, ...] = (7, 3, 1)
 #: Days between two month-ends of the roll rates: the 30-day buckets.
 MONTH_DAYS = 30
 #: Bucket edges in days past due: M1 from 1, M2 from 31, M3 from 61, M4 from 91.
 BUCKET_EDGES: tuple[int, ...] = (1, 31, 61, 91)
+#: The targets also computed by score band, by default (with score bands).
+BAND_TARGETS: tuple[str, ...] = ("delinquency_rate", "cure_30")
 #: Targets that only the contacts data define.
 CONTACT_TARGETS: tuple[str, ...] = ("rpc_rate", "promise_rate", "promise_kept_rate")
 #: Bootstrap resamples behind each standard error, by default.
@@ -75,35 +85,44 @@ TARGETS_KIND = "contactsim-targets"
 
 @dataclass(frozen=True)
 class Definition:
-    """What the extractor computes: the cure-curve days, the pre-due timing days and the
-    score bands (cut points; empty: no bands)."""
+    """What the extractor computes: the cure-curve days, the pre-due timing days, the
+    score bands (cut points; empty: no bands) and the targets computed by band too."""
 
     cure_days: tuple[int, ...] = CURE_DAYS
     timing_days: tuple[int, ...] = TIMING_DAYS
     score_bands: tuple[float, ...] = ()
+    band_targets: tuple[str, ...] = BAND_TARGETS
+    payment_days: tuple[int, ...] = PAYMENT_DAYS
 
     def params(self) -> dict[str, Any]:
         """As JSON data (part of a calibration cell's key)."""
         return {"cure_days": list(self.cure_days), "timing_days": list(self.timing_days),
-                "score_bands": [float(x) for x in self.score_bands]}
+                "payment_days": list(self.payment_days),
+                "score_bands": [float(x) for x in self.score_bands],
+                "band_targets": list(self.band_targets)}
 
     @classmethod
     def from_params(cls, data: Mapping[str, Any]) -> Definition:
         return cls(cure_days=tuple(int(x) for x in data.get("cure_days", CURE_DAYS)),
                    timing_days=tuple(int(x) for x in data.get("timing_days", TIMING_DAYS)),
-                   score_bands=tuple(float(x) for x in data.get("score_bands", ())))
+                   score_bands=tuple(float(x) for x in data.get("score_bands", ())),
+                   band_targets=tuple(str(x) for x in data.get("band_targets",
+                                                               BAND_TARGETS)),
+                   payment_days=tuple(int(x) for x in data.get("payment_days",
+                                                               PAYMENT_DAYS)))
 
     def target_names(self, contacts: bool) -> list[str]:
         """The names ``extract`` gives its targets, in its order (the contact targets only
         with a contacts table)."""
         names = ["delinquency_rate", *(f"paid_by_due_minus_{k}" for k in self.timing_days),
                  *(f"cure_{k}" for k in self.cure_days),
+                 *(f"any_payment_{k}" for k in self.payment_days),
                  *(f"roll_m{k}_m{k + 1}" for k in (1, 2, 3))]
         if contacts:
             names += list(CONTACT_TARGETS)
         base = set(names)
         names += [f"{target}.score_{label}" for label in self.band_names()
-                  for target in ("delinquency_rate", "cure_30") if target in base]
+                  for target in self.band_targets if target in base]
         return names
 
     def band_names(self) -> list[str]:
@@ -187,6 +206,23 @@ def settled_days(st_acc: np.ndarray, st_due: np.ndarray, st_amount: np.ndarray,
     return out
 
 
+def first_payment_after(st_acc: np.ndarray, st_due: np.ndarray, pay_acc: np.ndarray,
+                        pay_day: np.ndarray) -> np.ndarray:
+    """Per statement, the day of its account's first payment after its due day (inf:
+    none within the data): one sorted search of (account, day) keys."""
+    out = np.full(st_acc.size, np.inf)
+    if st_acc.size == 0 or pay_acc.size == 0:
+        return out
+    low = float(min(pay_day.min(), st_due.min())) - 1.0
+    span = float(max(pay_day.max(), st_due.max())) - low + 2.0
+    keys = np.sort(pay_acc * span + (pay_day - low))
+    i = np.searchsorted(keys, st_acc * span + (st_due - low), side="right")
+    hit = keys[np.minimum(i, keys.size - 1)]
+    ok = (i < keys.size) & (np.floor(hit / span) == st_acc)
+    out[ok] = hit[ok] - st_acc[ok] * span + low
+    return out
+
+
 def _buckets(dpd: np.ndarray) -> np.ndarray:
     b = np.zeros(dpd.shape, dtype=np.int8)
     for edge in BUCKET_EDGES:
@@ -267,6 +303,10 @@ def contributions(p: Portfolio, d: Definition) -> Contributions:
         add(f"paid_by_due_minus_{k}", settle_dpd <= -k, due, st_acc)
     for k in d.cure_days:
         add(f"cure_{k}", settle_dpd < k, delinquent & (st_due + k <= 0), st_acc)
+    if d.payment_days:
+        paid_dpd = first_payment_after(st_acc, st_due, pay_acc, pay_day) - st_due
+        for k in d.payment_days:
+            add(f"any_payment_{k}", paid_dpd < k, delinquent & (st_due + k <= 0), st_acc)
 
     # Month-ends every 30 days back from as_of, from the first due date on.
     first = float(st_due.min()) if st_due.size else 0.0
@@ -315,7 +355,7 @@ def contributions(p: Portfolio, d: Definition) -> Contributions:
         base = {name: i for i, name in enumerate(names)}
         for b, label in enumerate(d.band_names()):
             inside = (band == b).astype(float)
-            for target in ("delinquency_rate", "cure_30"):
+            for target in d.band_targets:
                 if target in base:
                     names.append(f"{target}.score_{label}")
                     nums.append(nums[base[target]] * inside)
@@ -323,12 +363,13 @@ def contributions(p: Portfolio, d: Definition) -> Contributions:
     return Contributions(names, np.column_stack(nums), np.column_stack(dens))
 
 
-def bootstrap_se(c: Contributions, resamples: int, seed: int) -> np.ndarray:
-    """Standard error of each target by a bootstrap over accounts: ``resamples`` resamples
-    of whole accounts with replacement (multinomial weights, drawn in chunks)."""
+def bootstrap(c: Contributions, resamples: int, seed: int) -> np.ndarray | None:
+    """``resamples`` bootstrap values of every target (resamples x targets), resampling
+    whole accounts with replacement (multinomial weights, drawn in chunks); None with
+    fewer than two accounts or resamples."""
     n = c.num.shape[0]
     if n < 2 or resamples < 2:
-        return np.full(len(c.names), np.nan)
+        return None
     rng = np.random.default_rng(seed)
     chunk = max(1, min(resamples, 4_000_000 // n))
     stats = []
@@ -340,13 +381,36 @@ def bootstrap_se(c: Contributions, resamples: int, seed: int) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             stats.append(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan))
         done += k
-    boot = np.vstack(stats)
-    se = np.full(boot.shape[1], np.nan)
+    return np.vstack(stats)
+
+
+def bootstrap_se(boot: np.ndarray | None, targets: int) -> np.ndarray:
+    """Standard error of each target: the spread of its bootstrap values."""
+    se = np.full(targets, np.nan)
+    if boot is None:
+        return se
     for j in range(boot.shape[1]):
         finite = boot[np.isfinite(boot[:, j]), j]
         if finite.size >= 2:
             se[j] = float(np.std(finite, ddof=1))
     return se
+
+
+def bootstrap_correlation(boot: np.ndarray | None, targets: int) -> np.ndarray:
+    """Correlation of the targets' bootstrap values (pairwise over the resamples where
+    both are defined; 0 where a target does not vary, 1 on the diagonal). The targets of
+    one portfolio share their statements (the cure curve's days are cumulative; a band's
+    target is part of the whole's), so their errors are correlated and a calibration's
+    bootstrap must draw them together."""
+    r = np.eye(targets)
+    if boot is None:
+        return r
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        corr = pd.DataFrame(boot).corr(min_periods=2).to_numpy(dtype=float)
+    corr = np.where(np.isfinite(corr), corr, 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return np.clip(corr, -1.0, 1.0)
 
 
 @dataclass
@@ -363,6 +427,9 @@ class TargetSet:
     as_of: str | None = None
     resamples: int = RESAMPLES
     seed: int = 0
+    #: The targets' bootstrap correlation (targets x targets, in the order of ``values``);
+    #: None: unknown, taken as independent.
+    correlation: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -380,6 +447,8 @@ class TargetSet:
             "bootstrap": {"resamples": int(self.resamples), "seed": int(self.seed)},
             "targets": {name: {"value": _clean(self.values[name]), "se": _clean(self.se[name]),
                                "count": int(self.counts[name])} for name in self.values},
+            **({} if self.correlation is None else {"correlation": [
+                [round(float(x), 4) for x in row] for row in self.correlation]}),
         }
 
 
@@ -387,19 +456,22 @@ def _clean(x: float) -> float | None:
     return float(x) if math.isfinite(float(x)) else None
 
 
-def extract(p: Portfolio, d: Definition, resamples: int = RESAMPLES, seed: int = 0
-            ) -> TargetSet:
-    """Every target of ``p`` with its bootstrap standard error and count."""
+def extract(p: Portfolio, d: Definition, resamples: int = RESAMPLES, seed: int = 0,
+            correlation: bool = True) -> TargetSet:
+    """Every target of ``p`` with its bootstrap standard error and count, and (unless
+    ``correlation`` is false) the bootstrap correlation of the targets."""
     c = contributions(p, d)
     values, counts = c.values(), c.counts()
-    se = bootstrap_se(c, resamples, seed)
+    boot = bootstrap(c, resamples, seed)
+    se = bootstrap_se(boot, len(c.names))
     return TargetSet(
         values=dict(zip(c.names, values.tolist(), strict=True)),
         se=dict(zip(c.names, se.tolist(), strict=True)),
         counts=dict(zip(c.names, counts.tolist(), strict=True)),
         accounts=len(p.accounts), has_contacts=p.has_contacts, definition=d,
         source=p.source, as_of=None if p.as_of is None else f"{p.as_of:%Y-%m-%d}",
-        resamples=resamples, seed=seed)
+        resamples=resamples, seed=seed,
+        correlation=bootstrap_correlation(boot, len(c.names)) if correlation else None)
 
 
 # --------------------------------------------------------------------------- the adapter
@@ -519,7 +591,8 @@ def simulated_targets(results: Results, scenario: Scenario,
     p = portfolio_from_run(results.accounts, results.events, scenario.horizon_days,
                            cycle_days=billing_cycle(scenario.population.billing))
     found = extract(p, Definition.from_params(params.get("definition", {})),
-                    int(params.get("resamples", RESAMPLES)), int(params.get("seed", 0)))
+                    int(params.get("resamples", RESAMPLES)), int(params.get("seed", 0)),
+                    correlation=False)
     return {"values": found.values, "se": found.se, "counts": found.counts}
 
 
@@ -648,13 +721,39 @@ def load_targets(path: str | Path) -> TargetSet:
     boot = data.get("bootstrap") or {}
     if not isinstance(boot, dict):
         raise UserError("expected a mapping", source=source, field="bootstrap")
-    return TargetSet(values=values, se=se, counts=counts,
+    correlation = _correlation(data.get("correlation"), len(values), source)
+    return TargetSet(values=values, se=se, counts=counts, correlation=correlation,
                      accounts=_whole(data.get("accounts", 0), source, "accounts"),
                      has_contacts=contacts, definition=d,
                      source=str(data.get("source") or ""), as_of=data.get("as_of"),
                      resamples=_whole(boot.get("resamples", RESAMPLES), source,
                                       "bootstrap.resamples"),
                      seed=_whole(boot.get("seed", 0), source, "bootstrap.seed"))
+
+
+def _correlation(raw: Any, targets: int, source: str) -> np.ndarray | None:
+    """A targets file's ``correlation``: None if absent, else a symmetric matrix with
+    one row per target (in the file's order) of numbers in [-1, 1] and ones on the
+    diagonal (one-line errors)."""
+    if raw is None:
+        return None
+    expected = (f"expected {targets} rows of {targets} numbers in [-1, 1], one per target "
+                "in the order of targets (written by contactsim targets)")
+    if not isinstance(raw, list) or len(raw) != targets:
+        raise UserError(expected, source=source, field="correlation")
+    r = np.eye(targets)
+    for i, row in enumerate(raw):
+        if not isinstance(row, list) or len(row) != targets:
+            raise UserError(expected, source=source, field=f"correlation[{i}]")
+        for j, x in enumerate(row):
+            if isinstance(x, bool) or not isinstance(x, int | float) or not -1 <= x <= 1:
+                raise UserError(f"expected a number in [-1, 1], got {x!r}", source=source,
+                                field=f"correlation[{i}][{j}]")
+            r[i, j] = float(x)
+    if not np.allclose(np.diag(r), 1.0) or not np.allclose(r, r.T, atol=1e-3):
+        raise UserError("expected a symmetric matrix with ones on the diagonal",
+                        source=source, field="correlation")
+    return r
 
 
 def _whole(x: Any, source: str, field: str) -> int:
