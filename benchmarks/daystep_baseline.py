@@ -29,17 +29,17 @@ daily steps:
 
 On a living book (a scenario with ``population.billing.enabled``, such as
 ``scenarios/default.yaml``) it runs ``daystep_living``, the same day step with the
-statements of docs/model.md sections 2.5-2.7: the book drawn as the engine draws it (the
-day-0 book, its accounts in arrears with what they owe and the excess their history left,
-and the accounts opening over the horizon, each from its first statement), and, at the
-start of each day, the newest statement falling due (unpaid: the late fee, the amount
-past due, ``due_impulse``), days past due counted from the oldest unpaid due date (the
-bureau report, charge-off of the whole balance), the statements issued that day (every
-``cycle_days`` while instalments remain and not charged off: the instalment added to
-what is owed; an account owing nothing starts afresh at ``lambda_0``, one in arrears
-jumps by ``statement_impulse``) and the paydays; then at most one payment, a fraction of
-all that is owed, going to the amount past due first (the oldest statements) and then to
-the open statement. No contacts. It prints the share of statements falling due after the
+statements of docs/model.md sections 2.5, 2.6 and 2.7: the book drawn as the engine draws
+it (the day-0 book, its accounts in arrears with what they owe and the excess their
+history left, and the accounts opening over the horizon, each from its first statement),
+and, at the start of each day, the newest statement falling due (unpaid: the late fee,
+the amount past due, ``due_impulse``), days past due counted from the oldest unpaid due
+date (the bureau report, charge-off of the whole balance), the statements issued that
+day (every ``cycle_days`` while instalments remain and not charged off: the instalment
+added to what is owed; an account owing nothing starts afresh at ``lambda_0``, one in
+arrears jumps by ``statement_impulse``) and the paydays; then at most one payment, a
+fraction of all that is owed, going to the amount past due first (the oldest statements)
+and then to the open statement. No contacts. It prints the share of statements falling due after the
 warm-up that were paid by their due date and the share of accounts charged off, the day
 step's beside the engine's ``no_contact``, and the CPU time of each model beside its
 wall time (this process's user + system time: on a shared machine it is close to a quiet
@@ -187,8 +187,8 @@ class LivingOutcome:
 
 
 def daystep_living(scenario: Scenario, seed: int) -> LivingOutcome:
-    """Run the day-step model on the scenario's living book (docs/model.md sections 2.5-2.7
-    and 3): monthly statements, the day-0 arrears and the accounts opening over the
+    """Run the day-step model on the scenario's living book (docs/model.md sections 2.5,
+    2.6, 2.7 and 3): monthly statements, the day-0 arrears and the accounts opening over the
     horizon, as ``simulator.engine`` draws them."""
     streams = Streams(seed)
     book = generate_book(scenario, streams)
