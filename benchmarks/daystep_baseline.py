@@ -39,11 +39,11 @@ day (every ``cycle_days`` while instalments remain and not charged off: the inst
 added to what is owed; an account owing nothing starts afresh at ``lambda_0``, one in
 arrears jumps by ``statement_impulse``) and the paydays; then at most one payment, a
 fraction of all that is owed, going to the amount past due first (the oldest statements)
-and then to the open statement. No contacts. It prints the share of statements falling due after the
-warm-up that were paid by their due date and the share of accounts charged off, the day
-step's beside the engine's ``no_contact``, and the CPU time of each model beside its
-wall time (this process's user + system time: on a shared machine it is close to a quiet
-core's, the wall time is not), and the events each engine arm logged.
+and then to the open statement. No contacts. It prints the share of statements falling
+due after the warm-up that were paid by their due date and the share of accounts charged
+off, the day step's beside the engine's ``no_contact``, the CPU time of each model beside
+its wall time (this process's user + system time: on a shared machine it is close to a
+quiet core's, the wall time is not), and the events each engine arm logged.
 
 At most one payment a day, and boundaries and jumps moved to the start of their day:
 a day step approximates the engine's exact event times (section 4.1), so its figures are
