@@ -58,6 +58,30 @@ def test_daystep_baseline_prints_every_figure() -> None:
         assert column in header, header
 
 
+def test_daystep_baseline_runs_the_living_book() -> None:
+    out = bench("daystep_baseline.py", "--scenario", "scenarios/default.yaml", "--sizes", "2000")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["size"] for r in rows] == [2000]
+    r = rows[0]
+    assert r["accounts"] > 2000  # the day-0 book and the accounts opening over the horizon
+    for arm in ("daystep", "no_contact", "fixed_cadence"):
+        assert r[f"{arm}_wall"] > 0 and r[f"{arm}_wall"] == min(r[f"{arm}_walls"])
+    assert r["fixed_cadence_events"] > r["no_contact_events"] > 0
+    # The same book. 2,000 accounts and their inflow (~3,500) have ~10,000 statements
+    # falling due after the warm-up, ~79 % paid by their due date: the two models draw
+    # independently, so the difference of the shares has an sd of about 0.8 points
+    # (statements of one account are correlated: twice the binomial sd); the day step's
+    # own bias is ~0.4 points (35,000 accounts). ~3.5 % of the accounts are charged off:
+    # the difference has a binomial sd of about 0.45 points. 4 and 2.5 points apart
+    # (5 sd) would be a different book or a broken model.
+    assert abs(r["daystep_paid_by_due"] - r["engine_paid_by_due"]) < 0.04, r
+    assert abs(r["daystep_charged_off"] - r["engine_charged_off"]) < 0.025, r
+    assert 0.5 < r["engine_paid_by_due"] < 1.0 and 0.0 < r["engine_charged_off"] < 0.2, r
+    header = out.splitlines()[0]
+    for column in ("day-step", "no_contact", "fixed_cad", "paid by due", "charged off"):
+        assert column in header, header
+
+
 def test_run_speed_profiles_a_run_on_request() -> None:
     out = bench("run_speed.py", "--sizes", "2000", "--profile")
     assert "profile of one run at 2,000 borrowers" in out
