@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,3 +70,37 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(p.pid, signal.SIGKILL)
                     p.wait(timeout=15)
+
+
+def valid_cells(cells: Path) -> dict[str, int]:
+    """The finished cells of a cells folder: key -> modification time (ns)."""
+    from simulator.experiments.cells import read_cell
+
+    return {p.stem: p.stat().st_mtime_ns for p in cells.glob("*.json")
+            if read_cell(p, p.stem) is not None}
+
+
+@pytest.fixture
+def kill_midway() -> Callable[[list[str], Path, int], None]:
+    """``kill(args, cells, wanted)``: start ``contactsim ARGS`` in a session of its own,
+    wait until ``cells`` holds ``wanted`` finished cells (at most 300 s; the command must
+    not end first), then SIGKILL it and its workers, as a user's kill -9 or a lost
+    machine would."""
+
+    def kill(args: list[str], cells: Path, wanted: int) -> None:
+        proc = subprocess.Popen([sys.executable, "-c", "from simulator.cli import main; main()",
+                                 *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while len(valid_cells(cells)) < wanted if cells.exists() else True:
+                assert proc.poll() is None, "the command ended before it could be interrupted"
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    return kill

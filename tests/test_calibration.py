@@ -8,22 +8,20 @@ Books are tiny so that the file stays fast; the full-size recovery is
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import valid_cells
 from typer.testing import CliRunner
 
 from simulator.cli.app import app
@@ -37,7 +35,7 @@ from simulator.experiments.calibrate import (
     resampled_targets,
     run_calibration,
 )
-from simulator.experiments.cells import CellTask, read_cell
+from simulator.experiments.cells import CellTask
 from simulator.experiments.outputs import OutputFolder
 from simulator.experiments.robust import read_draws_csv
 from simulator.experiments.space import ParameterSpace
@@ -751,12 +749,9 @@ def test_targets_carry_their_correlation_and_a_bad_one_is_one_line(
         load_targets(bad)
 
 
-def _valid_cells(cells: Path) -> set[str]:
-    return {p.stem for p in cells.glob("*.json") if read_cell(p, p.stem) is not None}
-
-
 @pytest.mark.slow
-def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path) -> None:
+def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path,
+                                                           kill_midway) -> None:
     targets, scenario, params = _observed(tmp_path, TRUTH, size=300)
     common = ["calibrate", str(scenario), "--targets", str(targets), "--params", str(params),
               "--budget", "7", "--refits", "2", "--refit-budget", "1", "--workers", "2",
@@ -767,22 +762,8 @@ def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path) -> N
                             budget=7, refits=2, refit_budget=1, base_dir=str(tmp_path))
     run_calibration(plan, tmp_path / "whole", LocalPool(2))
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", "from simulator.cli import main; main()",
-                             *common, "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while len(_valid_cells(out / "cells")) < 3 if (out / "cells").exists() else True:
-            assert proc.poll() is None, "the command ended before it could be interrupted"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    before = _valid_cells(out / "cells")
+    kill_midway([*common, "--out", str(out)], out / "cells", 3)
+    before = set(valid_cells(out / "cells"))
     # Nothing half-written: the study and the cells are there to resume, no output is.
     assert (out / "study.db").is_file()
     assert not any((out / name).exists() for name in OUTPUTS), sorted(os.listdir(out))
@@ -790,7 +771,7 @@ def test_a_killed_calibration_resumes_to_the_same_estimates(tmp_path: Path) -> N
     assert unfinished.exit_code == 2 and "has not finished" in unfinished.output
     resumed = contactsim(*common, "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
-    total = len(_valid_cells(tmp_path / "whole" / "cells"))
+    total = len(set(valid_cells(tmp_path / "whole" / "cells")))
     assert f"computed {total - len(before)} cells, reused {len(before)}" in resumed.stdout
     for name in ("estimates.csv", "fit.csv", "draws.csv"):
         assert (out / name).read_text() == (tmp_path / "whole" / name).read_text(), name

@@ -10,22 +10,18 @@ checks are ``benchmarks/robust_acceptance.py``.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import valid_cells
 from typer.testing import CliRunner
 
 from simulator.experiments.backends import LocalPool
-from simulator.experiments.cells import read_cell
 from simulator.experiments.measures import Measure
 from simulator.experiments.robust import (
     RobustDesign,
@@ -252,38 +248,19 @@ def test_a_dummy_parameter_gets_no_total_sobol_index(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- resuming, Dask
 
 
-def _valid_cells(cells: Path) -> dict[str, int]:
-    return {p.stem: p.stat().st_mtime_ns for p in cells.glob("*.json")
-            if read_cell(p, p.stem) is not None}
-
-
-def test_resume_after_sigkill_reuses_every_finished_cell(tmp_path: Path) -> None:
+def test_resume_after_sigkill_reuses_every_finished_cell(tmp_path: Path, kill_midway) -> None:
     scenario, space = write_flip(tmp_path)
     out = tmp_path / "out"
     args = ["robust", str(scenario), "--uncertain", str(space), "--draws", "10", "--out",
             str(out), "--workers", "2"]
-    proc = subprocess.Popen([sys.executable, "-c", "from simulator.cli import main; main()",
-                             *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        wanted = random.Random(17).randint(3, 8)
-        while len(_valid_cells(out / "cells")) < wanted if (out / "cells").exists() else True:
-            assert proc.poll() is None, "the command ended before it could be interrupted"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    before = _valid_cells(out / "cells")
+    kill_midway(args, out / "cells", random.Random(17).randint(3, 8))
+    before = valid_cells(out / "cells")
     assert 0 < len(before) < 20
     assert not (out / "ranking.csv").exists()  # nothing half-written
     r = contactsim(*args)
     assert r.returncode == 0, r.stderr
     assert f"computed {20 - len(before)}, reused {len(before)}, failed 0" in r.stdout
-    after = _valid_cells(out / "cells")
+    after = valid_cells(out / "cells")
     assert len(after) == 20 and all(after[k] == before[k] for k in before)
     assert len(pd.read_csv(out / "results.csv")) == 20
 
