@@ -336,12 +336,19 @@ class MonthEnds:
         return _ratio(counts[3], counts[2]) if by_balance else _ratio(counts[1], counts[0])
 
 
+#: The kinds of event the KPIs (of a single-statement run and of a living book) and the
+#: compliance audit read: ``RunFacts.events`` may hold these only.
+KPI_EVENTS = ("payment", "contact", "blocked", "complaint", "opt_out", "promise",
+              "promise_kept", "promise_broken")
+
+
 @dataclass
 class RunFacts:
     """Everything the KPIs are computed from."""
 
     scenario: Scenario
     book: Book
+    #: The run's events in time order: all, or those of the kinds ``KPI_EVENTS`` only.
     events: pd.DataFrame
     pool: PoolStats
     requests: int

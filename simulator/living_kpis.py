@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from simulator.book import CHARGED_OFF, CURED, OUTCOME_INDEX, PAID_ON_TIME, Bills, Plan
-from simulator.kpis import MonthEnds, Payments, RunFacts, _ratio
+from simulator.kpis import MonthEnds, RunFacts, _ratio
 from simulator.recorder import PAY_AGENCY
 from simulator.scenario import CHANNELS
 
@@ -105,10 +105,14 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     # Accounts in the book at some time in the window.
     in_book = (plan.opened <= horizon) & (_closed_at(facts) >= warmup)
     n = float(in_book.sum())
-    pay = Payments.of(ev)
-    in_window = (pay.t >= warmup) & (pay.t <= horizon)
-    cash = float(pay.amount[in_window].sum())
-    agency = float(pay.amount[in_window & (pay.code == PAY_AGENCY)].sum())
+    # The payments in the window, picked from the columns in place (a frame of every
+    # payment's fields would be a quarter of a large run's event log).
+    t = ev["t"].to_numpy()
+    paid = np.flatnonzero(event_is("payment") & (t >= warmup) & (t <= horizon))
+    paid_amount = ev["amount"].to_numpy()[paid]
+    cash = float(paid_amount.sum())
+    agency = float(paid_amount[ev["code"].to_numpy()[paid] == PAY_AGENCY].sum())
+    del paid, paid_amount
     amount_delinquent = float(bills.amount_w.sum())
     collected = float(bills.collected_w.sum())
     charged = (s.t_charged_off >= warmup) & (s.t_charged_off <= horizon)
