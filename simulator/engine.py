@@ -45,7 +45,7 @@ from simulator.compliance import ContactLog, Context, RulePack
 from simulator.compliance.audit import audit_contacts
 from simulator.errors import StrategyError
 from simulator.kpis import KPI_EVENTS, MonthEnds, RunFacts, compute_kpis
-from simulator.living_kpis import compute_living_kpis, wasted_by_account
+from simulator.living_kpis import compute_living_kpis, payments_in_window, wasted_by_account
 from simulator.memory import release_free_memory
 from simulator.population import generate_book, initial_state
 from simulator.recorder import Event, Recorder, SpilledEvents, no_events
@@ -226,8 +226,17 @@ def no_contact_paid_times(book: Book, scenario: Scenario, streams: Streams) -> n
         paid: np.ndarray = book.state.bills.paid_at
     else:
         paid = book.state.t_paid.copy()
+    # The twin's state goes before the run's is made: two states at once were a large
+    # run's peak.
+    del process, book.state
     book.state = initial_state(book.observable, book.plan, scenario.repayment.late_fee)
     return paid
+
+
+def twin_file(spill_events: Path) -> Path:
+    """Where a streaming run keeps its no-contact twin's paid times during its loop: the
+    spill file's name with ``_twin`` before its suffix, beside it."""
+    return spill_events.with_name(f"{spill_events.stem}_twin{spill_events.suffix or '.npy'}")
 
 
 class Simulation:
@@ -249,6 +258,14 @@ class Simulation:
         self.book: Book = generate_book(scenario, streams)
         self.twin_paid_time = (None if spec.use == "no_contact"
                                else no_contact_paid_times(self.book, scenario, streams))
+        # A streaming run keeps the twin's times (a float per statement of every account)
+        # on disk while its loop runs: nothing reads them before the KPIs.
+        self._twin_file = (twin_file(spill_events) if spill_events is not None
+                           and self.twin_paid_time is not None else None)
+        if self._twin_file is not None and self.twin_paid_time is not None:
+            with self._twin_file.open("wb") as f:
+                np.save(f, self.twin_paid_time, allow_pickle=False)
+            self.twin_paid_time = None
         release_free_memory()  # the twin's temporaries
         # The plan's balance (a late fee, even one charged before day 0, comes on top).
         self.balance0 = self.book.observable.balance.copy()
@@ -322,29 +339,41 @@ class Simulation:
                 gc.enable()
         release_free_memory()  # the event loop's temporaries, before the result frames
         log: SpilledEvents | None = None
+        window: tuple[np.ndarray, np.ndarray] | None = None
         if self.recorder.spilling:
             # A streaming run keeps as little as it can: what only the loop used goes,
             # and the KPIs and the audit read a few kinds of event only (the dropped
             # calls and the like stay in the file).
             self._release_loop()
             log = self.recorder.spilled()
-            events = log.frame(KPI_EVENTS)
+            if self.living:  # the payments' sums in the window are all a living book needs
+                window = payments_in_window(log.frames(["payment"]), self.warmup, self.horizon)
+                events = log.frame([k for k in KPI_EVENTS if k != "payment"])
+            else:
+                events = log.frame(KPI_EVENTS)
         else:
             events = self.recorder.frame(release=True)
         twin = self.twin_paid_time
+        if self._twin_file is not None:
+            twin = np.load(self._twin_file, allow_pickle=False)
+            self._twin_file.unlink()
         violations = audit_contacts(events, self.book, self.scenario.compliance.pack,
                                     self.stop_after_churn)
+        release_free_memory()  # the audit's temporaries
         facts = RunFacts(
             scenario=self.scenario, book=self.book, events=events, pool=self.pool.stats,
             requests=self.requests,
             blocked_by_rule=dict(zip(self.pack.rule_names, self.blocked.tolist(), strict=True)),
             violations=violations, twin_paid_time=twin, balance0=self.balance0,
             requests_after_warmup=self.requests_after_warmup, month_ends=self.month_ends,
+            payments_in_window=window,
         )
         kpis = compute_living_kpis(facts) if self.living else compute_kpis(facts)
-        accounts = self._accounts_frame(twin, facts)
-        if log is not None:
-            events = no_events()
+        wasted = wasted_by_account(facts) if self.living else None
+        if log is not None:  # the frame of the KPIs' events is done with
+            events = facts.events = no_events()
+            release_free_memory()
+        accounts = self._accounts_frame(twin, facts, wasted)
         return Results(
             strategy=self.spec.name, replication=self.replication, seed=self.seed,
             kpis=kpis, events=events, daily=self._daily_frame(), accounts=accounts,
@@ -678,7 +707,8 @@ class Simulation:
         })
         return df
 
-    def _accounts_frame(self, twin: np.ndarray | None, facts: RunFacts) -> pd.DataFrame:
+    def _accounts_frame(self, twin: np.ndarray | None, facts: RunFacts,
+                        wasted: np.ndarray | None) -> pd.DataFrame:
         b, s, o = self.book, self.book.state, self.book.observable
         data: dict[str, Any] = {
             "account_id": np.arange(b.n, dtype=np.int64),
@@ -711,7 +741,8 @@ class Simulation:
             data[f"contacts_{name}"] = s.contacts[:, c]
         if self.living:
             data["twin_t_paid"] = self._twin_closed(twin)
-            data.update(self._living_columns(facts))
+            assert wasted is not None
+            data.update(self._living_columns(facts, wasted))
         else:
             data["twin_t_paid"] = twin if twin is not None else s.t_paid.copy()
         arm_of = getattr(self.strategy, "arm_of", None)
@@ -736,8 +767,9 @@ class Simulation:
         out[rows] = twin[rows, last[rows]]
         return out
 
-    def _living_columns(self, facts: RunFacts) -> dict[str, Any]:
-        """The accounts frame's columns of a living book (``LIVING_ACCOUNT_COLUMNS``)."""
+    def _living_columns(self, facts: RunFacts, wasted: np.ndarray) -> dict[str, Any]:
+        """The accounts frame's columns of a living book (``LIVING_ACCOUNT_COLUMNS``);
+        ``wasted``: each account's wasted contacts (``wasted_by_account``)."""
         s, plan, bills = self.book.state, self.book.plan, self.book.state.bills
         assert plan is not None and bills is not None
         a = self.book.observable.amount_due
@@ -767,7 +799,7 @@ class Simulation:
             if facts.month_ends is not None and facts.month_ends.balance_start is not None
             else np.full(self.book.n, np.nan),
             "t_cured_from_30": bills.t_cured_deep,
-            "wasted_contacts": wasted_by_account(facts),
+            "wasted_contacts": wasted,
         }
         assert tuple(columns) == LIVING_ACCOUNT_COLUMNS
         return columns

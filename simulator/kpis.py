@@ -348,7 +348,8 @@ class RunFacts:
 
     scenario: Scenario
     book: Book
-    #: The run's events in time order: all, or those of the kinds ``KPI_EVENTS`` only.
+    #: The run's events in time order: all, or those of the kinds ``KPI_EVENTS`` only
+    #: (a living book's without payments when ``payments_in_window`` is given).
     events: pd.DataFrame
     pool: PoolStats
     requests: int
@@ -359,6 +360,9 @@ class RunFacts:
     # A living book: requests from the end of the warm-up, and its month-ends.
     requests_after_warmup: int = 0
     month_ends: MonthEnds | None = None
+    #: A living book whose ``events`` hold no payments (a spilled log): the amount of
+    #: each payment in the KPI window, in time order, and whether the agency collected it.
+    payments_in_window: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _ratio(a: float, b: float) -> float:

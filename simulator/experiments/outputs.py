@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from simulator.engine import Results
+from simulator.engine import Results, twin_file
 from simulator.errors import UserError
 from simulator.experiments.runner import kpi_frame, summarise
 from simulator.memory import release_free_memory
@@ -570,6 +570,7 @@ class ResultsWriter:
             stream.discard()
         for path in self._spills:
             path.unlink(missing_ok=True)
+            twin_file(path).unlink(missing_ok=True)  # a run that failed in its loop
         self._spills = []
 
 
