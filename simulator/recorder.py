@@ -197,7 +197,7 @@ class Recorder:
             return
         joined = {name: np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
                   for name, chunks in self._cols.items()}
-        t = joined["t"]
+        t: NDArray[np.float64] = np.asarray(joined["t"], dtype=np.float64)
         if t.size and t.min() < self._settled:  # the caller's guarantee broken
             raise RuntimeError(f"an event at t={t.min()} was recorded after the log was "
                                f"settled up to t={self._settled}")
