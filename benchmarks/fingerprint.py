@@ -12,6 +12,11 @@ days. Each run's events, daily and accounts frames and its KPIs are hashed
 
     python benchmarks/fingerprint.py            # compare with the stored hashes
     python benchmarks/fingerprint.py --update   # store this code's hashes
+    python benchmarks/fingerprint.py --spilled  # the runs streaming their event log
+
+``--spilled`` makes every run as ``contactsim run`` does, its event log spilled to a
+file during the run (docs/model.md section 4.6) and read back for the hash: the
+streaming run must give the stored hashes too.
 
 A change that moves any number is a change of the model: bump the simulator version,
 regenerate the golden file and these fingerprints, and say why in the commit. Exit code
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,8 +38,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.engine import Results, run  # noqa: E402
-from simulator.scenario import load_scenario  # noqa: E402
+from simulator.engine import Results  # noqa: E402
+from simulator.engine import run as engine_run  # noqa: E402
+from simulator.scenario import Scenario, StrategySpec, load_scenario  # noqa: E402
 from simulator.strategies import BUILTINS  # noqa: E402
 
 STORED = Path(__file__).resolve().parent / "fingerprints.csv"
@@ -60,8 +67,20 @@ def kpi_hash(kpis: dict[str, float]) -> str:
     return hashlib.sha256(repr(sorted(kpis)).encode() + values.tobytes()).hexdigest()[:16]
 
 
-def runs() -> list[tuple[str, Results]]:
-    """The 48 runs, each with a name."""
+def spilled_run(scenario: Scenario, spec: StrategySpec | str, seed: int) -> Results:
+    """``run`` with its event log spilled to a temporary file, read back as the events."""
+    with tempfile.TemporaryDirectory(prefix="contactsim-fingerprint-") as tmp:
+        r = engine_run(scenario, spec, seed, spill_events=Path(tmp) / "events.tmp")
+        assert r.event_log is not None
+        r.events = r.event_log.frame()
+        r.event_log.remove()
+        r.event_log = None
+    return r
+
+
+def runs(spilled: bool = False) -> list[tuple[str, Results]]:
+    """The 48 runs, each with a name (``spilled``: their event logs spilled)."""
+    run = spilled_run if spilled else engine_run
     out: list[tuple[str, Results]] = []
     for size in (2000, 20000):
         sc = load_scenario(ROOT / "scenarios" / "examples" / "single_cohort.yaml",
@@ -81,9 +100,9 @@ def runs() -> list[tuple[str, Results]]:
     return out
 
 
-def fingerprints() -> pd.DataFrame:
+def fingerprints(spilled: bool = False) -> pd.DataFrame:
     rows = []
-    for name, r in runs():
+    for name, r in runs(spilled):
         for frame in ("events", "daily", "accounts"):
             rows.append({"run": name, "frame": frame, "hash": frame_hash(getattr(r, frame))})
         rows.append({"run": name, "frame": "kpis", "hash": kpi_hash(r.kpis)})
@@ -93,9 +112,13 @@ def fingerprints() -> pd.DataFrame:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--update", action="store_true", help="store this code's hashes")
+    parser.add_argument("--spilled", action="store_true",
+                        help="spill each run's event log to a file (as contactsim run does)")
     args = parser.parse_args()
+    if args.update and args.spilled:
+        parser.error("--update stores the in-memory runs' hashes: not with --spilled")
     start = time.perf_counter()
-    observed = fingerprints()
+    observed = fingerprints(args.spilled)
     took = time.perf_counter() - start
     runs_done = observed["run"].nunique()
     if args.update:

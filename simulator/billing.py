@@ -136,11 +136,19 @@ class BilledRepayment(RepaymentProcess):
         idle = (st == PAID_ON_TIME) | (st == CURED) | (st == CURRENT) | (s.owed[idx] <= 0)
         return np.where(idle, 0.0, m)
 
-    def advance_due(self, t: float) -> None:
+    def advance_due(self, t: float, accounts: slice | None = None) -> None:
+        s, n = self.book.state, self.book.n
+        if accounts is not None:  # a slice of the book: small arrays of its own
+            first = accounts.indices(n)[0]
+            nxt = np.minimum(s.t_pay[accounts], s.t_boundary[accounts])
+            np.minimum(nxt, s.t_payday[accounts], out=nxt)
+            np.minimum(nxt, s.t_promise[accounts], out=nxt)
+            np.minimum(nxt, self.bills.t_statement[accounts], out=nxt)
+            self.advance(np.flatnonzero(nxt <= t) + first, t)
+            return
         # Each account's next event, the earliest of its five clocks, in one scratch
         # array kept between calls: a pass over millions of accounts at every epoch
         # would otherwise allocate (and fault in) four arrays of the book's length.
-        s, n = self.book.state, self.book.n
         if self._next is None or self._next.size != n:
             self._next = np.empty(n)
         nxt = self._next

@@ -44,11 +44,11 @@ from simulator.book import (
 from simulator.compliance import ContactLog, Context, RulePack
 from simulator.compliance.audit import audit_contacts
 from simulator.errors import StrategyError
-from simulator.kpis import MonthEnds, RunFacts, compute_kpis
-from simulator.living_kpis import compute_living_kpis, wasted_by_account
+from simulator.kpis import KPI_EVENTS, MonthEnds, RunFacts, compute_kpis
+from simulator.living_kpis import compute_living_kpis, payments_in_window, wasted_by_account
 from simulator.memory import release_free_memory
 from simulator.population import generate_book, initial_state
-from simulator.recorder import Event, Recorder
+from simulator.recorder import Event, Recorder, SpilledEvents, no_events
 from simulator.repayment import RepaymentProcess
 from simulator.response import ContactOutcome, ContactResponse
 from simulator.rng import Streams
@@ -164,6 +164,9 @@ class Results:
     wall_seconds: float = 0.0
     #: Day by day: the agents' staffed and busy hours, utilisation and calls.
     agents_daily: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: A run asked to spill its event log (``run(spill_events=...)``): the log, in its
+    #: file; ``events`` is then empty.
+    event_log: SpilledEvents | None = None
 
 
 def agents_per_shift(count: int, fractions: list[float]) -> list[int]:
@@ -187,6 +190,10 @@ def make_repayment(book: Book, scenario: Scenario, streams: Streams,
     return RepaymentProcess(book, scenario, streams, recorder)
 
 
+#: Accounts whose no-contact twin is run at a time (``no_contact_paid_times``).
+TWIN_ACCOUNTS_AT_A_TIME = 1 << 17
+
+
 def twin_width(plan: Plan, horizon: float) -> int:
     """Statements of the plan issued by the horizon, at most, over the accounts."""
     first = plan.first_due + 1.0 - plan.lead
@@ -208,20 +215,36 @@ def no_contact_paid_times(book: Book, scenario: Scenario, streams: Streams) -> n
     if isinstance(process, BilledRepayment) and book.plan is not None:
         process.record_paid_times(twin_width(book.plan, scenario.horizon_days))
     process.start()
-    process.advance_due(scenario.horizon_days)
+    # A slice of the book at a time: no contact ties one account to another, so each
+    # account's events are the same whichever accounts share its batch, and the
+    # batch's temporaries stay small (the whole book at once added about half the
+    # book's own size to a large run's peak).
+    horizon = scenario.horizon_days
+    for start in range(0, book.n, TWIN_ACCOUNTS_AT_A_TIME):
+        process.advance_due(horizon, slice(start, start + TWIN_ACCOUNTS_AT_A_TIME))
     if book.state.bills is not None and book.state.bills.paid_at is not None:
         paid: np.ndarray = book.state.bills.paid_at
     else:
         paid = book.state.t_paid.copy()
+    # The twin's state goes before the run's is made: two states at once were a large
+    # run's peak.
+    del process, book.state
     book.state = initial_state(book.observable, book.plan, scenario.repayment.late_fee)
     return paid
+
+
+def twin_file(spill_events: Path) -> Path:
+    """Where a streaming run keeps its no-contact twin's paid times during its loop: the
+    spill file's name with ``_twin`` before its suffix, beside it."""
+    return spill_events.with_name(f"{spill_events.stem}_twin{spill_events.suffix or '.npy'}")
 
 
 class Simulation:
     """The state of one run while it runs."""
 
     def __init__(self, scenario: Scenario, spec: StrategySpec, seed: int, replication: int = 0,
-                 base_dir: Path | None = None, watch: StrategyWatch | None = None):
+                 base_dir: Path | None = None, watch: StrategyWatch | None = None,
+                 spill_events: Path | None = None):
         self.scenario = scenario
         self.spec = spec
         self.seed = seed
@@ -235,10 +258,18 @@ class Simulation:
         self.book: Book = generate_book(scenario, streams)
         self.twin_paid_time = (None if spec.use == "no_contact"
                                else no_contact_paid_times(self.book, scenario, streams))
+        # A streaming run keeps the twin's times (a float per statement of every account)
+        # on disk while its loop runs: nothing reads them before the KPIs.
+        self._twin_file = (twin_file(spill_events) if spill_events is not None
+                           and self.twin_paid_time is not None else None)
+        if self._twin_file is not None and self.twin_paid_time is not None:
+            with self._twin_file.open("wb") as f:
+                np.save(f, self.twin_paid_time, allow_pickle=False)
+            self.twin_paid_time = None
         release_free_memory()  # the twin's temporaries
         # The plan's balance (a late fee, even one charged before day 0, comes on top).
         self.balance0 = self.book.observable.balance.copy()
-        self.recorder = Recorder()
+        self.recorder = Recorder(spill=spill_events)
         self.repayment = make_repayment(self.book, scenario, streams, self.recorder)
         self.living = self.book.plan is not None
         self.warmup = scenario.metrics.warmup_days
@@ -307,25 +338,56 @@ class Simulation:
             if gc_was_enabled:
                 gc.enable()
         release_free_memory()  # the event loop's temporaries, before the result frames
-        events = self.recorder.frame(release=True)
+        log: SpilledEvents | None = None
+        window: tuple[np.ndarray, np.ndarray] | None = None
+        if self.recorder.spilling:
+            # A streaming run keeps as little as it can: what only the loop used goes,
+            # and the KPIs and the audit read a few kinds of event only (the dropped
+            # calls and the like stay in the file).
+            self._release_loop()
+            log = self.recorder.spilled()
+            if self.living:  # the payments' sums in the window are all a living book needs
+                window = payments_in_window(log.frames(["payment"]), self.warmup, self.horizon)
+                events = log.frame([k for k in KPI_EVENTS if k != "payment"])
+            else:
+                events = log.frame(KPI_EVENTS)
+        else:
+            events = self.recorder.frame(release=True)
         twin = self.twin_paid_time
+        if self._twin_file is not None:
+            twin = np.load(self._twin_file, allow_pickle=False)
+            self._twin_file.unlink()
         violations = audit_contacts(events, self.book, self.scenario.compliance.pack,
                                     self.stop_after_churn)
+        release_free_memory()  # the audit's temporaries
         facts = RunFacts(
             scenario=self.scenario, book=self.book, events=events, pool=self.pool.stats,
             requests=self.requests,
             blocked_by_rule=dict(zip(self.pack.rule_names, self.blocked.tolist(), strict=True)),
             violations=violations, twin_paid_time=twin, balance0=self.balance0,
             requests_after_warmup=self.requests_after_warmup, month_ends=self.month_ends,
+            payments_in_window=window,
         )
         kpis = compute_living_kpis(facts) if self.living else compute_kpis(facts)
+        wasted = wasted_by_account(facts) if self.living else None
+        if log is not None:  # the frame of the KPIs' events is done with
+            events = facts.events = no_events()
+            release_free_memory()
+        accounts = self._accounts_frame(twin, facts, wasted)
         return Results(
             strategy=self.spec.name, replication=self.replication, seed=self.seed,
-            kpis=kpis, events=events, daily=self._daily_frame(),
-            accounts=self._accounts_frame(twin, facts),
+            kpis=kpis, events=events, daily=self._daily_frame(), accounts=accounts,
             wall_seconds=time.perf_counter() - self._started,
-            agents_daily=self._agents_daily_frame(),
+            agents_daily=self._agents_daily_frame(), event_log=log,
         )
+
+    def _release_loop(self) -> None:
+        """Drop what only the event loop used: the book's loop state, the contact log of
+        the rule pack, the repayment and response processes' scratch."""
+        self.book.release_loop_state()
+        del self.log, self.ctx, self.response, self.repayment
+        self.queued = self._dialled = self._waiting = np.empty(0, dtype=np.int64)
+        release_free_memory()
 
     # ------------------------------------------------------------------ decisions
 
@@ -343,6 +405,12 @@ class Simulation:
                 self.recorder.add(Event.CALL_DROPPED, float(day), dropped, channel=AGENT_CALL)
             if self._wants_outcomes:
                 self._teach(day)
+            if self.recorder.spilling:
+                # Every event before now is in: the repayment events are processed up to
+                # now and the calls dialled before it applied; what comes later happens
+                # now or after.
+                self.recorder.settle(float(day))
+                self._learn_mark = self.recorder.mark()
             view = build_view(self.book, float(day), self.view_columns,
                               include_churned=not self.stop_after_churn)
             result = self._call_strategy(day, "decide", self.strategy.decide, day, view)
@@ -639,7 +707,8 @@ class Simulation:
         })
         return df
 
-    def _accounts_frame(self, twin: np.ndarray | None, facts: RunFacts) -> pd.DataFrame:
+    def _accounts_frame(self, twin: np.ndarray | None, facts: RunFacts,
+                        wasted: np.ndarray | None) -> pd.DataFrame:
         b, s, o = self.book, self.book.state, self.book.observable
         data: dict[str, Any] = {
             "account_id": np.arange(b.n, dtype=np.int64),
@@ -672,7 +741,8 @@ class Simulation:
             data[f"contacts_{name}"] = s.contacts[:, c]
         if self.living:
             data["twin_t_paid"] = self._twin_closed(twin)
-            data.update(self._living_columns(facts))
+            assert wasted is not None
+            data.update(self._living_columns(facts, wasted))
         else:
             data["twin_t_paid"] = twin if twin is not None else s.t_paid.copy()
         arm_of = getattr(self.strategy, "arm_of", None)
@@ -697,8 +767,9 @@ class Simulation:
         out[rows] = twin[rows, last[rows]]
         return out
 
-    def _living_columns(self, facts: RunFacts) -> dict[str, Any]:
-        """The accounts frame's columns of a living book (``LIVING_ACCOUNT_COLUMNS``)."""
+    def _living_columns(self, facts: RunFacts, wasted: np.ndarray) -> dict[str, Any]:
+        """The accounts frame's columns of a living book (``LIVING_ACCOUNT_COLUMNS``);
+        ``wasted``: each account's wasted contacts (``wasted_by_account``)."""
         s, plan, bills = self.book.state, self.book.plan, self.book.state.bills
         assert plan is not None and bills is not None
         a = self.book.observable.amount_due
@@ -728,20 +799,23 @@ class Simulation:
             if facts.month_ends is not None and facts.month_ends.balance_start is not None
             else np.full(self.book.n, np.nan),
             "t_cured_from_30": bills.t_cured_deep,
-            "wasted_contacts": wasted_by_account(facts),
+            "wasted_contacts": wasted,
         }
         assert tuple(columns) == LIVING_ACCOUNT_COLUMNS
         return columns
 
 
 def run(scenario: Scenario, spec: StrategySpec | str, seed: int, replication: int = 0,
-        base_dir: Path | None = None, watch: StrategyWatch | None = None) -> Results:
+        base_dir: Path | None = None, watch: StrategyWatch | None = None,
+        spill_events: Path | None = None) -> Results:
     """Run one strategy arm on one seed.
 
     ``base_dir`` resolves a relative ``file.py:Class`` reference (None: the working
     folder); ``watch`` is a hook around every call of the strategy's code (see
-    ``StrategyWatch``).
+    ``StrategyWatch``). With ``spill_events`` (a file, overwritten) the event log is
+    written to that file during the run instead of held in memory: the result's
+    ``event_log`` is it, its ``events`` frame empty; every other output is the same.
     """
     if isinstance(spec, str):
         spec = StrategySpec(use=spec)
-    return Simulation(scenario, spec, seed, replication, base_dir, watch).run()
+    return Simulation(scenario, spec, seed, replication, base_dir, watch, spill_events).run()

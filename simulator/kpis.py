@@ -336,12 +336,20 @@ class MonthEnds:
         return _ratio(counts[3], counts[2]) if by_balance else _ratio(counts[1], counts[0])
 
 
+#: The kinds of event the KPIs (of a single-statement run and of a living book) and the
+#: compliance audit read: ``RunFacts.events`` may hold these only.
+KPI_EVENTS = ("payment", "contact", "blocked", "complaint", "opt_out", "promise",
+              "promise_kept", "promise_broken")
+
+
 @dataclass
 class RunFacts:
     """Everything the KPIs are computed from."""
 
     scenario: Scenario
     book: Book
+    #: The run's events in time order: all, or those of the kinds ``KPI_EVENTS`` only
+    #: (a living book's without payments when ``payments_in_window`` is given).
     events: pd.DataFrame
     pool: PoolStats
     requests: int
@@ -352,6 +360,9 @@ class RunFacts:
     # A living book: requests from the end of the warm-up, and its month-ends.
     requests_after_warmup: int = 0
     month_ends: MonthEnds | None = None
+    #: A living book whose ``events`` hold no payments (a spilled log): the amount of
+    #: each payment in the KPI window, in time order, and whether the agency collected it.
+    payments_in_window: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _ratio(a: float, b: float) -> float:

@@ -11,12 +11,14 @@ the horizon. ``LIVING_KPIS`` are the KPIs only a living book has.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 
 from simulator.book import CHARGED_OFF, CURED, OUTCOME_INDEX, PAID_ON_TIME, Bills, Plan
-from simulator.kpis import MonthEnds, Payments, RunFacts, _ratio
-from simulator.recorder import PAY_AGENCY
+from simulator.kpis import MonthEnds, RunFacts, _ratio
+from simulator.recorder import EVENT_NAMES, PAY_AGENCY
 from simulator.scenario import CHANNELS
 
 #: KPIs only a living book has (their definitions are in ``KPI_DEFINITIONS``).
@@ -73,6 +75,25 @@ def wasted_by_account(facts: RunFacts) -> np.ndarray:
     return np.bincount(ids, minlength=facts.book.n).astype(np.int64)
 
 
+def payments_in_window(events: Iterable[pd.DataFrame], warmup: float,
+                       horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    """The amount of each payment from ``warmup`` to ``horizon`` and whether the agency
+    collected it, in time order, from the event log given in consecutive chunks (picked
+    from the columns in place: a frame of every payment's fields would be a quarter of a
+    large run's event log)."""
+    amounts, agency = [], []
+    payment = EVENT_NAMES.index("payment")
+    for ev in events:
+        t = ev["t"].to_numpy()
+        rows = np.flatnonzero((ev["event"].cat.codes.to_numpy() == payment)
+                              & (t >= warmup) & (t <= horizon))
+        amounts.append(ev["amount"].to_numpy()[rows])
+        agency.append(ev["code"].to_numpy()[rows] == PAY_AGENCY)
+    if not amounts:
+        return np.empty(0), np.empty(0, dtype=bool)
+    return np.concatenate(amounts), np.concatenate(agency)
+
+
 def _closed_at(facts: RunFacts) -> np.ndarray:
     """When each account left the book: paid its last statement or charged off (inf:
     still open)."""
@@ -105,10 +126,11 @@ def compute_living_kpis(facts: RunFacts) -> dict[str, float]:
     # Accounts in the book at some time in the window.
     in_book = (plan.opened <= horizon) & (_closed_at(facts) >= warmup)
     n = float(in_book.sum())
-    pay = Payments.of(ev)
-    in_window = (pay.t >= warmup) & (pay.t <= horizon)
-    cash = float(pay.amount[in_window].sum())
-    agency = float(pay.amount[in_window & (pay.code == PAY_AGENCY)].sum())
+    paid_amount, by_agency = (facts.payments_in_window if facts.payments_in_window is not None
+                              else payments_in_window([ev], warmup, horizon))
+    cash = float(paid_amount.sum())
+    agency = float(paid_amount[by_agency].sum())
+    del paid_amount, by_agency
     amount_delinquent = float(bills.amount_w.sum())
     collected = float(bills.collected_w.sum())
     charged = (s.t_charged_off >= warmup) & (s.t_charged_off <= horizon)

@@ -198,12 +198,14 @@ class RepaymentProcess:
         self.book.state.excess[idx] += size
         self.redraw(idx, t)
 
-    def advance_due(self, t: float) -> None:
-        """``advance`` every account with an event at or before ``t`` (one pass over the
-        book finds them)."""
+    def advance_due(self, t: float, accounts: slice | None = None) -> None:
+        """``advance`` every account (of the slice ``accounts`` of the book, if given) with
+        an event at or before ``t`` (one pass over the book finds them)."""
         s = self.book.state
-        nxt = np.minimum(np.minimum(s.t_pay, s.t_boundary), np.minimum(s.t_payday, s.t_promise))
-        self.advance(np.flatnonzero(nxt <= t), t)
+        part = slice(None) if accounts is None else accounts
+        nxt = np.minimum(np.minimum(s.t_pay[part], s.t_boundary[part]),
+                         np.minimum(s.t_payday[part], s.t_promise[part]))
+        self.advance(np.flatnonzero(nxt <= t) + part.indices(self.book.n)[0], t)
 
     def due_one(self, i: int, t: float) -> bool:
         """Has account ``i`` an event at or before ``t`` (that ``advance`` would process)?"""

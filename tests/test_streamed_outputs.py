@@ -21,7 +21,7 @@ from simulator.experiments.outputs import (
     with_ids,
     write_outputs,
 )
-from simulator.scenario import Scenario, scenario_from_dict
+from simulator.scenario import Scenario, StrategySpec, scenario_from_dict
 
 SPLIT = {"use": "champion_challenger", "label": "cc", "params": {"arms": [
     {"use": "fixed_cadence", "label": "champion", "share": 0.75},
@@ -130,3 +130,79 @@ def test_a_file_of_one_part_is_kept_as_written_and_floats_are_not_dictionaries(
         assert "RLE_DICTIONARY" not in encodings["t"]
         assert "RLE_DICTIONARY" in encodings["event"]
         part.unlink()
+
+
+# ----------------------------------------------------------------------------- spilled log
+
+LIVING = {"horizon_days": 120, "agents": {"count": 1}, "repayment": {"charge_off_dpd": 120},
+          "agency": {"enabled": True}, "metrics": {"warmup_days": 30},
+          "population": {"size": 600, "billing": {"enabled": True},
+                         "arrears": {"M1": 0.08, "M2": 0.02, "M3": 0.01, "M4": 0.01},
+                         "inflow": {"rate_per_day": 0.003}}}
+
+
+@pytest.mark.parametrize("case", [
+    ("living", {"use": "fixed_cadence"}), ("living", {"use": "no_contact"}),
+    ("cohort", SPLIT), ("cohort", {"use": "bandit"})])
+def test_a_spilled_event_log_gives_the_results_of_one_held_in_memory(
+        case: tuple[str, dict[str, object]], scenario: Scenario, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that spills its log (settled at every epoch, in chunks of 97 rows here: many
+    per epoch and epochs within one chunk) has the same KPIs and frames as one that
+    holds it, and its spilled log is the events frame; a learning strategy (the bandit)
+    is taught the same outcomes."""
+    from simulator import recorder
+
+    monkeypatch.setattr(recorder, "SPILL_ROWS", 97)
+    kind, spec = case
+    sc = scenario_from_dict(LIVING) if kind == "living" else scenario
+    strategy = StrategySpec.model_validate(spec)
+    held = run(sc, strategy, 5)
+    spilled = run(sc, strategy, 5, spill_events=tmp_path / "events.tmp")
+    assert spilled.event_log is not None and spilled.events.empty
+    assert spilled.kpis == pytest.approx(held.kpis, rel=0, abs=0, nan_ok=True)
+    for frame in ("accounts", "daily", "agents_daily"):
+        pd.testing.assert_frame_equal(getattr(spilled, frame), getattr(held, frame),
+                                      check_exact=True)
+    pd.testing.assert_frame_equal(spilled.event_log.frame(), held.events, check_exact=True)
+    chunks = list(spilled.event_log.frames())
+    assert len(chunks) > 3 and all(len(c) == 97 for c in chunks[:-1])
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), held.events,
+                                  check_exact=True)
+    # Written by the CLI's writer: the files of the in-memory results.
+    paths = write_outputs([held], sc, tmp_path / "held")
+    with OutputFolder(tmp_path / "spilled") as folder:
+        writer = ResultsWriter(folder, sc)
+        writer.add(spilled, release=True)
+        streamed = writer.finish()
+    assert not (tmp_path / "events.tmp").exists()  # the writer removed the spill
+    for name in ("events", "accounts", "kpis"):
+        if name == "kpis":
+            assert streamed[name].read_text() == paths[name].read_text()
+        else:
+            pd.testing.assert_frame_equal(pd.read_parquet(streamed[name]),
+                                          pd.read_parquet(paths[name]))
+
+
+def test_an_event_before_the_settled_time_is_refused(tmp_path: Path) -> None:
+    from simulator.recorder import Event, Recorder
+
+    rec = Recorder(spill=tmp_path / "log")
+    rec.add(Event.PAYMENT, np.array([1.5, 0.5, 3.0]), np.array([0, 1, 2]))
+    rec.settle(2.0)
+    rec.add(Event.PAYMENT, 2.5, np.array([3]))
+    rec.settle(2.7)
+    rec.add(Event.PAYMENT, 2.6, np.array([4]))  # before what was settled: out of order
+    with pytest.raises(RuntimeError, match="settled up to"):
+        rec.settle(4.0)
+    rec = Recorder(spill=tmp_path / "log2")
+    rec.add(Event.PAYMENT, np.array([1.5, 0.5, 3.0, 0.5]), np.array([0, 1, 2, 3]))
+    rec.settle(2.0)
+    rec.add(Event.CHURN, np.array([2.0, 3.0]), np.array([4, 5]))
+    log = rec.spilled()
+    frame = log.frame()
+    assert frame["t"].tolist() == [0.5, 0.5, 1.5, 2.0, 3.0, 3.0]
+    assert frame["account_id"].tolist() == [1, 3, 0, 4, 2, 5]  # ties in recorded order
+    assert log.frame(["churn"])["account_id"].tolist() == [4, 5]
+    log.remove()
+    assert not (tmp_path / "log2").exists()

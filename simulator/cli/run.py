@@ -91,7 +91,10 @@ def run_command(
             bar.advance(task)
 
         try:
-            results = run_cells(sc, cells, workers, base_dir=base_dir, on_done=done)
+            # The event log of each run is spilled to the folder during the run, then
+            # copied into events.parquet a row group at a time (or dropped: --no-events).
+            results = run_cells(sc, cells, workers, base_dir=base_dir, on_done=done,
+                                spill_events=writer.spill_file)
             info = run_info_text(command="run", scenario_file=scenario, overrides=overrides,
                                  strategies=strategy or ())
             folder.stage(RUN_INFO, lambda p: p.write_text(info, encoding="utf-8"))

@@ -23,7 +23,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from simulator.engine import Results
+from simulator.engine import Results, twin_file
 from simulator.errors import UserError
 from simulator.experiments.runner import kpi_frame, summarise
 from simulator.memory import release_free_memory
@@ -376,21 +376,40 @@ class _FrameStream:
             self._writer = None
 
     def add(self, frame: pd.DataFrame, strategy: str, replication: int) -> None:
-        head = as_written(with_ids(frame.iloc[:1], strategy, replication))
-        self.heads.append(head)
-        # The table of a slice with its id columns, as pandas converts it, has this schema
-        # (its pandas metadata included); the id columns are made by Arrow rather than
-        # converted from a column of Python strings, a third of the time of a large frame.
-        schema = pa.Table.from_pandas(head, preserve_index=False).schema if len(frame) else None
-        for start in range(0, len(frame), ROWS_PER_GROUP):
-            table = self._table(frame, start, start + ROWS_PER_GROUP, strategy, replication,
-                                schema)
-            if self._schema is None or table.schema.names != self._schema.names:
-                self._new_part(table.schema)
-            elif not table.schema.equals(self._schema, check_metadata=False):
-                table = _conform(table, self._schema)
-            assert self._writer is not None
-            self._writer.write_table(table)
+        self.add_chunks([frame], strategy, replication)
+
+    def add_chunks(self, frames: Iterable[pd.DataFrame], strategy: str,
+                   replication: int) -> None:
+        """One result's frame given as consecutive chunks (a spilled event log): the
+        same file as ``add`` of the chunks joined when each chunk but the last has a
+        multiple of ``ROWS_PER_GROUP`` rows."""
+        schema: pa.Schema | None = None
+        first = True
+        for frame in frames:
+            if first or (schema is None and len(frame)):
+                # The first row, for the file's schema (``finish``): of the first chunk
+                # with rows.
+                head = as_written(with_ids(frame.iloc[:1], strategy, replication))
+                if first:
+                    self.heads.append(head)
+                    first = False
+                else:
+                    self.heads[-1] = head
+                # The table of a slice with its id columns, as pandas converts it, has
+                # this schema (its pandas metadata included); the id columns are made by
+                # Arrow rather than converted from a column of Python strings, a third of
+                # the time of a large frame.
+                if len(frame):
+                    schema = pa.Table.from_pandas(head, preserve_index=False).schema
+            for start in range(0, len(frame), ROWS_PER_GROUP):
+                table = self._table(frame, start, start + ROWS_PER_GROUP, strategy,
+                                    replication, schema)
+                if self._schema is None or table.schema.names != self._schema.names:
+                    self._new_part(table.schema)
+                elif not table.schema.equals(self._schema, check_metadata=False):
+                    table = _conform(table, self._schema)
+                assert self._writer is not None
+                self._writer.write_table(table)
 
     @staticmethod
     def _table(frame: pd.DataFrame, start: int, stop: int, strategy: str, replication: int,
@@ -470,6 +489,7 @@ class ResultsWriter:
         self._by_arm: list[pd.DataFrame] = []
         self._streams = {kind: _FrameStream(folder, name) for kind, name in FRAMES
                          if events or kind != "events"}
+        self._spills: list[Path] = []
 
     def add(self, result: Results, release: bool = False) -> None:
         """Write ``result``'s frames; with ``release``, hand them over (the result keeps
@@ -477,22 +497,43 @@ class ResultsWriter:
         if "arm" in result.accounts.columns:
             from simulator.strategies.arms import arm_kpis
 
+            if result.event_log is not None:  # the arms' KPIs read the whole log
+                result.events = result.event_log.frame()
             self._by_arm.append(arm_kpis(result, result.accounts["arm"].to_numpy(),
                                          self.scenario))
+            if result.event_log is not None:
+                result.events = _NO_FRAME
         release_free_memory()  # what the run freed, before the frames are converted
         # The largest frames first, each dropped (with ``release``) once it is written.
         for kind in ("accounts", "events", "daily", "agents_daily"):
             stream = self._streams.get(kind)
             if stream is not None:
                 try:
-                    stream.add(getattr(result, kind), result.strategy, result.replication)
+                    if kind == "events" and result.event_log is not None:
+                        # Spilled during the run: copied from its file a chunk at a time.
+                        stream.add_chunks(result.event_log.frames(), result.strategy,
+                                          result.replication)
+                    else:
+                        stream.add(getattr(result, kind), result.strategy,
+                                   result.replication)
                 except OSError as exc:
                     raise UserError(f"cannot write ({exc.strerror})",
                                     source=str(self.folder.path / stream.name)) from None
             if release:
                 setattr(result, kind, _NO_FRAME)
                 release_free_memory()
+        if result.event_log is not None:
+            result.event_log.remove()
+            result.event_log = None
         self.results.append(result)
+
+    def spill_file(self) -> Path:
+        """A new temporary file of the folder for a run's event log during the run
+        (``run_cells(spill_events=...)``): removed once the result is written, or by
+        ``discard``."""
+        path = temporary_path(self.folder.path / "events.parquet")
+        self._spills.append(path)
+        return path
 
     def finish(self) -> dict[str, Path]:
         """Write the KPI tables and the resolved scenario, then put every file in place."""
@@ -527,6 +568,10 @@ class ResultsWriter:
         """Remove the parts written so far (the folder removes what it staged)."""
         for stream in self._streams.values():
             stream.discard()
+        for path in self._spills:
+            path.unlink(missing_ok=True)
+            twin_file(path).unlink(missing_ok=True)  # a run that failed in its loop
+        self._spills = []
 
 
 def write_outputs(results: Sequence[Results], scenario: Scenario, out_dir: Path,

@@ -39,15 +39,20 @@ def cells_of(scenario: Scenario) -> list[Cell]:
             for r in range(scenario.replications) for spec in scenario.strategies]
 
 
-def _run_cell(args: tuple[Scenario, Cell, Path | None]) -> Results:
-    scenario, cell, base_dir = args
-    return run(scenario, cell.spec, cell.seed, cell.replication, base_dir)
+def _run_cell(args: tuple[Scenario, Cell, Path | None, Path | None]) -> Results:
+    scenario, cell, base_dir, spill = args
+    return run(scenario, cell.spec, cell.seed, cell.replication, base_dir, spill_events=spill)
 
 
 def run_cells(scenario: Scenario, cells: Sequence[Cell], workers: int = 1,
               base_dir: Path | None = None,
-              on_done: Callable[[Results], None] | None = None) -> list[Results]:
+              on_done: Callable[[Results], None] | None = None,
+              spill_events: Callable[[], Path] | None = None) -> list[Results]:
     """Run ``cells`` (``workers`` at a time), returned in the order given.
+
+    With ``spill_events`` (a function giving a new file of a local folder each call),
+    each cell run here or on the pool writes its event log to such a file during the
+    run (``run(spill_events=...)``); supervised cells keep it in memory.
 
     When any cell runs plug-in code (a plug-in strategy, or a plug-in arm of a built-in
     composite), every cell runs in a supervised child process (``supervised.py``), even
@@ -57,7 +62,8 @@ def run_cells(scenario: Scenario, cells: Sequence[Cell], workers: int = 1,
     """
     if any(uses_plugin(c.spec) for c in cells):
         return _run_supervised(scenario, cells, workers, base_dir, on_done)
-    jobs = [(scenario, c, base_dir) for c in cells]
+    jobs = [(scenario, c, base_dir, spill_events() if spill_events is not None else None)
+            for c in cells]
     results: list[Results] = []
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
