@@ -37,7 +37,7 @@ from simulator.experiments.outputs import RECORD, OutputFolder, atomic_write, wr
 from simulator.experiments.resources import Limit, check_memory
 from simulator.experiments.sweep import load_sweep, run_sweep
 from simulator.memory_estimate import run_memory_bytes
-from simulator.scenario import read_yaml, scenario_from_dict
+from simulator.scenario import load_scenario, read_yaml, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,6 +198,12 @@ def test_the_estimate_grows_with_the_book() -> None:
     # The measured need of the default scenario at a million borrowers (fixed_cadence,
     # benchmarks/memory_fit.py) is 724 MiB: the estimate covers it.
     assert run_memory_bytes(large) > 724 * 2**20
+    # A living book's accounts opening over the horizon count as accounts: the living
+    # default at a million (1.76 million accounts with its inflow) peaked at about
+    # 1.22 GiB above the idle process (benchmarks/user_command_memory.py).
+    living = load_scenario(ROOT / "scenarios" / "default.yaml", ["population.size=1000000"])
+    assert run_memory_bytes(living) > 1.22 * 2**30
+    assert run_memory_bytes(living) > 1.5 * run_memory_bytes(large)
 
 
 def test_memory_that_still_runs_out_is_a_resource_error_exit_2(
