@@ -192,7 +192,10 @@ RATIO_DENOMINATORS: dict[str, str | None] = {
     "complaints_per_1000": "accounts",
     "contacts_per_account": "accounts",
     "rpc_rate": "contacts_agent_call",
-    "promise_kept_rate": "promises_made",
+    # Its denominator is the promises resolved (kept or broken), which no KPI reports: a
+    # promise made but not yet due at the horizon leaves the rate undefined with
+    # promises_made above 0.
+    "promise_kept_rate": None,
     "agency_recovery_rate": "written_off",
 }
 
