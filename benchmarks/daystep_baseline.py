@@ -82,6 +82,7 @@ from simulator.book import (
     DELINQUENT,
     PAID_ON_TIME,
     PRE_DUE,
+    Book,
     bucket_of_dpd,
 )
 from simulator.engine import run
@@ -97,33 +98,82 @@ LIVING_WARMUP_SIZE = 500  # a living book's engine run costs ~1 s even this smal
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class DayRepayment:
+    """Each account's repayment parameters, gathered once from the segment table, and
+    the day's payment draw: what both day-step models (single cohort, living book)
+    share."""
+
+    lam0: np.ndarray
+    lam_inf: np.ndarray
+    decay: np.ndarray  # the excess after one day
+    day_weight: np.ndarray  # the excess's integral over a day, per unit at its start
+    full_prob: np.ndarray
+    partial_low: np.ndarray
+    partial_span: np.ndarray
+    delta10: np.ndarray
+    delta11: np.ndarray
+    due_jump: np.ndarray
+    bureau_jump: np.ndarray
+    statement_jump: np.ndarray
+    payday_jump: np.ndarray
+    bucket_mult: np.ndarray
+    agency_mult: float
+
+    @classmethod
+    def of(cls, scenario: Scenario, book: Book) -> DayRepayment:
+        seg, code, rp = book.segments, book.latent.segment, scenario.repayment
+        kappa = seg.kappa[code]
+        decay = np.exp(-kappa)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            day_weight = np.where(kappa > 0, (1.0 - decay) / kappa, 1.0)
+        return cls(
+            lam0=seg.lambda_0[code], lam_inf=seg.lambda_inf[code], decay=decay,
+            day_weight=day_weight, full_prob=seg.full_payment_prob[code],
+            partial_low=seg.partial_low[code],
+            partial_span=seg.partial_high[code] - seg.partial_low[code],
+            delta10=seg.delta10[code], delta11=seg.delta11[code],
+            due_jump=seg.due_impulse[code], bureau_jump=seg.bureau_impulse[code],
+            statement_jump=seg.statement_impulse[code], payday_jump=seg.payday_impulse[code],
+            bucket_mult=np.array([rp.bucket_multiplier[b] for b in BUCKET_NAMES]),
+            agency_mult=rp.bucket_multiplier["agency"] if scenario.agency.enabled else 0.0)
+
+    def payments(self, rng: np.random.Generator, rate: np.ndarray, owed: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Who pays on a day of integrated intensity ``rate``, the fraction of ``owed``
+        each pays (in full with the segment's probability, else a partial fraction) and
+        the amount (a remainder under a cent paid too): (payers, fraction, paid)."""
+        payers = np.flatnonzero(rng.random(rate.size) < -np.expm1(-rate))
+        u = rng.random((payers.size, 2))
+        frac = np.where(u[:, 0] < self.full_prob[payers], 1.0,
+                        self.partial_low[payers] + self.partial_span[payers] * u[:, 1])
+        paid = frac * owed[payers]
+        paid = np.where(owed[payers] - paid < CENT, owed[payers], paid)
+        return payers, frac, paid
+
+    def end_of_day(self, excess: np.ndarray, payers: np.ndarray, frac: np.ndarray) -> None:
+        """The day's decay of the excess, then the payments' jumps (in place): what a jump
+        would add to the rest of the payment day moves to the days after, so its
+        integral stays delta / kappa."""
+        excess *= self.decay
+        excess[payers] += self.delta10[payers] + self.delta11[payers] * frac
+
+
 def daystep(scenario: Scenario, seed: int) -> np.ndarray:
     """Run the day-step model on the scenario's single-cohort book; each account's final
     status (``simulator.book`` codes)."""
     streams = Streams(seed)
     book = generate_book(scenario, streams)
     rng = streams.generator("daystep")
-    seg, code, obs = book.segments, book.latent.segment, book.observable
-    rp, n = scenario.repayment, book.n
-
-    # Per-account parameters, gathered once from the segment table.
-    lam_inf = seg.lambda_inf[code]
-    kappa = seg.kappa[code]
-    decay = np.exp(-kappa)  # the excess after one day
-    # The excess's integral over one day, per unit excess at the start of the day.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        day_weight = np.where(kappa > 0, (1.0 - decay) / kappa, 1.0)
-    full_prob = seg.full_payment_prob[code]
-    lo, span = seg.partial_low[code], seg.partial_high[code] - seg.partial_low[code]
-    delta10, delta11 = seg.delta10[code], seg.delta11[code]
-    due_jump, bureau_jump = seg.due_impulse[code], seg.bureau_impulse[code]
-    payday_jump = seg.payday_impulse[code]
-    bucket_mult = np.array([rp.bucket_multiplier[b] for b in BUCKET_NAMES])
-    agency_mult = rp.bucket_multiplier["agency"] if scenario.agency.enabled else 0.0
+    obs, rp, n = book.observable, scenario.repayment, book.n
+    r = DayRepayment.of(scenario, book)
+    lam_inf, day_weight = r.lam_inf, r.day_weight
+    due_jump, bureau_jump, payday_jump = r.due_jump, r.bureau_jump, r.payday_jump
+    bucket_mult, agency_mult = r.bucket_mult, r.agency_mult
 
     due = obs.due_day
     start = due + 1.0 - scenario.population.statement_lead_days  # the statement date
-    excess = seg.lambda_0[code] - lam_inf
+    excess = r.lam0 - lam_inf
     owed = obs.amount_due.copy()
     balance = obs.balance.copy()
     status = np.full(n, PRE_DUE, dtype=np.int8)
@@ -157,21 +207,14 @@ def daystep(scenario: Scenario, seed: int) -> np.ndarray:
         mult = np.where(status == CHARGED_OFF, agency_mult, mult)
         owing = (start <= day) & (owed > 0) & (status != PAID_ON_TIME) & (status != CURED)
         rate = np.where(owing, mult * (lam_inf + excess * day_weight), 0.0)
-        payers = np.flatnonzero(rng.random(n) < -np.expm1(-rate))
-        u = rng.random((payers.size, 2))
-        frac = np.where(u[:, 0] < full_prob[payers], 1.0, lo[payers] + span[payers] * u[:, 1])
-        paid = frac * owed[payers]
-        paid = np.where(owed[payers] - paid < CENT, owed[payers], paid)
+        payers, frac, paid = r.payments(rng, rate, owed)
         owed[payers] -= paid
         balance[payers] -= np.where(status[payers] == CHARGED_OFF, 0.0, paid)
         done = payers[owed[payers] <= 0]
         owed[done] = 0.0
         st = status[done]
         status[done] = np.where(st == PRE_DUE, PAID_ON_TIME, np.where(st == DELINQUENT, CURED, st))
-        excess *= decay
-        # The payment's jump after the day's decay: what it would add to the rest of the
-        # payment day moves to the days after, so its integral stays delta / kappa.
-        excess[payers] += delta10[payers] + delta11[payers] * frac
+        r.end_of_day(excess, payers, frac)
     return status
 
 
@@ -195,22 +238,12 @@ def daystep_living(scenario: Scenario, seed: int) -> LivingOutcome:
     rng = streams.generator("daystep")
     plan, state = book.plan, book.state
     assert plan is not None and state.bills is not None
-    seg, code, obs = book.segments, book.latent.segment, book.observable
-    rp, n = scenario.repayment, book.n
-
-    # Per-account parameters, gathered once from the segment table.
-    lam0, lam_inf = seg.lambda_0[code], seg.lambda_inf[code]
-    kappa = seg.kappa[code]
-    decay = np.exp(-kappa)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        day_weight = np.where(kappa > 0, (1.0 - decay) / kappa, 1.0)
-    full_prob = seg.full_payment_prob[code]
-    lo, span = seg.partial_low[code], seg.partial_high[code] - seg.partial_low[code]
-    delta10, delta11 = seg.delta10[code], seg.delta11[code]
-    due_jump, bureau_jump = seg.due_impulse[code], seg.bureau_impulse[code]
-    statement_jump, payday_jump = seg.statement_impulse[code], seg.payday_impulse[code]
-    bucket_mult = np.array([rp.bucket_multiplier[b] for b in BUCKET_NAMES])
-    agency_mult = rp.bucket_multiplier["agency"] if scenario.agency.enabled else 0.0
+    obs, rp, n = book.observable, scenario.repayment, book.n
+    r = DayRepayment.of(scenario, book)
+    lam0, lam_inf, day_weight = r.lam0, r.lam_inf, r.day_weight
+    due_jump, bureau_jump = r.due_jump, r.bureau_jump
+    statement_jump, payday_jump = r.statement_jump, r.payday_jump
+    bucket_mult, agency_mult = r.bucket_mult, r.agency_mult
     fee, cycle, lead = rp.late_fee, plan.cycle, plan.lead
     instalment = obs.amount_due
     per_statement = instalment + fee  # a statement past due, with its late fee
@@ -298,11 +331,7 @@ def daystep_living(scenario: Scenario, seed: int) -> LivingOutcome:
         owed = np.where(status == CHARGED_OFF, agency_owed, past_due + open_owed)
         mult = np.where(status == CHARGED_OFF, agency_mult, bucket_mult[bucket_of_dpd(dpd)])
         rate = np.where(live & (owed > 0), mult * (lam_inf + excess * day_weight), 0.0)
-        payers = np.flatnonzero(rng.random(n) < -np.expm1(-rate))
-        u = rng.random((payers.size, 2))
-        frac = np.where(u[:, 0] < full_prob[payers], 1.0, lo[payers] + span[payers] * u[:, 1])
-        paid = frac * owed[payers]
-        paid = np.where(owed[payers] - paid < CENT, owed[payers], paid)
+        payers, frac, paid = r.payments(rng, rate, owed)
 
         agency = payers[status[payers] == CHARGED_OFF]
         agency_owed[agency] -= paid[status[payers] == CHARGED_OFF]
@@ -322,8 +351,7 @@ def daystep_living(scenario: Scenario, seed: int) -> LivingOutcome:
         status[done] = CURRENT  # owes nothing until its next statement
         status[closed] = np.where(np.isin(closed, cured), CURED, PAID_ON_TIME)
 
-        excess *= decay
-        excess[payers] += delta10[payers] + delta11[payers] * frac
+        r.end_of_day(excess, payers, frac)
     return LivingOutcome(status, due_count, missed_count)
 
 
