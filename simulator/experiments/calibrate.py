@@ -58,6 +58,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -162,17 +163,18 @@ class CalibrationPlan:
         """The fitted targets' combined standard errors, in the order of ``fitted``."""
         return np.array([self.weights[t] for t in self.fitted], dtype=float)
 
-    @property
+    @cached_property
     def error_factor(self) -> np.ndarray:
         """L with L L' the fitted targets' combined error covariance (lower triangular):
         the bootstrap draws targets as observed + L z."""
         se = self.se
         return np.linalg.cholesky(self.correlation * np.outer(se, se))
 
-    @property
+    @cached_property
     def whitener(self) -> np.ndarray:
         """The matrix that turns residuals (simulated - observed) into the distance's
-        independent unit terms: diag(1/se) (``diagonal``) or L^-1 (``full``)."""
+        independent unit terms: diag(1/se) (``diagonal``) or L^-1 (``full``). Computed
+        once per plan: the distance of every trial and every refit uses it."""
         if self.weighting == "full":
             return np.linalg.inv(self.error_factor)
         return np.diag(1.0 / self.se)
