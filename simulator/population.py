@@ -39,6 +39,16 @@ def _lognormal(rng: np.random.Generator, dist: LogNormal, size: int | tuple[int,
     return rng.lognormal(mu, dist.sigma, size)
 
 
+def _poisson_by_inversion(u: F64, mean: F64) -> F64:
+    """Poisson counts of the given means from uniforms ``u`` (the inverse CDF): each
+    count moves only with its own uniform and mean."""
+    from scipy.stats import poisson
+
+    with np.errstate(invalid="ignore"):
+        counts = poisson.ppf(u, np.maximum(mean, 1e-300))
+    return np.where(mean > 0, np.maximum(np.nan_to_num(counts), 0.0), 0.0)
+
+
 def _counts(shares: list[float], n: int) -> list[int]:
     """Integer counts summing to ``n`` closest to ``shares * n`` (largest remainder)."""
     # Normalised: the scenario lets shares sum to 1 +- 1e-6, which at millions of
@@ -205,7 +215,10 @@ def _draw_accounts(scenario: Scenario, rng: np.random.Generator, n: int,
     credit_line = np.maximum(credit_line, np.ceil(balance / 100) * 100)
     tenure = _lognormal(rng, pop.tenure_months, n) if opened is None else np.zeros(n)
     prior_mean = np.array([s.prior_delinquencies_mean for s in seg_cfg])[segment]
-    prior = rng.poisson(prior_mean).astype(np.int16)
+    # By inversion, one uniform per account: numpy's Poisson sampler uses a number of
+    # uniforms that depends on the mean, so a change of segment would shift every draw
+    # after it (common random numbers across segment shares).
+    prior = _poisson_by_inversion(rng.random(n), prior_mean).astype(np.int16)
     product_shares = [pop.products.get(p, 0.0) for p in PRODUCTS]  # type: ignore[call-overload]
     product = rng.choice(len(PRODUCTS), size=n, p=np.array(product_shares) / sum(product_shares))
     reach = np.array([s.reachability_multiplier for s in seg_cfg])[segment]
@@ -243,11 +256,14 @@ def _latent_traits(scenario: Scenario, rng: np.random.Generator, segment: NDArra
     n = segment.size
 
     def per_segment(dist_of: str) -> F64:
-        out = np.empty(n)
-        for k, s in enumerate(seg_cfg):
-            idx = np.flatnonzero(segment == k)
-            out[idx] = _lognormal(rng, getattr(s, dist_of), idx.size)
-        return out
+        # One normal per account, in account order, scaled by its segment's lognormal:
+        # a draw stays with its account when the segments' sizes change, so that common
+        # random numbers hold across segment shares (drawing segment by segment handed
+        # every account after the first changed segment another account's draw).
+        z = rng.standard_normal(n)
+        mean = np.array([getattr(s, dist_of).mean for s in seg_cfg])[segment]
+        sigma = np.array([getattr(s, dist_of).sigma for s in seg_cfg])[segment]
+        return np.exp(np.log(mean) - 0.5 * sigma**2 + sigma * z)
 
     tolerance = per_segment("tolerance")
     complaint = per_segment("complaint_propensity")
@@ -335,14 +351,16 @@ def _draw_arrears(scenario: Scenario, rng: np.random.Generator, latent: Latent,
         # Weighted sampling without replacement: the k first arrivals of exponential
         # clocks of rate w_i (Efraimidis and Spirakis), computed in logs.
         candidates = np.flatnonzero(free)
-        u = rng.random(candidates.size)
+        # Uniforms for every account, used by the free ones: each keeps its own draw
+        # whichever accounts earlier buckets took (common random numbers).
+        u = rng.random(n)[candidates]
         arrival = np.log(-np.log(u)) - log_bucket[seg[candidates]]
         chosen = candidates[np.argpartition(arrival, k - 1)[:k]] if k < candidates.size \
             else candidates
         free[chosen] = False
         cdf = np.cumsum(within, axis=1)
         cdf /= cdf[:, -1:]
-        pick = rng.random(chosen.size)
+        pick = rng.random(n)[chosen]
         for s in np.unique(seg[chosen]):
             rows = chosen[seg[chosen] == s]
             at = np.searchsorted(cdf[s], pick[seg[chosen] == s], side="right")

@@ -298,3 +298,43 @@ def test_lowest_picks_what_a_stable_sort_picks_ties_included() -> None:
         values = rng.integers(0, 5, n).astype(float) if trial % 2 else rng.random(n)
         expected = np.sort(np.argsort(values, kind="stable")[:k])
         assert np.array_equal(np.sort(_lowest(values, k)), expected), (values, k)
+
+
+@pytest.mark.parametrize("living", [False, True])
+def test_a_segment_share_moves_only_the_accounts_that_change_segment(living: bool) -> None:
+    """Common random numbers across a segment's share: drawn with the self-curers' share
+    0.12 and 0.125 (the on-time share making up the difference), the books differ only
+    where an account changed segment (its score too, and the score's standardisation by
+    a rounding). Every account that kept its
+    segment keeps its due day, amount, prior delinquencies, tolerance and complaint
+    propensity; on a living book, where day-0 arrears set the due day and add to the
+    prior delinquencies, all but the few the arrears' weighted draw hands to another
+    account. Drawn segment by segment, or with
+    numpy's Poisson sampler (whose uniforms per draw depend on the mean), almost every
+    account's draws shifted."""
+    from simulator.scenario import load_scenario
+
+    base = load_scenario("scenarios/default.yaml") if living else None
+    books = []
+    for share in (0.12, 0.125):
+        data: dict[str, Any] = base.to_dict() if base is not None else {
+            "seed": 5, "horizon_days": 120}
+        pop = data.setdefault("population", {})
+        pop["size"] = 5000
+        segments = pop.setdefault("segments", {})
+        segments.setdefault("self_curer", {})["share"] = share
+        segments.setdefault("on_time", {})["share"] = 0.81 - share  # the sum stays 1
+        books.append(generate_book(scenario_from_dict(data), Streams(17)))
+    a, b = books
+    n = 5000
+    kept = a.latent.segment[:n] == b.latent.segment[:n]
+    assert 0 < (~kept).sum() < 0.02 * n
+    for name in ("due_day", "amount_due", "prior_delinquencies"):
+        x, y = getattr(a.observable, name)[:n], getattr(b.observable, name)[:n]
+        if living and name in ("due_day", "prior_delinquencies"):  # arrears move both
+            assert (x[kept] == y[kept]).mean() > 0.98, name
+        else:
+            np.testing.assert_array_equal(x[kept], y[kept], err_msg=name)
+    for name in ("tolerance", "complaint_propensity"):
+        np.testing.assert_array_equal(getattr(a.latent, name)[:n][kept],
+                                      getattr(b.latent, name)[:n][kept], err_msg=name)
