@@ -449,7 +449,9 @@ def _recovery_within(facts: RunFacts, pay: Payments, days: float) -> float:
     s = facts.book.state
     eligible = recovery_eligible(s.t_delinquent, facts.scenario.horizon_days, days)
     paid = collected_within(pay, s.amount_delinquent, s.t_delinquent, eligible, days)
-    return _ratio(float(paid.sum()), float(s.amount_delinquent[eligible].sum()))
+    # Each account's paid is at most its amount; the two float sums can still differ by
+    # an ulp the wrong way (1.0000000000000002), which the KPI's range refuses.
+    return min(_ratio(float(paid.sum()), float(s.amount_delinquent[eligible].sum())), 1.0)
 
 
 def _roll(facts: RunFacts, from_dpd: int, to_dpd: int) -> float:
