@@ -203,7 +203,7 @@ DEFAULT_SEGMENTS: dict[str, dict[str, Any]] = {
     # Forgetful: pays within days of the due date with or without a reminder.
     "self_curer": dict(
         share=0.12, lambda_0=0.03, lambda_inf=0.02, kappa=0.3, full_payment_prob=0.85,
-        due_impulse=0.25, bureau_impulse=0.3, prior_delinquencies_mean=0.6,
+        due_impulse=0.16, bureau_impulse=0.3, prior_delinquencies_mean=0.6,
         impulse_multiplier=dict(push=3.5, email=2.0, sms=5.0, robocall=2.0, agent_call=1.0),
         tolerance=dict(mean=1.5, sigma=0.5), promise_prob=0.7, promise_keep_prob=0.8,
     ),
