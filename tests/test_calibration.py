@@ -678,7 +678,7 @@ def test_gauss_newton_refits_have_the_estimators_spread_on_a_linear_problem(
     over 5 of its own (1 / sqrt(400) = 0.05)."""
     from dataclasses import replace
 
-    from simulator.experiments.calibrate import _refits
+    from simulator.experiments.calibrate import _refits, jacobian
 
     targets, scenario, params = small
     plan = plan_calibration(load_scenario(scenario), str(scenario),
@@ -708,7 +708,8 @@ def test_gauss_newton_refits_have_the_estimators_spread_on_a_linear_problem(
             return out
 
     estimate = {q.path: q.from_unit(0.5) for q in space.parameters}
-    draws = _refits(plan, Linear(), estimate, Linear().run([estimate], ())[0], None)
+    draws = _refits(plan, Linear(), jacobian(plan, Linear(), estimate), estimate,
+                    Linear().run([estimate], ())[0], None)
     u = np.array([[q.to_unit(dr[q.path]) for q in space.parameters] for dr in draws])
     jac = a / w[:, None]
     bread = np.linalg.inv(jac.T @ jac)
@@ -722,6 +723,56 @@ def test_gauss_newton_refits_have_the_estimators_spread_on_a_linear_problem(
     assert len(draws) == 400
     np.testing.assert_allclose(u.std(axis=0, ddof=1), expected_sd, rtol=0.15)
     assert (np.abs(u.mean(axis=0) - 0.5) < 0.25 * expected_sd).all()
+
+
+@pytest.mark.parametrize("cliff", [False, True])
+def test_the_polish_reaches_the_minimum_or_keeps_the_best_trial(
+        small: tuple[Path, Path, Path], cliff: bool) -> None:
+    """The search's best trial is polished by Gauss-Newton. On targets linear in the
+    parameters whose minimum (distance 0) is at the centre of the box, one step from a
+    best trial off the centre lands on it (to 1e-6 of the unit scale; lsq_linear solves
+    the step to machine precision). Where the targets are linear only near the best
+    trial and fall off a cliff beyond it (every target 1,000 standard errors off
+    further than the Jacobian's step), the step leads to a worse distance and the best
+    trial is kept as it was: the polish only ever lowers the distance."""
+    from dataclasses import replace
+
+    from simulator.experiments.calibrate import JACOBIAN_STEP, _polish, distance, jacobian
+
+    targets, scenario, params = small
+    plan = plan_calibration(load_scenario(scenario), str(scenario),
+                            ParameterSpace.load(params), load_targets(targets),
+                            str(targets), budget=1, refits=0, refit_budget=2)
+    space = plan.space
+    k = len(plan.fitted)
+    rng = np.random.default_rng(5)
+    a = rng.normal(1.0, 1.0, (k, len(space))) * plan.se[:, None] * 20.0
+    plan = replace(plan, targets=replace(
+        plan.targets, values={**plan.targets.values, **{t: 0.5 for t in plan.fitted}}))
+
+    class Model:
+        def run(self, points, seeds):
+            out = []
+            for pt in points:
+                u = np.array([q.to_unit(pt[q.path]) for q in space.parameters])
+                sim = 0.5 + a @ (u - 0.5)
+                if cliff and np.abs(u - 0.2).max() > JACOBIAN_STEP + 1e-9:
+                    sim = 0.5 + 1000.0 * plan.se  # far worse than the best trial
+                out.append({"values": dict(zip(plan.fitted, sim.tolist(), strict=True))})
+            return out
+
+    model = Model()
+    start = {q.path: q.from_unit(0.2) for q in space.parameters}
+    at_start = model.run([start], ())[0]
+    best = (start, distance(plan, at_start["values"]), at_start)
+    point, value, at_point = _polish(plan, model, jacobian(plan, model, start), best)
+    assert value == pytest.approx(distance(plan, at_point["values"]))
+    if cliff:
+        assert point == start and value == best[1]
+    else:
+        units = np.array([q.to_unit(point[q.path]) for q in space.parameters])
+        np.testing.assert_allclose(units, 0.5, atol=1e-6)
+        assert value < 1e-9 < best[1]
 
 
 def test_targets_carry_their_correlation_and_a_bad_one_is_one_line(

@@ -124,7 +124,8 @@ def calibrate_command(
                   f"refits {result.seconds_bootstrap:.0f} s", markup=False, highlight=False,
                   soft_wrap=True)
     table = Table(title=f"{plan.name}: estimates (distance {result.distance:.3g} over "
-                        f"{len(plan.fitted)} targets)",
+                        f"{len(plan.fitted)} targets; the search's best trial "
+                        f"{result.search_distance:.3g} before the Gauss-Newton polish)",
                   caption="interval: 2.5-97.5 percentiles of the bootstrap refits")
     for col in ("parameter", "estimate", "interval", "prior", "identified"):
         table.add_column(col, justify="left" if col == "parameter" else "right")

@@ -29,10 +29,17 @@ Each trial's sample depends only on the seed, the stored optimiser and the trial
 number (a fresh sampler is made for every ask), so a resumed calibration reaches the
 same estimates as an uninterrupted one.
 
-Intervals come from a parametric bootstrap of the targets solved by Gauss-Newton: the
-simulated targets are linearised at the estimate (their Jacobian by central differences,
-``JACOBIAN_STEP`` of each parameter's prior range either side, on the fit's seeds, where
-common random numbers make the differences smooth); refit ``b`` draws targets from
+The estimate is the search's best trial polished by Gauss-Newton (``_polish``): the
+simulated targets are linearised at the best trial (their Jacobian by central
+differences, ``JACOBIAN_STEP`` of each parameter's prior range either side, on the fit's
+seeds, where common random numbers make the differences smooth), and up to
+``refit_budget + 1`` chord steps towards the observed targets are taken while each lowers
+the distance. CMA-ES only samples the distance: along a ridge (a segment's decay rate
+against its share) its best trial of a few hundred stands where the sampling left it,
+while the step goes to the linearised minimum, the point the refits below centre on.
+
+Intervals come from a parametric bootstrap of the targets solved by Gauss-Newton with
+the same Jacobian, each refit started at the estimate; refit ``b`` draws targets from
 N(observed, S) (S: the observed and simulated errors combined, as in the distance, so
 both the data's noise and the simulation's are in it, and correlated as the targets'
 bootstrap says whatever the weighting, so that overlapping targets do not narrow the
@@ -477,8 +484,12 @@ def _target_vector(plan: CalibrationPlan, values: Mapping[str, Any]) -> np.ndarr
     return np.array([math.nan if v is None else float(v) for v in out], dtype=float)
 
 
-def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point
-             ) -> tuple[list[Any], np.ndarray, np.ndarray]:
+#: The simulated targets linearised at a point: (the parameters linearised, their unit
+#: values there, the fitted targets x parameters Jacobian per unit scale).
+Linearised = tuple[list[Any], np.ndarray, np.ndarray]
+
+
+def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point) -> Linearised:
     """The simulated targets' Jacobian at ``estimate``, per unit of each parameter's unit
     scale, by central differences on the fit's seeds: (the parameters linearised, their
     unit values at the estimate, the fitted targets x parameters matrix). A categorical
@@ -502,41 +513,81 @@ def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point
     return params, u0, g
 
 
-def _refits(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point,
-            at_estimate: Mapping[str, Any], on_refit: Callable[[int], None] | None
-            ) -> list[Point]:
-    """The bootstrap refits (module docstring): ``plan.refits`` points, in order."""
+def _gauss_newton_step(plan: CalibrationPlan, g: np.ndarray, units: np.ndarray,
+                       simulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """One Gauss-Newton step of the linearised targets (Jacobian ``g`` per unit scale)
+    from ``units``, where the simulated targets are ``simulated``, towards ``observed``:
+    the weighted least-squares step inside the prior box (``scipy.optimize.lsq_linear``).
+    An undefined target leaves the problem (its row and residual dropped)."""
     from scipy.optimize import lsq_linear
 
+    residual = simulated - observed
+    ok = np.isfinite(residual)
+    if not ok.any() or g.shape[1] == 0:
+        return units
+    whitener = plan.whitener[np.ix_(ok, ok)]
+    step = lsq_linear(whitener @ g[ok], -(whitener @ residual[ok]),
+                      bounds=(-units, 1.0 - units)).x
+    return np.clip(units + step, 0.0, 1.0)
+
+
+def _at_units(estimate: Point, params: Sequence[Any], units: np.ndarray) -> Point:
+    """``estimate`` with the linearised parameters set to ``units`` (unit scale)."""
+    return {**estimate, **{p.path: p.from_unit(float(x)) for p, x in zip(params, units,
+                                                                           strict=True)}}
+
+
+def _polish(plan: CalibrationPlan, evaluator: Evaluator, linear: Linearised,
+            best: tuple[Point, float, dict[str, Any]]
+            ) -> tuple[Point, float, dict[str, Any]]:
+    """The search's best trial polished by Gauss-Newton on the observed targets: up to
+    ``plan.refit_budget + 1`` chord steps (the Jacobian of the best trial), each run on
+    the fit's seeds, the first that does not lower the distance ending it. Returns the
+    point of lowest distance, the best trial itself if no step lowers it.
+
+    CMA-ES samples the distance, so where the targets move little with a parameter (a
+    ridge, as a segment's decay rate against its size) its best trial stands wherever
+    the noise of a few hundred samples left it; the step goes to the minimum of the
+    linearised distance, which is what the bootstrap refits centre on."""
+    params, _, g = linear
+    point, value, at_point = best
+    units = np.array([p.to_unit(point[p.path]) for p in params], dtype=float)
+    observed = _target_vector(plan, plan.targets.values)
+    for _ in range(plan.refit_budget + 1):
+        stepped = _gauss_newton_step(plan, g, units, _target_vector(plan, at_point["values"]),
+                                     observed)
+        if np.allclose(stepped, units, rtol=0.0, atol=1e-9):
+            break
+        candidate = _at_units(point, params, stepped)
+        found = evaluator.run([candidate], plan.seeds)[0]
+        score = distance(plan, found["values"])
+        if not score < value:
+            break
+        point, value, at_point, units = candidate, score, found, stepped
+    return point, value, at_point
+
+
+def _refits(plan: CalibrationPlan, evaluator: Evaluator, linear: Linearised,
+            estimate: Point, at_estimate: Mapping[str, Any],
+            on_refit: Callable[[int], None] | None) -> list[Point]:
+    """The bootstrap refits (module docstring): ``plan.refits`` points, in order, each
+    started at ``estimate`` with the Jacobian ``linear``."""
     if plan.refits == 0:
         return []
-    params, u0, g = jacobian(plan, evaluator, estimate)
-    whitener = plan.whitener
+    params, _, g = linear
+    start = np.array([p.to_unit(estimate[p.path]) for p in params], dtype=float)
     observed = [_target_vector(plan, resampled_targets(plan, b)) for b in range(plan.refits)]
     simulated = [_target_vector(plan, at_estimate["values"])] * plan.refits
-    units = [u0.copy() for _ in range(plan.refits)]
-
-    def points() -> list[Point]:
-        return [{**estimate, **{p.path: p.from_unit(float(x))
-                                for p, x in zip(params, u, strict=True)}} for u in units]
-
+    units = [start.copy() for _ in range(plan.refits)]
     for iteration in range(plan.refit_budget + 1):
         if iteration > 0:  # a chord iteration: the targets where the last step led
-            simulated = [_target_vector(plan, s["values"])
-                         for s in evaluator.run(points(), plan.seeds)]
-        for b in range(plan.refits):
-            residual = simulated[b] - observed[b]
-            ok = np.isfinite(residual)
-            if not ok.any() or not params:
-                continue
-            # An undefined target leaves the problem: its row and its residual dropped.
-            z = whitener[np.ix_(ok, ok)] @ residual[ok]
-            lo, hi = -units[b], 1.0 - units[b]
-            step = lsq_linear(whitener[np.ix_(ok, ok)] @ g[ok], -z, bounds=(lo, hi)).x
-            units[b] = np.clip(units[b] + step, 0.0, 1.0)
+            simulated = [_target_vector(plan, s["values"]) for s in evaluator.run(
+                [_at_units(estimate, params, u) for u in units], plan.seeds)]
+        units = [_gauss_newton_step(plan, g, u, sim, obs)
+                 for u, sim, obs in zip(units, simulated, observed, strict=True)]
         if on_refit is not None:
             on_refit(plan.refits)
-    return points()
+    return [_at_units(estimate, params, u) for u in units]
 
 
 def resampled_targets(plan: CalibrationPlan, b: int) -> dict[str, float]:
@@ -558,7 +609,9 @@ class CalibrationResult:
     """What a calibration found, and what it cost."""
 
     estimate: Point
+    #: The distance at the estimate, and at the search's best trial before the polish.
     distance: float
+    search_distance: float
     trials: int
     draws: list[Point]
     estimates: pd.DataFrame
@@ -718,10 +771,12 @@ def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backe
     trials = _search(plan, storage, evaluator, seed,
                      None if on_trial is None else (lambda k: on_trial("fit", k, plan.budget)))
     best = min(trials, key=lambda t: t[1])
-    estimate = dict(best[0])
+    linear = jacobian(plan, evaluator, best[0])
+    estimate, value, at_estimate = _polish(plan, evaluator, linear, best)
+    estimate = dict(estimate)
     seconds_point = time.perf_counter() - started
     started = time.perf_counter()
-    draws = _refits(plan, evaluator, estimate, best[2],
+    draws = _refits(plan, evaluator, linear, estimate, at_estimate,
                     None if on_trial is None else (lambda k: on_trial("bootstrap", k,
                                                                       plan.refits)))
     seconds_bootstrap = time.perf_counter() - started
@@ -743,7 +798,8 @@ def _run_calibration(plan: CalibrationPlan, folder: OutputFolder, backend: Backe
     folder.stage("draws.csv", _csv_writer(draws_frame))
     folder.commit("contactsim calibrate")
     return CalibrationResult(
-        estimate=estimate, distance=float(best[1]), trials=len(trials), draws=draws,
+        estimate=estimate, distance=value, search_distance=float(best[1]),
+        trials=len(trials), draws=draws,
         estimates=estimates, fit=fit, calibrated=calibrated, computed=evaluator.computed,
         reused=evaluator.reused, seconds_point=seconds_point,
         seconds_bootstrap=seconds_bootstrap,
