@@ -36,6 +36,8 @@ from simulator.engine import run  # noqa: E402
 from simulator.experiments.backends import LocalPool  # noqa: E402
 from simulator.experiments.calibrate import (  # noqa: E402
     WEIGHTINGS,
+    Evaluator,
+    distance,
     plan_calibration,
     run_calibration,
 )
@@ -141,6 +143,13 @@ def main() -> None:
     fitted = fit[~fit["held_out"]]
     print(f"fitted targets: largest |z| {fitted['z'].abs().max():.2f}, "
           f"mean z^2 {float((fitted['z'] ** 2).mean()):.2f}")
+    # The truth on the fit's seeds: is the estimate's distance lower (the targets cannot
+    # tell them apart) or higher (the search or the polish stopped short)?
+    at_truth = Evaluator(plan, out / "cells", LocalPool(args.workers)).run(  # type: ignore[arg-type]
+        [{p: v[0] for p, v in TRUTH.items()}], plan.seeds)[0]
+    print(f"distance over {len(plan.fitted)} fitted targets: search's best trial "
+          f"{result.search_distance:.2f}, polished estimate {result.distance:.2f}, truth "
+          f"{distance(plan, at_truth['values']):.2f}")
     print(f"\npoint estimate: {result.trials} trials at {args.accounts:,} accounts, "
           f"{result.seconds_point:.0f} s ({result.seconds_point / 60:.1f} min) on "
           f"{args.workers} workers")
