@@ -16,6 +16,12 @@ estimate and of the bootstrap.
     python benchmarks/calibration_recovery.py                 # 10,000 accounts, 300 trials
     python benchmarks/calibration_recovery.py --scenario scenarios/default.yaml  # living
     python benchmarks/calibration_recovery.py --accounts 2000 --budget 60 --refits 4
+    python benchmarks/calibration_recovery.py --accounts 20000 --lender-accounts 40000
+
+``--lender-accounts`` sizes the lender's book apart from the trials' (by default the
+same; a multiple of it: the lender is that many books of the trials' size on their own
+seeds): a lender's data usually covers more accounts than a simulated book worth running
+300 times, and the standard errors say how much each side's noise weighs.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,7 +57,8 @@ from simulator.experiments.targets import (  # noqa: E402
     extract,
     portfolio_from_run,
 )
-from simulator.scenario import load_scenario, scenario_from_dict  # noqa: E402
+from simulator.portfolio import Portfolio  # noqa: E402
+from simulator.scenario import Scenario, load_scenario, scenario_from_dict  # noqa: E402
 
 #: parameter -> (truth, prior low, prior high, log scale); the defaults lie inside the box.
 TRUTH: dict[str, tuple[float, float, float, bool]] = {
@@ -67,13 +77,39 @@ HELD_OUT = ("roll_m2_m3", "promise_rate")
 BAND_TARGETS = ("delinquency_rate", "cure_3", "cure_7", "cure_30", "cure_90",
                 "any_payment_30", "promise_kept_rate", "rpc_rate")
 OBSERVED_SEED = 424242  # the lender's world: a seed no calibration trial uses
+#: Added to the account ids of the lender's k-th book: above any book's ids.
+ACCOUNT_ID_STRIDE = 100_000_000
+
+
+def lender_portfolio(truth: Scenario, books: int) -> Portfolio:
+    """The lender's data: ``books`` runs of the trials' book on the seeds from
+    ``OBSERVED_SEED`` on, as one portfolio (account ids kept apart). A bigger lender is
+    made of books of the trials' size, each served by the scenario's agents, so that its
+    accounts meet the same agent capacity per account as a trial's; one book of twice
+    the size with the same agents would queue its calls longer."""
+    parts = []
+    for i in range(books):
+        lender = run(truth, truth.strategies[0], OBSERVED_SEED + i)
+        part = portfolio_from_run(lender.accounts, lender.events, truth.horizon_days,
+                                  cycle_days=billing_cycle(truth.population.billing))
+        offset = i * ACCOUNT_ID_STRIDE
+        parts.append([None if t is None else t.assign(account_id=t["account_id"] + offset)
+                      for t in (part.accounts, part.statements, part.payments,
+                                part.contacts)])
+    tables = [None if cols[0] is None else pd.concat(cols, ignore_index=True)
+              for cols in zip(*parts, strict=True)]
+    return replace(part, accounts=tables[0], statements=tables[1], payments=tables[2],
+                   contacts=tables[3])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", type=Path,
                     default=ROOT / "scenarios" / "examples" / "single_cohort.yaml")
-    ap.add_argument("--accounts", type=int, default=10_000)
+    ap.add_argument("--accounts", type=int, default=10_000,
+                    help="accounts of every trial's book")
+    ap.add_argument("--lender-accounts", type=int, default=None,
+                    help="accounts of the lender's book (default: --accounts)")
     ap.add_argument("--budget", type=int, default=300)
     ap.add_argument("--refits", type=int, default=100)
     ap.add_argument("--refit-budget", type=int, default=1)
@@ -93,16 +129,16 @@ def main() -> None:
         path: {"low": lo, "high": hi, **({"log": True} if log else {})}
         for path, (_, lo, hi, log) in TRUTH.items()}}, source="recovery space")
     truth = scenario_from_dict(space.apply(data, {p: v[0] for p, v in TRUTH.items()}))
+    lender_size = args.lender_accounts or args.accounts
+    if lender_size % args.accounts:
+        sys.exit("--lender-accounts must be a multiple of --accounts")
     started = time.perf_counter()
-    lender = run(truth, truth.strategies[0], OBSERVED_SEED)
     definition = Definition(
         score_bands=tuple(float(x) for x in args.score_bands.split(",") if x.strip()),
         band_targets=tuple(x.strip() for x in args.band_targets.split(",") if x.strip()))
-    observed = extract(portfolio_from_run(lender.accounts, lender.events, truth.horizon_days,
-                                          cycle_days=billing_cycle(truth.population.billing)),
-                       definition)
-    print(f"lender: {args.scenario.name}, {args.accounts:,} accounts under fixed_cadence, "
-          f"seed {OBSERVED_SEED}; "
+    observed = extract(lender_portfolio(truth, lender_size // args.accounts), definition)
+    print(f"lender: {args.scenario.name}, {lender_size:,} accounts under fixed_cadence, "
+          f"seed {OBSERVED_SEED}{' on' if lender_size > args.accounts else ''}; "
           f"{len(observed.names)} targets ({time.perf_counter() - started:.1f} s); score "
           f"bands {args.score_bands or 'none'}; {args.weighting} weighting")
 
