@@ -81,15 +81,22 @@ OBSERVED_SEED = 424242  # the lender's world: a seed no calibration trial uses
 ACCOUNT_ID_STRIDE = 100_000_000
 
 
-def lender_portfolio(truth: Scenario, books: int) -> Portfolio:
-    """The lender's data: ``books`` runs of the trials' book on the seeds from
-    ``OBSERVED_SEED`` on, as one portfolio (account ids kept apart). A bigger lender is
+def recovery_space() -> ParameterSpace:
+    """The prior box of ``TRUTH``'s parameters."""
+    return ParameterSpace.from_mapping({"parameters": {
+        path: {"low": lo, "high": hi, **({"log": True} if log else {})}
+        for path, (_, lo, hi, log) in TRUTH.items()}}, source="recovery space")
+
+
+def lender_portfolio(truth: Scenario, books: int, seed: int = OBSERVED_SEED) -> Portfolio:
+    """The lender's data: ``books`` runs of the trials' book on the seeds from ``seed``
+    on, as one portfolio (account ids kept apart). A bigger lender is
     made of books of the trials' size, each served by the scenario's agents, so that its
     accounts meet the same agent capacity per account as a trial's; one book of twice
     the size with the same agents would queue its calls longer."""
     parts = []
     for i in range(books):
-        lender = run(truth, truth.strategies[0], OBSERVED_SEED + i)
+        lender = run(truth, truth.strategies[0], seed + i)
         part = portfolio_from_run(lender.accounts, lender.events, truth.horizon_days,
                                   cycle_days=billing_cycle(truth.population.billing))
         offset = i * ACCOUNT_ID_STRIDE
@@ -125,9 +132,7 @@ def main() -> None:
     base = load_scenario(args.scenario, [f"population.size={args.accounts}"])
     data = base.to_dict()
     data["strategies"] = [{"use": "fixed_cadence"}]
-    space = ParameterSpace.from_mapping({"parameters": {
-        path: {"low": lo, "high": hi, **({"log": True} if log else {})}
-        for path, (_, lo, hi, log) in TRUTH.items()}}, source="recovery space")
+    space = recovery_space()
     truth = scenario_from_dict(space.apply(data, {p: v[0] for p, v in TRUTH.items()}))
     lender_size = args.lender_accounts or args.accounts
     if lender_size % args.accounts:

@@ -156,3 +156,22 @@ def test_calibration_recovery_prints_its_figures() -> None:
     assert "parameters recovered" in out and "held-out targets on fresh seeds" in out
     assert "point estimate: 4 trials at 300 accounts" in out
     assert "bootstrap: 2 refits, 1 chord iteration(s)" in out and "CPU time" in out
+    assert "search's best trial" in out and "truth" in out
+
+
+def test_calibration_recovery_with_a_bigger_lender() -> None:
+    out = bench("calibration_recovery.py", "--accounts", "200", "--lender-accounts", "400",
+                "--budget", "2", "--refits", "2")
+    assert "lender: single_cohort.yaml, 400 accounts" in out
+    assert "point estimate: 2 trials at 200 accounts" in out
+
+
+def test_calibration_coverage_prints_its_figures() -> None:
+    out = bench("calibration_coverage.py", "--lenders", "1", "--accounts", "200", "--budget",
+                "2", "--refits", "2")
+    lines = out.splitlines()
+    assert sum(line.startswith("lender ") for line in lines) == 1
+    assert "1 lenders of 200 accounts, 2 trials, 2 refits each" in out
+    table = [line for line in lines if line.startswith(("population.", "channels."))]
+    assert len(table) == 6 and all("/1" in line for line in table)
+    assert "all parameters" in out and "CPU-s" in out
