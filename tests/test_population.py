@@ -338,3 +338,22 @@ def test_a_segment_share_moves_only_the_accounts_that_change_segment(living: boo
     for name in ("tolerance", "complaint_propensity"):
         np.testing.assert_array_equal(getattr(a.latent, name)[:n][kept],
                                       getattr(b.latent, name)[:n][kept], err_msg=name)
+
+
+def test_poisson_by_inversion_is_scipys_inverse_cdf() -> None:
+    """The table lookup gives exactly scipy's ``poisson.ppf`` (the smallest count whose
+    CDF reaches the uniform), at the edges too (u = 0, u just below 1) and for a mean of
+    0 (always 0)."""
+    from scipy.stats import poisson
+
+    from simulator.population import _poisson_by_inversion
+
+    rng = np.random.default_rng(3)
+    n = 200_000
+    means = np.array([0.1, 0.6, 1.2, 1.5, 4.0, 0.0])[rng.integers(0, 6, n)]
+    u = rng.random(n)
+    u[:5], u[5:10] = 0.0, np.nextafter(1.0, 0.0)
+    with np.errstate(invalid="ignore"):
+        expected = poisson.ppf(u, np.maximum(means, 1e-300))
+    expected = np.where(means > 0, np.maximum(np.nan_to_num(expected), 0.0), 0.0)
+    np.testing.assert_array_equal(_poisson_by_inversion(u, means), expected)
