@@ -12,6 +12,7 @@ it to minutes; coverage is a property of the whole procedure at that size and bu
 
     python benchmarks/calibration_coverage.py                      # 20 lenders, 2,000 accounts
     python benchmarks/calibration_coverage.py --lenders 40 --accounts 4000 --budget 120
+    python benchmarks/calibration_coverage.py --jacobian-step 0.15   # a wider difference
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from calibration_recovery import (  # noqa: E402
 )
 from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
+from simulator.experiments import calibrate  # noqa: E402
 from simulator.experiments.backends import LocalPool  # noqa: E402
 from simulator.experiments.calibrate import plan_calibration, run_calibration  # noqa: E402
 from simulator.experiments.targets import Definition, extract  # noqa: E402
@@ -61,7 +63,12 @@ def main() -> None:
     ap.add_argument("--refits", type=int, default=40)
     ap.add_argument("--refit-budget", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--jacobian-step", type=float, default=calibrate.JACOBIAN_STEP,
+                    help="the central differences' step, a share of each prior range (a "
+                    "diagnostic: is the Jacobian's noise on a small book what narrows the "
+                    "intervals?)")
     args = ap.parse_args()
+    calibrate.JACOBIAN_STEP = args.jacobian_step  # read by the Jacobian, in this process
 
     base = load_scenario(args.scenario, [f"population.size={args.accounts}"])
     space = recovery_space()
@@ -103,7 +110,8 @@ def main() -> None:
               f"({time.perf_counter() - started:.0f} s)", flush=True)
 
     print(f"\n{args.lenders} lenders of {args.accounts:,} accounts, {args.budget} trials, "
-          f"{args.refits} refits each; nominal coverage 95 %")
+          f"{args.refits} refits each, Jacobian step {args.jacobian_step:g}; nominal "
+          "coverage 95 %")
     print(f"{'parameter':50s} {'covered':>8s} {'coverage':>9s} {'95 % interval':>15s} "
           f"{'median error':>13s} {'median width/prior':>19s}")
     for path in TRUTH:

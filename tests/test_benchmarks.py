@@ -171,7 +171,7 @@ def test_calibration_coverage_prints_its_figures() -> None:
                 "2", "--refits", "2")
     lines = out.splitlines()
     assert sum(line.startswith("lender ") for line in lines) == 1
-    assert "1 lenders of 200 accounts, 2 trials, 2 refits each" in out
+    assert "1 lenders of 200 accounts, 2 trials, 2 refits each, Jacobian step 0.05" in out
     table = [line for line in lines if line.startswith(("population.", "channels."))]
     assert len(table) == 6 and all("/1" in line for line in table)
     assert "all parameters" in out and "CPU-s" in out
