@@ -33,10 +33,14 @@ from simulator.rng import Streams
 from simulator.scenario import BUCKET_NAMES, CHANNELS, PRODUCTS, SEGMENTS, LogNormal, Scenario
 
 
+def _log_location(mean: F64 | float, sigma: F64 | float) -> F64 | float:
+    """The mean of the log of a lognormal whose own mean is ``mean`` (the scenario gives
+    lognormals by their mean, not by their log's)."""
+    return np.log(mean) - 0.5 * sigma**2
+
+
 def _lognormal(rng: np.random.Generator, dist: LogNormal, size: int | tuple[int, ...]) -> F64:
-    # Parameterised by the mean of the distribution, not of its log.
-    mu = np.log(dist.mean) - 0.5 * dist.sigma**2
-    return rng.lognormal(mu, dist.sigma, size)
+    return rng.lognormal(_log_location(dist.mean, dist.sigma), dist.sigma, size)
 
 
 def _poisson_by_inversion(u: F64, mean: F64) -> F64:
@@ -269,7 +273,7 @@ def _latent_traits(scenario: Scenario, rng: np.random.Generator, segment: NDArra
         z = rng.standard_normal(n)
         mean = np.array([getattr(s, dist_of).mean for s in seg_cfg])[segment]
         sigma = np.array([getattr(s, dist_of).sigma for s in seg_cfg])[segment]
-        return np.exp(np.log(mean) - 0.5 * sigma**2 + sigma * z)
+        return np.exp(_log_location(mean, sigma) + sigma * z)
 
     tolerance = per_segment("tolerance")
     complaint = per_segment("complaint_propensity")
