@@ -37,6 +37,8 @@ from calibration_recovery import (  # noqa: E402
     HELD_OUT,
     OBSERVED_SEED,
     TRUTH,
+    TRUTH_POINT,
+    cpu_seconds_since,
     lender_portfolio,
     recovery_space,
 )
@@ -73,7 +75,6 @@ def main() -> None:
     base = load_scenario(args.scenario, [f"population.size={args.accounts}"])
     space = recovery_space()
     definition = Definition(score_bands=(620.0, 680.0), band_targets=BAND_TARGETS)
-    truth_point = {p: v[0] for p, v in TRUTH.items()}
     inside = {p: [] for p in TRUTH}
     errors = {p: [] for p in TRUTH}
     widths = {p: [] for p in TRUTH}
@@ -83,7 +84,7 @@ def main() -> None:
         data = base.to_dict()
         data["strategies"] = [{"use": "fixed_cadence"}]
         data["seed"] = int(data["seed"]) + SEED_STRIDE * (lender + 1)  # the trials' seeds
-        truth = scenario_from_dict(space.apply(data, truth_point))
+        truth = scenario_from_dict(space.apply(data, TRUTH_POINT))
         observed = extract(lender_portfolio(truth, 1, OBSERVED_SEED + SEED_STRIDE * lender),
                            definition)
         plan = plan_calibration(scenario_from_dict(data), str(args.scenario), space,
@@ -124,9 +125,7 @@ def main() -> None:
     lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
     print(f"{'all parameters':50s} {k:>4d}/{n:<3d} {100 * k / n:8.0f}% {100 * lo:6.0f}-"
           f"{100 * hi:.0f} % (intervals of one lender are not independent)")
-    cpu1 = os.times()
-    cpu = (cpu1.children_user + cpu1.children_system + cpu1.user + cpu1.system
-           - cpu0.children_user - cpu0.children_system - cpu0.user - cpu0.system)
+    cpu = cpu_seconds_since(cpu0)
     print(f"{time.perf_counter() - started:.0f} s on {args.workers} workers, {cpu:.0f} "
           f"CPU-s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

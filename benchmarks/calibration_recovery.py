@@ -81,6 +81,18 @@ OBSERVED_SEED = 424242  # the lender's world: a seed no calibration trial uses
 ACCOUNT_ID_STRIDE = 100_000_000
 
 
+#: The truth as a point of the space.
+TRUTH_POINT: dict[str, float] = {path: v[0] for path, v in TRUTH.items()}
+
+
+def cpu_seconds_since(start: os.times_result) -> float:
+    """CPU time (user and system) of this process and its finished workers since
+    ``start`` (an ``os.times()``)."""
+    now = os.times()
+    return (now.children_user + now.children_system + now.user + now.system
+            - start.children_user - start.children_system - start.user - start.system)
+
+
 def recovery_space() -> ParameterSpace:
     """The prior box of ``TRUTH``'s parameters."""
     return ParameterSpace.from_mapping({"parameters": {
@@ -133,7 +145,7 @@ def main() -> None:
     data = base.to_dict()
     data["strategies"] = [{"use": "fixed_cadence"}]
     space = recovery_space()
-    truth = scenario_from_dict(space.apply(data, {p: v[0] for p, v in TRUTH.items()}))
+    truth = scenario_from_dict(space.apply(data, TRUTH_POINT))
     lender_size = args.lender_accounts or args.accounts
     if lender_size % args.accounts:
         sys.exit("--lender-accounts must be a multiple of --accounts")
@@ -157,9 +169,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     cpu0 = os.times()
     result = run_calibration(plan, out, LocalPool(args.workers))
-    cpu1 = os.times()
-    cpu = (cpu1.children_user + cpu1.children_system + cpu1.user + cpu1.system
-           - cpu0.children_user - cpu0.children_system - cpu0.user - cpu0.system)
+    cpu = cpu_seconds_since(cpu0)
 
     print(f"\n{'parameter':50s} {'truth':>8s} {'estimate':>9s} {'error':>7s} "
           f"{'interval':>19s} {'width/prior':>11s}  pass")
@@ -187,7 +197,7 @@ def main() -> None:
     # The truth on the fit's seeds: is the estimate's distance lower (the targets cannot
     # tell them apart) or higher (the search or the polish stopped short)?
     at_truth = Evaluator(plan, out / "cells", LocalPool(args.workers)).run(  # type: ignore[arg-type]
-        [{p: v[0] for p, v in TRUTH.items()}], plan.seeds)[0]
+        [TRUTH_POINT], plan.seeds)[0]
     print(f"distance over {len(plan.fitted)} fitted targets: search's best trial "
           f"{result.search_distance:.2f}, polished estimate {result.distance:.2f}, truth "
           f"{distance(plan, at_truth['values']):.2f}")
