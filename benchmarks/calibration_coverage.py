@@ -12,7 +12,7 @@ it to minutes; coverage is a property of the whole procedure at that size and bu
 
     python benchmarks/calibration_coverage.py                      # 20 lenders, 2,000 accounts
     python benchmarks/calibration_coverage.py --lenders 40 --accounts 4000 --budget 120
-    python benchmarks/calibration_coverage.py --jacobian-step 0.15   # a wider difference
+    python benchmarks/calibration_coverage.py --jacobian-step 0.15 --jacobian-replications 4
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ def main() -> None:
     ap.add_argument("--refit-budget", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--jacobian-step", type=float, default=calibrate.JACOBIAN_STEP,
-                    help="the central differences' step, a share of each prior range (a "
-                    "diagnostic: is the Jacobian's noise on a small book what narrows the "
-                    "intervals?)")
+                    help="the central differences' step, a share of each prior range")
+    ap.add_argument("--jacobian-replications", type=int,
+                    default=calibrate.JACOBIAN_REPLICATIONS,
+                    help="sets of seeds the Jacobian is averaged over")
     args = ap.parse_args()
-    calibrate.JACOBIAN_STEP = args.jacobian_step  # read by the Jacobian, in this process
 
     base = load_scenario(args.scenario, [f"population.size={args.accounts}"])
     space = recovery_space()
@@ -90,7 +90,9 @@ def main() -> None:
         plan = plan_calibration(scenario_from_dict(data), str(args.scenario), space,
                                 observed, f"lender {lender}", budget=args.budget,
                                 refits=args.refits, refit_budget=args.refit_budget,
-                                held_out=HELD_OUT, base_dir=str(ROOT / "scenarios"))
+                                held_out=HELD_OUT, base_dir=str(ROOT / "scenarios"),
+                                jacobian_step=args.jacobian_step,
+                                jacobian_replications=args.jacobian_replications)
         out = Path(tempfile.mkdtemp(prefix="calibration-coverage-"))
         shutil.rmtree(out)
         try:
@@ -111,7 +113,8 @@ def main() -> None:
               f"({time.perf_counter() - started:.0f} s)", flush=True)
 
     print(f"\n{args.lenders} lenders of {args.accounts:,} accounts, {args.budget} trials, "
-          f"{args.refits} refits each, Jacobian step {args.jacobian_step:g}; nominal "
+          f"{args.refits} refits each, Jacobian step {args.jacobian_step:g} on "
+          f"{args.jacobian_replications} set(s) of seeds; nominal "
           "coverage 95 %")
     print(f"{'parameter':50s} {'covered':>8s} {'coverage':>9s} {'95 % interval':>15s} "
           f"{'median error':>13s} {'median width/prior':>19s}")

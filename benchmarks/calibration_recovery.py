@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 from simulator.engine import run  # noqa: E402
 from simulator.experiments.backends import LocalPool  # noqa: E402
 from simulator.experiments.calibrate import (  # noqa: E402
+    JACOBIAN_REPLICATIONS,
+    JACOBIAN_STEP,
     WEIGHTINGS,
     Evaluator,
     distance,
@@ -138,6 +140,8 @@ def main() -> None:
     ap.add_argument("--band-targets", default=",".join(BAND_TARGETS),
                     help="the targets computed by score band too")
     ap.add_argument("--weighting", choices=WEIGHTINGS, default="diagonal")
+    ap.add_argument("--jacobian-step", type=float, default=JACOBIAN_STEP)
+    ap.add_argument("--jacobian-replications", type=int, default=JACOBIAN_REPLICATIONS)
     ap.add_argument("--out", type=Path, default=None, help="keep the calibration folder")
     args = ap.parse_args()
 
@@ -163,7 +167,8 @@ def main() -> None:
                             observed, "the simulated lender", budget=args.budget,
                             refits=args.refits, refit_budget=args.refit_budget,
                             held_out=HELD_OUT, base_dir=str(ROOT / "scenarios"),
-                            weighting=args.weighting)
+                            weighting=args.weighting, jacobian_step=args.jacobian_step,
+                            jacobian_replications=args.jacobian_replications)
     out = args.out or Path(tempfile.mkdtemp(prefix="calibration-recovery-"))
     if args.out is None:
         shutil.rmtree(out, ignore_errors=True)

@@ -775,6 +775,54 @@ def test_the_polish_reaches_the_minimum_or_keeps_the_best_trial(
         assert value < 1e-9 < best[1]
 
 
+def test_the_jacobian_is_averaged_over_its_sets_of_seeds(
+        small: tuple[Path, Path, Path]) -> None:
+    """With ``jacobian_replications`` K the central differences run on the fit's seeds
+    and K - 1 fresh sets (none of them the check's), and the Jacobian is the mean of the
+    differences on each: on targets ``A u + e(seed, u)``, with each seed's noise a
+    different smooth function of the parameters, it is A plus the mean of the noises'
+    slopes, to rounding. With one set it is the fit's seeds' slopes alone."""
+    from simulator.experiments.calibrate import jacobian
+
+    targets, scenario, params = small
+    space = ParameterSpace.load(params)
+    plans = {k: plan_calibration(load_scenario(scenario), str(scenario), space,
+                                 load_targets(targets), str(targets), budget=1, refits=0,
+                                 refit_budget=0, replications=2, jacobian_step=0.1,
+                                 jacobian_replications=k) for k in (1, 3)}
+    plan = plans[3]
+    assert plan.jacobian_seeds[:2] == plan.seeds == plans[1].jacobian_seeds
+    assert len(set(plan.jacobian_seeds)) == 6
+    assert not set(plan.jacobian_seeds) & set(plan.check_seeds)
+    k, d = len(plan.fitted), len(space)
+    a = np.random.default_rng(3).normal(0.0, 1.0, (k, d))
+
+    def tilt(seed: int) -> np.ndarray:  # each seed's noise slope
+        return np.random.default_rng(seed % 2**32).normal(0.0, 1.0, (k, d))
+
+    class Noisy:
+        def __init__(self) -> None:
+            self.seeds: list[tuple[int, ...]] = []
+
+        def run(self, points, seeds):
+            self.seeds.append(tuple(seeds))
+            out = []
+            for pt in points:
+                u = np.array([q.to_unit(pt[q.path]) for q in space.parameters])
+                sim = np.mean([0.5 + (a + tilt(s)) @ (u - 0.5) for s in seeds], axis=0)
+                out.append({"values": dict(zip(plan.fitted, sim.tolist(), strict=True))})
+            return out
+
+    centre = {q.path: q.from_unit(0.5) for q in space.parameters}
+    for k_sets, p in plans.items():
+        model = Noisy()
+        _, _, g = jacobian(p, model, centre)
+        assert model.seeds == [p.jacobian_seeds]
+        expected = a + np.mean([tilt(s) for s in p.jacobian_seeds], axis=0)
+        np.testing.assert_allclose(g, expected, atol=1e-9)
+        assert k_sets == 3 or np.allclose(g, a + np.mean([tilt(s) for s in p.seeds], axis=0))
+
+
 def test_targets_carry_their_correlation_and_a_bad_one_is_one_line(
         small: tuple[Path, Path, Path], tmp_path: Path) -> None:
     """The targets file holds the bootstrap correlation of its targets: the cure curve's
@@ -839,6 +887,8 @@ BAD_CALIBRATION = [
                                            "not a field"]),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], ["--workers"]),
     (["--refits", "1"], ["--refits", "at least 2 refits"]),
+    (["--jacobian-step", "0"], ["--jacobian-step", "in (0, 0.5]", "got 0"]),
+    (["--jacobian-replications", "0"], ["--jacobian-replications", "at least one set"]),
     (["--params", "{t}/flipped.yaml"], ["flipped.yaml", "self_curer.share",
                                         "is below low"]),
     (["--set", "population.from_file=no_such_accounts.csv"],

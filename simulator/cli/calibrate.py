@@ -25,7 +25,12 @@ from simulator.cli.helpers import (
 )
 from simulator.errors import UserError
 from simulator.experiments.backends import Backend, DaskCluster, LocalPool
-from simulator.experiments.calibrate import plan_calibration, run_calibration
+from simulator.experiments.calibrate import (
+    JACOBIAN_REPLICATIONS,
+    JACOBIAN_STEP,
+    plan_calibration,
+    run_calibration,
+)
 from simulator.experiments.space import ParameterSpace
 from simulator.experiments.targets import load_targets
 from simulator.scenario import load_scenario
@@ -61,6 +66,14 @@ def calibrate_command(
         help="how the distance weighs the targets: diagonal (each by its standard error) "
              "or full (by the inverse of their error covariance, from the targets file's "
              "bootstrap correlation)")] = "diagonal",
+    jacobian_step: Annotated[float, typer.Option(
+        "--jacobian-step", help="the Jacobian's central differences: this share of each "
+                                "prior range either side of the estimate")] = JACOBIAN_STEP,
+    jacobian_replications: Annotated[int, typer.Option(
+        "--jacobian-replications", help="sets of seeds the Jacobian is averaged over (the "
+                                        "fit's, then fresh ones): more sets, less noise in "
+                                        "the slopes on a small book")
+    ] = JACOBIAN_REPLICATIONS,
     hold_out: Annotated[str | None, typer.Option(
         "--hold-out", help="comma-separated targets left out of the fit, to check it "
                            "(e.g. roll_m2_m3,promise_rate)")] = None,
@@ -97,7 +110,9 @@ def calibrate_command(
     plan = plan_calibration(sc, str(scenario), space, found, str(targets), budget=budget,
                             refits=refits, refit_budget=refit_budget, replications=replications,
                             check_replications=check_replications, held_out=held,
-                            base_dir=str(base_dir), weighting=weighting)
+                            base_dir=str(base_dir), weighting=weighting,
+                            jacobian_step=jacobian_step,
+                            jacobian_replications=jacobian_replications)
     check_output_folder(out)
     for path in plan.space.paths:
         from simulator.experiments.calibrate import contact_only

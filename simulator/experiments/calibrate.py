@@ -31,8 +31,10 @@ same estimates as an uninterrupted one.
 
 The estimate is the search's best trial polished by Gauss-Newton (``_polish``): the
 simulated targets are linearised at the best trial (their Jacobian by central
-differences, ``JACOBIAN_STEP`` of each parameter's prior range either side, on the fit's
-seeds, where common random numbers make the differences smooth), and up to
+differences, ``jacobian_step`` of each parameter's prior range either side, on the fit's
+seeds, where common random numbers make the differences smooth, and averaged over
+``jacobian_replications`` sets of seeds: on a small book one set's differences still
+carry its noise, which makes the slopes too steep and the intervals too narrow), and up to
 ``refit_budget + 1`` chord steps towards the observed targets are taken while each lowers
 the distance. CMA-ES only samples the distance: along a ridge (a segment's decay rate
 against its share) its best trial of a few hundred stands where the sampling left it,
@@ -109,6 +111,13 @@ CONFIDENCE = 0.95
 #: unit scale) either side of the estimate, large enough for the change to stand above
 #: the simulation's remaining noise under common random numbers, small enough to be local.
 JACOBIAN_STEP = 0.05
+#: Sets of seeds the Jacobian's differences are averaged over: the fit's, then fresh ones.
+#: A difference on one small book carries that book's noise, which a noisy Jacobian turns
+#: into too steep a slope and too narrow intervals; each set is 2 runs per parameter.
+JACOBIAN_REPLICATIONS = 1
+#: Where the Jacobian's fresh seeds start among the scenario's replication seeds: apart
+#: from the fit's and the check's (the first few).
+JACOBIAN_SEED_OFFSET = 10_000
 #: How the distance weighs the targets: ``diagonal``, each by its standard error alone
 #: (robust to a few targets the model cannot match), or ``full``, by the inverse of their
 #: error covariance (the efficient weighting: the cure curve's cumulative days and a
@@ -164,6 +173,10 @@ class CalibrationPlan:
     correlation: np.ndarray = field(default_factory=lambda: np.eye(0))
     weighting: str = "diagonal"
     resamples: int = RESAMPLES
+    #: The Jacobian's central differences: the step (share of each prior range, unit
+    #: scale) and the seeds it is averaged over (the fit's first, then fresh sets).
+    jacobian_step: float = JACOBIAN_STEP
+    jacobian_seeds: tuple[int, ...] = ()
 
     @property
     def se(self) -> np.ndarray:
@@ -221,7 +234,8 @@ class CalibrationPlan:
             "contacts": self.targets.has_contacts,
             "seeds": list(self.seeds), "check_seeds": list(self.check_seeds),
             "budget": self.budget, "refits": self.refits, "refit_budget": self.refit_budget,
-            "weighting": self.weighting,
+            "weighting": self.weighting, "jacobian_step": self.jacobian_step,
+            "jacobian_seeds": list(self.jacobian_seeds),
             "method": "simulated method of moments; optuna CMA-ES; parametric bootstrap "
                       "(Gauss-Newton refits, targets drawn with their correlation)",
             "scenario": self.scenario,
@@ -232,7 +246,8 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
                      targets: TargetSet, targets_source: str, *, budget: int, refits: int,
                      refit_budget: int, replications: int = 1, check_replications: int = 2,
                      held_out: Sequence[str] = (), base_dir: str | None = None,
-                     weighting: str = "diagonal") -> CalibrationPlan:
+                     weighting: str = "diagonal", jacobian_step: float = JACOBIAN_STEP,
+                     jacobian_replications: int = JACOBIAN_REPLICATIONS) -> CalibrationPlan:
     """Validate everything a calibration needs, before anything runs or is written."""
     if len(scenario.strategies) != 1:
         raise UserError(f"a calibration runs the lender's current policy: the scenario must "
@@ -251,6 +266,12 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
     if weighting not in WEIGHTINGS:
         raise UserError(f"expected one of {', '.join(WEIGHTINGS)}, got '{weighting}'",
                         source="--weighting")
+    if not 0.0 < jacobian_step <= 0.5:
+        raise UserError(f"expected a share of the prior range in (0, 0.5], got "
+                        f"{jacobian_step:g}", source="--jacobian-step")
+    if jacobian_replications < 1:
+        raise UserError("at least one set of seeds (the fit's) is needed",
+                        source="--jacobian-replications")
     base = scenario.to_dict()
     space.check(base, scenario_source)
     if scenario.population.from_file is not None:
@@ -278,12 +299,15 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
     fit_seeds = tuple(replication_seed(scenario.seed, r) for r in range(replications))
     check = tuple(replication_seed(scenario.seed, replications + r)
                   for r in range(check_replications))
+    extra = tuple(replication_seed(scenario.seed, JACOBIAN_SEED_OFFSET + r)
+                  for r in range((jacobian_replications - 1) * replications))
     return CalibrationPlan(
         name=scenario.name, scenario_source=scenario_source, scenario=base, spec=spec,
         space=space, targets=targets, targets_source=targets_source, fitted=fitted,
         held_out=tuple(held_out), weights=weights, seeds=fit_seeds, check_seeds=check,
         budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir,
-        correlation=fitted_correlation(targets, fitted), weighting=weighting)
+        correlation=fitted_correlation(targets, fitted), weighting=weighting,
+        jacobian_step=jacobian_step, jacobian_seeds=fit_seeds + extra)
 
 
 def fitted_correlation(targets: TargetSet, fitted: Sequence[str]) -> np.ndarray:
@@ -491,16 +515,18 @@ Linearised = tuple[list[Any], np.ndarray, np.ndarray]
 
 def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point) -> Linearised:
     """The simulated targets' Jacobian at ``estimate``, per unit of each parameter's unit
-    scale, by central differences on the fit's seeds: (the parameters linearised, their
+    scale, by central differences (``plan.jacobian_step`` either side) averaged over
+    ``plan.jacobian_seeds`` (the fit's seeds first): (the parameters linearised, their
     unit values at the estimate, the fitted targets x parameters matrix). A categorical
     parameter stays at its estimate; a target undefined at either side gets slope 0."""
     params = [p for p in plan.space.parameters if not p.categorical]
     u0 = np.array([p.to_unit(estimate[p.path]) for p in params], dtype=float)
     points: list[Point] = []
+    h = plan.jacobian_step
     for j, p in enumerate(params):
-        for u in (max(u0[j] - JACOBIAN_STEP, 0.0), min(u0[j] + JACOBIAN_STEP, 1.0)):
+        for u in (max(u0[j] - h, 0.0), min(u0[j] + h, 1.0)):
             points.append({**estimate, p.path: p.from_unit(u)})
-    sims = evaluator.run(points, plan.seeds)
+    sims = evaluator.run(points, plan.jacobian_seeds or plan.seeds)
     g = np.zeros((len(plan.fitted), len(params)))
     for j, p in enumerate(params):
         below, above = points[2 * j][p.path], points[2 * j + 1][p.path]
