@@ -7,8 +7,13 @@ trials run on their own seeds too (the scenario's seed moves with the lender), s
 the data's noise and the simulation's vary from one lender to the next. Each is fitted
 as ``contactsim calibrate`` does; printed per parameter: how many intervals hold the
 truth, with a 95 % Clopper-Pearson interval of that coverage (statsmodels), against
-the nominal 95 %, and the median error and interval width. Small books and budgets keep
-it to minutes; coverage is a property of the whole procedure at that size and budget.
+the nominal 95 %, and the median error and interval width. Also per parameter, the
+estimate's error in units of its refits' standard deviation (both on the unit scale of
+the prior box): over honest intervals its mean is near 0 (a mean far from 0 is a bias)
+and its standard deviation near 1 (above 1, intervals too narrow); and the median
+distance at the search's best trial, the estimate and the truth. ``--csv`` keeps a row
+per lender and parameter. Small books and budgets keep it to minutes; coverage is a
+property of the whole procedure at that size and budget.
 
     python benchmarks/calibration_coverage.py                      # 20 lenders, 2,000 accounts
     python benchmarks/calibration_coverage.py --lenders 40 --accounts 4000 --budget 120
@@ -26,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -46,7 +52,12 @@ from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
 from simulator.experiments import calibrate  # noqa: E402
 from simulator.experiments.backends import LocalPool  # noqa: E402
-from simulator.experiments.calibrate import plan_calibration, run_calibration  # noqa: E402
+from simulator.experiments.calibrate import (  # noqa: E402
+    Evaluator,
+    distance,
+    plan_calibration,
+    run_calibration,
+)
 from simulator.experiments.targets import Definition, extract  # noqa: E402
 from simulator.scenario import load_scenario, scenario_from_dict  # noqa: E402
 
@@ -70,6 +81,8 @@ def main() -> None:
     ap.add_argument("--jacobian-replications", type=int,
                     default=calibrate.JACOBIAN_REPLICATIONS,
                     help="sets of seeds the Jacobian is averaged over")
+    ap.add_argument("--csv", type=Path, default=None,
+                    help="write a row per lender and parameter to this file")
     args = ap.parse_args()
 
     base = load_scenario(args.scenario, [f"population.size={args.accounts}"])
@@ -78,6 +91,9 @@ def main() -> None:
     inside = {p: [] for p in TRUTH}
     errors = {p: [] for p in TRUTH}
     widths = {p: [] for p in TRUTH}
+    scores = {p: [] for p in TRUTH}  # (estimate - truth) / sd of the refits, unit scale
+    distances: list[tuple[float, float, float]] = []
+    rows: list[dict[str, object]] = []
     started = time.perf_counter()
     cpu0 = os.times()
     for lender in range(args.lenders):
@@ -97,18 +113,30 @@ def main() -> None:
         shutil.rmtree(out)
         try:
             result = run_calibration(plan, out, LocalPool(args.workers))
+            at_truth = Evaluator(plan, out / "cells", LocalPool(args.workers)).run(  # type: ignore[arg-type]
+                [TRUTH_POINT], plan.seeds)[0]
         finally:
             shutil.rmtree(out, ignore_errors=True)
+        distances.append((result.search_distance, result.distance,
+                          distance(plan, at_truth["values"])))
         row = []
         for r in result.estimates.itertuples():
             path = str(r.param)
             t = TRUTH[path][0]
-            lo, hi = float(r.low), float(r.high)  # type: ignore[arg-type]
+            est, lo, hi = float(r.estimate), float(r.low), float(r.high)  # type: ignore[arg-type]
             p = space.by_path(path)
+            sd = float(np.std([p.to_unit(d[path]) for d in result.draws], ddof=1))
+            score = (p.to_unit(est) - p.to_unit(t)) / sd if sd > 0 else float("nan")
             inside[path].append(lo <= t <= hi)
-            errors[path].append(abs(float(r.estimate) - t) / t)  # type: ignore[arg-type]
+            errors[path].append(abs(est - t) / t)
             widths[path].append(p.to_unit(hi) - p.to_unit(lo))
+            scores[path].append(score)
             row.append("in" if lo <= t <= hi else "OUT")
+            rows.append({"lender": lender, "param": path, "truth": t, "estimate": est,
+                         "low": lo, "high": hi, "inside": lo <= t <= hi, "refit_sd_unit": sd,
+                         "error_in_sd": score, "distance_search": distances[-1][0],
+                         "distance_estimate": distances[-1][1],
+                         "distance_truth": distances[-1][2]})
         print(f"lender {lender:3d}: {' '.join(f'{x:>3s}' for x in row)}  "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
 
@@ -117,17 +145,27 @@ def main() -> None:
           f"{args.jacobian_replications} set(s) of seeds; nominal "
           "coverage 95 %")
     print(f"{'parameter':50s} {'covered':>8s} {'coverage':>9s} {'95 % interval':>15s} "
-          f"{'median error':>13s} {'median width/prior':>19s}")
+          f"{'median error':>13s} {'median width/prior':>19s} {'error/sd: mean':>15s} "
+          f"{'sd':>5s}")
     for path in TRUTH:
         k, n = int(np.sum(inside[path])), len(inside[path])
         lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
+        z = np.array(scores[path])
         print(f"{path:50s} {k:>4d}/{n:<3d} {100 * k / n:8.0f}% {100 * lo:6.0f}-{100 * hi:.0f} % "
-              f"{100 * np.median(errors[path]):12.1f}% {np.median(widths[path]):19.2f}")
+              f"{100 * np.median(errors[path]):12.1f}% {np.median(widths[path]):19.2f} "
+              f"{np.nanmean(z):+15.2f} {np.nanstd(z, ddof=1):5.2f}")
     everything = np.concatenate([inside[p] for p in TRUTH])
     k, n = int(everything.sum()), everything.size
     lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
     print(f"{'all parameters':50s} {k:>4d}/{n:<3d} {100 * k / n:8.0f}% {100 * lo:6.0f}-"
           f"{100 * hi:.0f} % (intervals of one lender are not independent)")
+    d = np.array(distances)
+    print(f"median distance over the fitted targets: search's best trial {np.median(d[:, 0]):.1f}"
+          f", estimate {np.median(d[:, 1]):.1f}, truth {np.median(d[:, 2]):.1f} (on the fit's "
+          "seeds)")
+    if args.csv is not None:
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+        print(f"rows: {args.csv}")
     cpu = cpu_seconds_since(cpu0)
     print(f"{time.perf_counter() - started:.0f} s on {args.workers} workers, {cpu:.0f} "
           f"CPU-s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

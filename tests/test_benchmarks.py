@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,12 +167,17 @@ def test_calibration_recovery_with_a_bigger_lender() -> None:
     assert "point estimate: 2 trials at 200 accounts" in out
 
 
-def test_calibration_coverage_prints_its_figures() -> None:
+def test_calibration_coverage_prints_its_figures(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
     out = bench("calibration_coverage.py", "--lenders", "1", "--accounts", "200", "--budget",
-                "2", "--refits", "2")
+                "2", "--refits", "2", "--jacobian-replications", "2", "--csv", str(rows))
     lines = out.splitlines()
     assert sum(line.startswith("lender ") for line in lines) == 1
-    assert "1 lenders of 200 accounts, 2 trials, 2 refits each, Jacobian step 0.05" in out
+    assert ("1 lenders of 200 accounts, 2 trials, 2 refits each, Jacobian step 0.05 on 2 "
+            "set(s) of seeds") in out
     table = [line for line in lines if line.startswith(("population.", "channels."))]
     assert len(table) == 6 and all("/1" in line for line in table)
-    assert "all parameters" in out and "CPU-s" in out
+    assert "all parameters" in out and "CPU-s" in out and "median distance" in out
+    frame = pd.read_csv(rows)
+    assert len(frame) == 6 and {"truth", "estimate", "low", "high", "error_in_sd",
+                                "distance_truth"} <= set(frame.columns)
