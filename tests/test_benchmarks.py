@@ -173,7 +173,7 @@ def test_calibration_coverage_prints_its_figures(tmp_path: Path) -> None:
                 "2", "--refits", "2", "--jacobian-replications", "2", "--csv", str(rows))
     lines = out.splitlines()
     assert sum(line.startswith("lender ") for line in lines) == 1
-    assert ("1 lenders of 200 accounts, 2 trials, 2 refits each, Jacobian step 0.05 on 2 "
+    assert ("1 lenders of 200 accounts, 2 trials, 2 refits each, Jacobian step 0.15 on 2 "
             "set(s) of seeds") in out
     table = [line for line in lines if line.startswith(("population.", "channels."))]
     assert len(table) == 6 and all("/1" in line for line in table)
