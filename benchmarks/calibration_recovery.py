@@ -13,10 +13,10 @@ passes (within 10 % of the truth, or the truth inside an interval narrower than 
 prior range), then the held-out targets' z on fresh seeds and the time of the point
 estimate and of the bootstrap.
 
-    python benchmarks/calibration_recovery.py                 # 10,000 accounts, 300 trials
+    python benchmarks/calibration_recovery.py                 # 20,000 accounts, 300 trials
     python benchmarks/calibration_recovery.py --scenario scenarios/default.yaml  # living
     python benchmarks/calibration_recovery.py --accounts 2000 --budget 60 --refits 4
-    python benchmarks/calibration_recovery.py --accounts 20000 --lender-accounts 40000
+    python benchmarks/calibration_recovery.py --accounts 10000 --lender-accounts 40000
 
 ``--lender-accounts`` sizes the lender's book apart from the trials' (by default the
 same; a multiple of it: the lender is that many books of the trials' size on their own
@@ -127,7 +127,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", type=Path,
                     default=ROOT / "scenarios" / "examples" / "single_cohort.yaml")
-    ap.add_argument("--accounts", type=int, default=10_000,
+    ap.add_argument("--accounts", type=int, default=20_000,
                     help="accounts of every trial's book")
     ap.add_argument("--lender-accounts", type=int, default=None,
                     help="accounts of the lender's book (default: --accounts)")
