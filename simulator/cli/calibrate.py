@@ -28,6 +28,7 @@ from simulator.experiments.backends import Backend, DaskCluster, LocalPool
 from simulator.experiments.calibrate import (
     JACOBIAN_REPLICATIONS,
     JACOBIAN_STEP,
+    contact_only,
     plan_calibration,
     run_calibration,
 )
@@ -115,8 +116,6 @@ def calibrate_command(
                             jacobian_replications=jacobian_replications)
     check_output_folder(out)
     for path in plan.space.paths:
-        from simulator.experiments.calibrate import contact_only
-
         if contact_only(path) and not found.has_contacts:
             err_console.print(Text.assemble(
                 ("warning:", "yellow"), f" {path}: only contacts data identify it, and "
