@@ -14,7 +14,8 @@ prior range), then the held-out targets' z on fresh seeds and the time of the po
 estimate and of the bootstrap.
 
     python benchmarks/calibration_recovery.py                 # 20,000 accounts, 300 trials
-    python benchmarks/calibration_recovery.py --scenario scenarios/default.yaml  # living
+    python benchmarks/calibration_recovery.py --scenario scenarios/default.yaml --accounts 10000 \
+        --budget 150                                          # the living book
     python benchmarks/calibration_recovery.py --accounts 2000 --budget 60 --refits 4
     python benchmarks/calibration_recovery.py --accounts 10000 --lender-accounts 40000
 
