@@ -178,9 +178,19 @@ class CalibrationPlan:
     weighting: str = "diagonal"
     resamples: int = RESAMPLES
     #: The Jacobian's central differences: the step (share of each prior range, unit
-    #: scale) and the seeds it is averaged over (the fit's first, then fresh sets).
+    #: scale) and the sets of seeds they are averaged over (``jacobian_seeds``).
     jacobian_step: float = JACOBIAN_STEP
-    jacobian_seeds: tuple[int, ...] = ()
+    jacobian_replications: int = JACOBIAN_REPLICATIONS
+
+    @property
+    def jacobian_seeds(self) -> tuple[int, ...]:
+        """The Jacobian's seeds: the fit's, then ``jacobian_replications - 1`` fresh sets
+        of as many (from ``JACOBIAN_SEED_OFFSET`` among the scenario's replication
+        seeds)."""
+        extra = (self.jacobian_replications - 1) * len(self.seeds)
+        return self.seeds + tuple(replication_seed(int(self.scenario["seed"]),
+                                                   JACOBIAN_SEED_OFFSET + r)
+                                  for r in range(extra))
 
     @property
     def se(self) -> np.ndarray:
@@ -303,15 +313,13 @@ def plan_calibration(scenario: Scenario, scenario_source: str, space: ParameterS
     fit_seeds = tuple(replication_seed(scenario.seed, r) for r in range(replications))
     check = tuple(replication_seed(scenario.seed, replications + r)
                   for r in range(check_replications))
-    extra = tuple(replication_seed(scenario.seed, JACOBIAN_SEED_OFFSET + r)
-                  for r in range((jacobian_replications - 1) * replications))
     return CalibrationPlan(
         name=scenario.name, scenario_source=scenario_source, scenario=base, spec=spec,
         space=space, targets=targets, targets_source=targets_source, fitted=fitted,
         held_out=tuple(held_out), weights=weights, seeds=fit_seeds, check_seeds=check,
         budget=budget, refits=refits, refit_budget=refit_budget, base_dir=base_dir,
         correlation=fitted_correlation(targets, fitted), weighting=weighting,
-        jacobian_step=jacobian_step, jacobian_seeds=fit_seeds + extra)
+        jacobian_step=jacobian_step, jacobian_replications=jacobian_replications)
 
 
 def fitted_correlation(targets: TargetSet, fitted: Sequence[str]) -> np.ndarray:
@@ -512,25 +520,25 @@ def _target_vector(plan: CalibrationPlan, values: Mapping[str, Any]) -> np.ndarr
     return np.array([math.nan if v is None else float(v) for v in out], dtype=float)
 
 
-#: The simulated targets linearised at a point: (the parameters linearised, their unit
-#: values there, the fitted targets x parameters Jacobian per unit scale).
-Linearised = tuple[list[Any], np.ndarray, np.ndarray]
+#: The simulated targets linearised at a point: (the parameters linearised, the fitted
+#: targets x parameters Jacobian per unit scale).
+Linearised = tuple[list[Any], np.ndarray]
 
 
 def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point) -> Linearised:
     """The simulated targets' Jacobian at ``estimate``, per unit of each parameter's unit
     scale, by central differences (``plan.jacobian_step`` either side) averaged over
-    ``plan.jacobian_seeds`` (the fit's seeds first): (the parameters linearised, their
-    unit values at the estimate, the fitted targets x parameters matrix). A categorical
+    ``plan.jacobian_seeds`` (the fit's seeds first): (the parameters linearised, the
+    fitted targets x parameters matrix). A categorical
     parameter stays at its estimate; a target undefined at either side gets slope 0."""
     params = [p for p in plan.space.parameters if not p.categorical]
-    u0 = np.array([p.to_unit(estimate[p.path]) for p in params], dtype=float)
+    u0 = _units(estimate, params)
     points: list[Point] = []
     h = plan.jacobian_step
     for j, p in enumerate(params):
         for u in (max(u0[j] - h, 0.0), min(u0[j] + h, 1.0)):
             points.append({**estimate, p.path: p.from_unit(u)})
-    sims = evaluator.run(points, plan.jacobian_seeds or plan.seeds)
+    sims = evaluator.run(points, plan.jacobian_seeds)
     g = np.zeros((len(plan.fitted), len(params)))
     for j, p in enumerate(params):
         below, above = points[2 * j][p.path], points[2 * j + 1][p.path]
@@ -540,7 +548,7 @@ def jacobian(plan: CalibrationPlan, evaluator: Evaluator, estimate: Point) -> Li
         diff = (_target_vector(plan, sims[2 * j + 1]["values"])
                 - _target_vector(plan, sims[2 * j]["values"])) / step
         g[:, j] = np.where(np.isfinite(diff), diff, 0.0)
-    return params, u0, g
+    return params, g
 
 
 def _gauss_newton_step(plan: CalibrationPlan, g: np.ndarray, units: np.ndarray,
@@ -561,6 +569,11 @@ def _gauss_newton_step(plan: CalibrationPlan, g: np.ndarray, units: np.ndarray,
     return np.clip(units + step, 0.0, 1.0)
 
 
+def _units(point: Point, params: Sequence[Any]) -> np.ndarray:
+    """The linearised parameters' values at ``point``, on their unit scale."""
+    return np.array([p.to_unit(point[p.path]) for p in params], dtype=float)
+
+
 def _at_units(estimate: Point, params: Sequence[Any], units: np.ndarray) -> Point:
     """``estimate`` with the linearised parameters set to ``units`` (unit scale)."""
     return {**estimate, **{p.path: p.from_unit(float(x)) for p, x in zip(params, units,
@@ -579,9 +592,9 @@ def _polish(plan: CalibrationPlan, evaluator: Evaluator, linear: Linearised,
     ridge, as a segment's decay rate against its size) its best trial stands wherever
     the noise of a few hundred samples left it; the step goes to the minimum of the
     linearised distance, which is what the bootstrap refits centre on."""
-    params, _, g = linear
+    params, g = linear
     point, value, at_point = best
-    units = np.array([p.to_unit(point[p.path]) for p in params], dtype=float)
+    units = _units(point, params)
     observed = _target_vector(plan, plan.targets.values)
     for _ in range(plan.refit_budget + 1):
         stepped = _gauss_newton_step(plan, g, units, _target_vector(plan, at_point["values"]),
@@ -604,8 +617,8 @@ def _refits(plan: CalibrationPlan, evaluator: Evaluator, linear: Linearised,
     started at ``estimate`` with the Jacobian ``linear``."""
     if plan.refits == 0:
         return []
-    params, _, g = linear
-    start = np.array([p.to_unit(estimate[p.path]) for p in params], dtype=float)
+    params, g = linear
+    start = _units(estimate, params)
     observed = [_target_vector(plan, resampled_targets(plan, b)) for b in range(plan.refits)]
     simulated = [_target_vector(plan, at_estimate["values"])] * plan.refits
     units = [start.copy() for _ in range(plan.refits)]
