@@ -45,6 +45,7 @@ from calibration_recovery import (  # noqa: E402
     TRUTH,
     TRUTH_POINT,
     cpu_seconds_since,
+    distance_at_truth,
     lender_portfolio,
     recovery_space,
 )
@@ -52,12 +53,7 @@ from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 
 from simulator.experiments import calibrate  # noqa: E402
 from simulator.experiments.backends import LocalPool  # noqa: E402
-from simulator.experiments.calibrate import (  # noqa: E402
-    Evaluator,
-    distance,
-    plan_calibration,
-    run_calibration,
-)
+from simulator.experiments.calibrate import plan_calibration, run_calibration  # noqa: E402
 from simulator.experiments.targets import Definition, extract  # noqa: E402
 from simulator.scenario import load_scenario, scenario_from_dict  # noqa: E402
 
@@ -88,12 +84,7 @@ def main() -> None:
     base = load_scenario(args.scenario, [f"population.size={args.accounts}"])
     space = recovery_space()
     definition = Definition(score_bands=(620.0, 680.0), band_targets=BAND_TARGETS)
-    inside = {p: [] for p in TRUTH}
-    errors = {p: [] for p in TRUTH}
-    widths = {p: [] for p in TRUTH}
-    scores = {p: [] for p in TRUTH}  # (estimate - truth) / sd of the refits, unit scale
-    distances: list[tuple[float, float, float]] = []
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, object]] = []  # a lender's parameter each
     started = time.perf_counter()
     cpu0 = os.times()
     for lender in range(args.lenders):
@@ -113,30 +104,26 @@ def main() -> None:
         shutil.rmtree(out)
         try:
             result = run_calibration(plan, out, LocalPool(args.workers))
-            at_truth = Evaluator(plan, out / "cells", LocalPool(args.workers)).run(  # type: ignore[arg-type]
-                [TRUTH_POINT], plan.seeds)[0]
+            truth_distance = distance_at_truth(plan, out / "cells", args.workers)
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        distances.append((result.search_distance, result.distance,
-                          distance(plan, at_truth["values"])))
         row = []
         for r in result.estimates.itertuples():
             path = str(r.param)
             t = TRUTH[path][0]
             est, lo, hi = float(r.estimate), float(r.low), float(r.high)  # type: ignore[arg-type]
             p = space.by_path(path)
+            # The error in units of the refits' sd, both on the prior box's unit scale.
             sd = float(np.std([p.to_unit(d[path]) for d in result.draws], ddof=1))
             score = (p.to_unit(est) - p.to_unit(t)) / sd if sd > 0 else float("nan")
-            inside[path].append(lo <= t <= hi)
-            errors[path].append(abs(est - t) / t)
-            widths[path].append(p.to_unit(hi) - p.to_unit(lo))
-            scores[path].append(score)
             row.append("in" if lo <= t <= hi else "OUT")
             rows.append({"lender": lender, "param": path, "truth": t, "estimate": est,
-                         "low": lo, "high": hi, "inside": lo <= t <= hi, "refit_sd_unit": sd,
-                         "error_in_sd": score, "distance_search": distances[-1][0],
-                         "distance_estimate": distances[-1][1],
-                         "distance_truth": distances[-1][2]})
+                         "low": lo, "high": hi, "inside": lo <= t <= hi,
+                         "error": abs(est - t) / t, "width_unit": p.to_unit(hi) - p.to_unit(lo),
+                         "refit_sd_unit": sd, "error_in_sd": score,
+                         "distance_search": result.search_distance,
+                         "distance_estimate": result.distance,
+                         "distance_truth": truth_distance})
         print(f"lender {lender:3d}: {' '.join(f'{x:>3s}' for x in row)}  "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
 
@@ -147,24 +134,26 @@ def main() -> None:
     print(f"{'parameter':50s} {'covered':>8s} {'coverage':>9s} {'95 % interval':>15s} "
           f"{'median error':>13s} {'median width/prior':>19s} {'error/sd: mean':>15s} "
           f"{'sd':>5s}")
+    frame = pd.DataFrame(rows)
     for path in TRUTH:
-        k, n = int(np.sum(inside[path])), len(inside[path])
+        of = frame[frame["param"] == path]
+        k, n = int(of["inside"].sum()), len(of)
         lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
-        z = np.array(scores[path])
+        z = of["error_in_sd"].to_numpy(dtype=float)
         print(f"{path:50s} {k:>4d}/{n:<3d} {100 * k / n:8.0f}% {100 * lo:6.0f}-{100 * hi:.0f} % "
-              f"{100 * np.median(errors[path]):12.1f}% {np.median(widths[path]):19.2f} "
+              f"{100 * of['error'].median():12.1f}% {of['width_unit'].median():19.2f} "
               f"{np.nanmean(z):+15.2f} {np.nanstd(z, ddof=1):5.2f}")
-    everything = np.concatenate([inside[p] for p in TRUTH])
-    k, n = int(everything.sum()), everything.size
+    k, n = int(frame["inside"].sum()), len(frame)
     lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
     print(f"{'all parameters':50s} {k:>4d}/{n:<3d} {100 * k / n:8.0f}% {100 * lo:6.0f}-"
           f"{100 * hi:.0f} % (intervals of one lender are not independent)")
-    d = np.array(distances)
-    print(f"median distance over the fitted targets: search's best trial {np.median(d[:, 0]):.1f}"
-          f", estimate {np.median(d[:, 1]):.1f}, truth {np.median(d[:, 2]):.1f} (on the fit's "
-          "seeds)")
+    per_lender = frame.groupby("lender").first()
+    print(f"median distance over the fitted targets: search's best trial "
+          f"{per_lender['distance_search'].median():.1f}, estimate "
+          f"{per_lender['distance_estimate'].median():.1f}, truth "
+          f"{per_lender['distance_truth'].median():.1f} (on the fit's seeds)")
     if args.csv is not None:
-        pd.DataFrame(rows).to_csv(args.csv, index=False)
+        frame.to_csv(args.csv, index=False)
         print(f"rows: {args.csv}")
     cpu = cpu_seconds_since(cpu0)
     print(f"{time.perf_counter() - started:.0f} s on {args.workers} workers, {cpu:.0f} "

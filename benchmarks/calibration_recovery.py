@@ -48,6 +48,7 @@ from simulator.experiments.calibrate import (  # noqa: E402
     JACOBIAN_REPLICATIONS,
     JACOBIAN_STEP,
     WEIGHTINGS,
+    CalibrationPlan,
     Evaluator,
     distance,
     plan_calibration,
@@ -94,6 +95,15 @@ def cpu_seconds_since(start: os.times_result) -> float:
     now = os.times()
     return (now.children_user + now.children_system + now.user + now.system
             - start.children_user - start.children_system - start.user - start.system)
+
+
+def distance_at_truth(plan: CalibrationPlan, cells: Path, workers: int) -> float:
+    """The distance of ``TRUTH_POINT`` on the fit's seeds (its cells kept in ``cells``):
+    against the estimate's, whether the targets cannot tell the two apart (the estimate
+    lower) or the search stopped short (higher)."""
+    at_truth = Evaluator(plan, cells, LocalPool(workers)).run(  # type: ignore[arg-type]
+        [TRUTH_POINT], plan.seeds)[0]
+    return distance(plan, at_truth["values"])
 
 
 def recovery_space() -> ParameterSpace:
@@ -200,13 +210,9 @@ def main() -> None:
     fitted = fit[~fit["held_out"]]
     print(f"fitted targets: largest |z| {fitted['z'].abs().max():.2f}, "
           f"mean z^2 {float((fitted['z'] ** 2).mean()):.2f}")
-    # The truth on the fit's seeds: is the estimate's distance lower (the targets cannot
-    # tell them apart) or higher (the search or the polish stopped short)?
-    at_truth = Evaluator(plan, out / "cells", LocalPool(args.workers)).run(  # type: ignore[arg-type]
-        [TRUTH_POINT], plan.seeds)[0]
     print(f"distance over {len(plan.fitted)} fitted targets: search's best trial "
           f"{result.search_distance:.2f}, polished estimate {result.distance:.2f}, truth "
-          f"{distance(plan, at_truth['values']):.2f}")
+          f"{distance_at_truth(plan, out / 'cells', args.workers):.2f}")
     print(f"\npoint estimate: {result.trials} trials at {args.accounts:,} accounts, "
           f"{result.seconds_point:.0f} s ({result.seconds_point / 60:.1f} min) on "
           f"{args.workers} workers")
